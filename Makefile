@@ -1,0 +1,101 @@
+# jada-agent: see README.md.  `make run` runs the daemon locally, `make check` runs every test.
+
+VERSION   := 0.1.0
+PREFIX    ?= /usr/local
+BINDIR    ?= $(PREFIX)/bin
+UNITDIR   ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
+DESTDIR   ?=
+
+CC        ?= cc
+BUILD     ?= build
+CFLAGS    ?= -O2 -g
+PKGS      := libcurl jansson libsystemd sqlite3 openssl
+
+# Evaluated lazily so that `make check` can install the -dev packages first.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+
+WARNINGS  := -Wall -Wextra -Wshadow -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes \
+             -Wno-unused-parameter -Wno-missing-field-initializers -Werror
+ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE -DJADA_VERSION='"$(VERSION)"' $(WARNINGS) \
+             -Iinclude $(PKG_CFLAGS) $(CFLAGS) -MMD -MP
+
+SRCS      := $(wildcard src/*.c)
+LIB_OBJS  := $(patsubst src/%.c,$(BUILD)/%.o,$(filter-out src/main.c,$(SRCS)))
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+
+SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+
+.PHONY: all run bench check check-build check-run check-asan install uninstall clean deps-build deps-check
+
+all: jada-agent
+
+jada-agent: $(BUILD)/jada-agent
+	cp $< $@
+
+$(BUILD)/jada-agent: $(BUILD)/main.o $(BUILD)/libjada.a
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
+
+$(BUILD)/libjada.a: $(LIB_OBJS)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/%.o: src/%.c | $(BUILD)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libjada.a | $(BUILD)/tests
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libjada.a $(PKG_LIBS) -lcmocka $(LDFLAGS)
+
+$(BUILD) $(BUILD)/tests:
+	mkdir -p $@
+
+-include $(wildcard $(BUILD)/*.d $(BUILD)/tests/*.d)
+
+deps-build:
+	@tools/install-deps build
+
+deps-check:
+	@tools/install-deps check
+
+# The daemon in the foreground, state under ./var, no setup.
+run: deps-build
+	$(MAKE) jada-agent
+	mkdir -p var
+	./jada-agent run -c config/jada-agent.dev.conf
+
+# Every test: once with gcc, once with clang under ASan+UBSan.
+check: deps-check
+	$(MAKE) check-run
+	$(MAKE) check-run BUILD=build/asan CC=clang CFLAGS="$(SAN_FLAGS)"
+	@echo "make check: all tests passed"
+
+check-build: $(BUILD)/jada-agent $(UNIT_BINS)
+
+check-run: check-build
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+	python3 tests/run.py --bin $(BUILD)/jada-agent --build $(BUILD)
+
+install: jada-agent
+	install -D -m 0755 jada-agent $(DESTDIR)$(BINDIR)/jada-agent
+	install -d $(DESTDIR)$(UNITDIR)
+	sed 's|/usr/local/bin/jada-agent|$(BINDIR)/jada-agent|' systemd/jada-agent.service \
+		> $(DESTDIR)$(UNITDIR)/jada-agent.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/jada-agent.service
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/jada-agent.conf ]; then \
+		echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/jada-agent.conf"; \
+	else \
+		install -D -m 0644 config/jada-agent.conf $(DESTDIR)$(SYSCONFDIR)/jada-agent.conf; \
+	fi
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/jada-agent $(DESTDIR)$(UNITDIR)/jada-agent.service
+
+# Measurements, not tests: prints figures, asserts nothing.
+bench: deps-build
+	$(MAKE) jada-agent
+	python3 bench/core.py --bin ./jada-agent
+
+clean:
+	rm -rf build jada-agent

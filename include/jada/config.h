@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define JADA_DEFAULT_CONFIG "/etc/jada-agent.conf"
+#define JADA_DEFAULT_STATE_DIR "/var/lib/jada-agent"
+
+#define USEC_PER_SEC  UINT64_C(1000000)
+#define USEC_PER_MSEC UINT64_C(1000)
+
+enum sheets_auth {
+        SHEETS_AUTH_OAUTH,
+        SHEETS_AUTH_SERVICE_ACCOUNT,
+};
+
+/*
+ * The whole configuration, as /etc/jada-agent.conf gives it (DESIGN.md §4).
+ * Durations are in microseconds. Strings are never NULL ("" when unset),
+ * except argv-like lists, which are NULL-terminated arrays.
+ */
+struct jada_config {
+        char *path;                     /* the file it came from */
+
+        struct {
+                char *state_dir;        /* absolute after loading */
+                uint64_t poll_interval;
+                uint64_t retention;
+        } daemon;
+
+        struct {
+                char *command;
+                unsigned max_turns;
+                unsigned sessions_per_day;
+                unsigned max_sessions_per_task;
+                unsigned max_attempts;
+                uint64_t session_timeout;
+                uint64_t idle_timeout;
+                double daily_cost_limit_usd;   /* 0: no limit */
+                unsigned concurrency;
+                char *permission_mode;
+                char *allowed_tools;
+                char *model;
+                char **extra_args;             /* split like a shell would, no expansion */
+        } claude;
+
+        struct {
+                bool enabled;
+                char *spreadsheet_id;
+                char *range;
+                uint64_t interval;
+                enum sheets_auth auth;
+                char *client_id;
+                char *client_secret_file;      /* development only; else a credential */
+                char *progress_range;
+                char *token_url;
+                char *api_url;
+        } sheets;
+
+        struct {
+                char *webhook_url;
+        } alerts;
+
+        struct {
+                char *textfile;
+        } metrics;
+};
+
+/* One problem found in a config file, reported as "FILE:LINE: message".
+ * LINE is 0 when the problem is the file itself (unreadable, too large). */
+struct config_problem {
+        unsigned line;
+        char *message;
+};
+
+struct config_problems {
+        char *file;
+        struct config_problem *items;
+        size_t n;
+};
+
+/* Parses a config from memory; "name" is used in messages and to resolve
+ * relative paths (against its directory). Returns 0 and sets *ret when there
+ * were no problems; otherwise -EINVAL, and every problem is in *problems. */
+int config_parse_buffer(const char *name, const char *data, size_t size,
+                        struct jada_config **ret, struct config_problems *problems);
+/* The same from a file; an unreadable file is a problem at line 0. */
+int config_load(const char *path, struct jada_config **ret, struct config_problems *problems);
+
+struct jada_config *config_free(struct jada_config *config);
+void config_problems_clear(struct config_problems *problems);
+/* Logs each problem as "FILE:LINE: message" at LOG_ERR, or prints it to stderr. */
+void config_problems_log(const struct config_problems *problems);
+void config_problems_print(const struct config_problems *problems);
+
+/* The config path: -c, else $JADA_AGENT_CONFIG, else the default. */
+const char *config_default_path(void);
+
+/* Durations in systemd's syntax: "90s", "30min", "2h", "1d", "1h 30min",
+ * "1.5h"; a bare number is seconds. Returns 0 or -EINVAL / -ERANGE. */
+int config_parse_duration(const char *s, uint64_t *ret_usec);
+/* Formats a duration into buf compactly ("1h30min", "45s", "0"). */
+const char *config_format_duration(char *buf, size_t size, uint64_t usec);

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "jada/config.h"
+#include "jada/health.h"
+
+struct http_client;
+
+/*
+ * The one context of the daemon: everything it knows and holds is here and
+ * passed explicitly. Only signal handling and logging keep process globals.
+ */
+struct jada_ctx {
+        char *config_path;
+        struct jada_config *config;
+        sqlite3 *db;
+        sd_event *event;
+        struct http_client *http;
+
+        sd_event_source *poll_timer;
+        sd_event_source *sig_term, *sig_int, *sig_hup;
+        sd_event_source *control;       /* wake-ups from the command line */
+        int lock_fd;                    /* flock on state_dir/daemon.lock: one daemon per state dir */
+
+        uint64_t started_realtime;      /* usec, for uptime and the health row */
+        uint64_t started_monotonic;
+        uint64_t polls;                 /* count, since start */
+        uint64_t last_poll_realtime;    /* usec; 0 before the first */
+        uint64_t last_prune_monotonic;  /* usec; 0 before the first */
+        int64_t queue_counts[6];        /* by enum task_state, as of the last poll */
+
+        struct health health;
+        bool stopping;
+};
+
+/* `jada-agent run`: returns the process exit code (0, 1, or 78 for a bad config). */
+int daemon_run(const char *config_path);

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+/*
+ * HTTP without blocking: libcurl's multi interface driven by sd-event.
+ * curl's socket callback becomes IO sources, its timer callback one time
+ * source; finished transfers are drained from the loop and reported through
+ * the done callback, which always runs from the loop, never from inside
+ * http_request_start(). Nothing here ever waits.
+ */
+
+struct http_client;
+struct http_request;
+
+struct http_response {
+        long status;              /* HTTP status; 0 when no response arrived */
+        int curl_code;            /* CURLcode; 0 (CURLE_OK) when a response arrived */
+        const char *error;        /* curl's error text when curl_code != 0, else NULL */
+        const char *body;         /* NUL-terminated for convenience; may hold NULs */
+        size_t body_len;
+        bool body_truncated;      /* the body exceeded max_body: transfer aborted, so curl_code
+                                   * is set too (CURLE_WRITE_ERROR): test this first */
+        const char *content_type; /* NULL if none */
+        uint64_t retry_after_usec; /* from a Retry-After header in seconds; 0 if none */
+        uint64_t elapsed_usec;
+};
+
+typedef void (*http_done_fn)(struct http_request *req, const struct http_response *resp,
+                             void *userdata);
+
+struct http_options {
+        const char *method;           /* NULL: GET, or POST when body is set */
+        const char *url;              /* http:// or https:// only */
+        const char *const *headers;   /* NULL-terminated "Name: value" lines, or NULL */
+        const char *body;             /* request body, copied; NULL for none */
+        size_t body_len;
+        uint64_t timeout_usec;        /* whole transfer; 0: 30 s */
+        uint64_t connect_timeout_usec; /* 0: 10 s */
+        size_t max_body;              /* response cap; 0: 1 MiB */
+};
+
+int http_client_new(sd_event *event, struct http_client **ret);
+/* Cancels every transfer in flight without calling its callback. */
+struct http_client *http_client_free(struct http_client *client);
+
+/* Starts a transfer. On success *ret (if not NULL) is a handle valid until
+ * the done callback returns or http_request_cancel() is called. */
+int http_request_start(struct http_client *client, const struct http_options *opts,
+                       http_done_fn done, void *userdata, struct http_request **ret);
+/* Stops a transfer in flight; its callback is not called. */
+void http_request_cancel(struct http_request *req);
+
+unsigned http_client_active(const struct http_client *client);

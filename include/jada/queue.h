@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * The task queue: task states and their transitions, claiming, recovery and
+ * pruning, each in one transaction with its audit event in task_events.
+ *
+ *   queued → running → done | needs_you | failed | queued (resume, retry)
+ *   needs_you → queued (reply) | done (by hand);  failed → queued (retry)
+ *   anything but done → cancelled;  done and cancelled are final.
+ *
+ * Priority: a higher number runs first; equal priorities run oldest first.
+ * Times are UTC seconds since the epoch.
+ */
+
+enum task_state {
+        TASK_QUEUED,
+        TASK_RUNNING,
+        TASK_DONE,
+        TASK_NEEDS_YOU,
+        TASK_FAILED,
+        TASK_CANCELLED,
+        _TASK_STATE_MAX,
+};
+
+#define QUEUE_PROMPT_MAX (1024 * 1024) /* bytes; DESIGN.md: prompts up to 1 MiB */
+#define QUEUE_TITLE_MAX 200
+
+struct queue_task {
+        int64_t id;
+        char *title;
+        char *prompt;
+        enum task_state state;
+        int64_t priority;
+        int64_t run_after;
+        int64_t attempts;
+        int64_t sessions_used;
+        int64_t turns_used;
+        double cost_usd;
+        char *claude_session_id;        /* NULL until a session started */
+        char *needs_you_reason;
+        char *reply;                    /* the operator's answer, the next session's prompt */
+        char *result;
+        char *error;
+        int64_t created_at;
+        int64_t updated_at;
+};
+
+struct queue_event {
+        int64_t id;
+        int64_t at;
+        int old_state;                  /* -1 when the task was created */
+        enum task_state new_state;
+        char *reason;
+};
+
+/* What a transition changes besides the state. NULL/0 fields are left alone. */
+struct queue_change {
+        const char *reason;             /* for the audit trail */
+        int64_t run_after;              /* 0: unchanged */
+        const char *reply;
+        const char *result;
+        const char *error;
+        const char *needs_you_reason;   /* cleared whenever the task leaves needs_you */
+        bool reset_attempts;
+        unsigned only_from;             /* if not 0: a mask of 1 << state the task must be in */
+};
+
+const char *task_state_name(enum task_state state);
+int task_state_from_name(const char *name);    /* -EINVAL if unknown */
+bool queue_transition_allowed(enum task_state from, enum task_state to);
+
+void queue_task_free(struct queue_task *task);
+void queue_tasks_free(struct queue_task *tasks, size_t n);
+void queue_events_free(struct queue_event *events, size_t n);
+
+/* Adds a queued task; title may be NULL (the prompt's first line is used). */
+int queue_add(sqlite3 *db, const char *title, const char *prompt, int64_t priority, int64_t run_after,
+              int64_t now, int64_t *ret_id);
+
+/* Claims the most urgent due task (run_after <= now) in one BEGIN IMMEDIATE
+ * transaction, so that no two processes ever claim the same task.
+ * Returns 1 and *ret, 0 when nothing is due, or a negative errno. */
+int queue_claim(sqlite3 *db, int64_t now, struct queue_task **ret);
+
+/* Moves a task to a new state if the transition is legal. Returns 0,
+ * -ENOENT (no such task) or -EPERM (illegal from its current state; nothing
+ * changed). *ret_from, if not NULL, gets the state the task was in. */
+int queue_transition(sqlite3 *db, int64_t id, enum task_state to, const struct queue_change *change,
+                     int64_t now, enum task_state *ret_from);
+
+/* Returns tasks left running by a daemon that is gone to queued, keeping
+ * their Claude session id. Returns how many, or a negative errno. */
+int queue_recover(sqlite3 *db, int64_t now, const char *reason);
+
+/* Deletes done and cancelled tasks (and their events) last updated before
+ * the given time. Returns how many, or a negative errno. */
+int queue_prune(sqlite3 *db, int64_t before);
+
+int queue_get(sqlite3 *db, int64_t id, struct queue_task **ret);       /* -ENOENT if none */
+/* state < 0: all states. Ordered by id. */
+int queue_list(sqlite3 *db, int state, struct queue_task **ret, size_t *n);
+/* The last `limit` events of a task, oldest first. */
+int queue_events(sqlite3 *db, int64_t id, size_t limit, struct queue_event **ret, size_t *n);
+/* counts[state] for every state. */
+int queue_counts(sqlite3 *db, int64_t counts[_TASK_STATE_MAX]);
+/* The earliest run_after of a queued task, or 0 if none is queued. */
+int queue_next_due(sqlite3 *db, int64_t *ret);

@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: MIT */
+/* What the commands share: options, the config and db, checked input. */
+#include "jada/cli.h"
+#include "jada/db.h"
+#include "jada/log.h"
+#include "jada/util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+int cli_common_option(struct cli *cli, int opt)
+{
+        switch (opt) {
+        case 'c':
+                cli->config_path = optarg;
+                return 0;
+        case 'v':
+                cli->verbose = true;
+                log_set_verbose(true);
+                return 0;
+        default:
+                return -1;
+        }
+}
+
+int cli_load_config(const struct cli *cli, struct jada_config **ret)
+{
+        struct config_problems problems = { 0 };
+
+        if (config_load(cli->config_path, ret, &problems) < 0) {
+                config_problems_print(&problems);
+                config_problems_clear(&problems);
+                return EXIT_CONFIG;
+        }
+        config_problems_clear(&problems);
+        return 0;
+}
+
+int cli_open_db(const struct cli *cli, struct jada_config **config, sqlite3 **db)
+{
+        _cleanup_free_ char *path = NULL;
+        int r;
+
+        r = cli_load_config(cli, config);
+        if (r != 0)
+                return r;
+        r = mkdir_p((*config)->daemon.state_dir, 0700);
+        if (r < 0) {
+                fprintf(stderr, "jada-agent: cannot create the state directory %s: %s\n",
+                        (*config)->daemon.state_dir, strerror(-r));
+                goto fail;
+        }
+        path = db_path_for((*config)->daemon.state_dir);
+        r = db_open(path, db);
+        if (r < 0) {
+                fprintf(stderr, "jada-agent: cannot use the database %s: %s\n", path,
+                        r == -EMEDIUMTYPE ? "it is not a jada-agent database"
+                        : r == -EPROTO ? "it was written by a newer jada-agent"
+                        : r == -EBADMSG ? "it is not a SQLite database, or it is corrupt"
+                        : strerror(-r));
+                goto fail;
+        }
+        return 0;
+fail:
+        *config = config_free(*config);
+        return EXIT_ERROR;
+}
+
+int cli_read_stdin(size_t max, char **ret)
+{
+        size_t len = 0, cap = 65536;
+        char *buf = xmalloc(cap);
+
+        for (;;) {
+                ssize_t n;
+                if (len == cap - 1) {
+                        if (len > max) /* read one byte past max to tell "too big" */
+                                break;
+                        cap *= 2;
+                        buf = xreallocarray(buf, cap, 1);
+                }
+                n = read(STDIN_FILENO, buf + len, cap - 1 - len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0) {
+                        int r = -errno;
+                        free(buf);
+                        return r;
+                }
+                if (n == 0)
+                        break;
+                len += (size_t)n;
+        }
+        if (len > max) {
+                free(buf);
+                return -EFBIG;
+        }
+        buf[len] = '\0';
+        *ret = buf;
+        return 0;
+}
+
+int cli_parse_id(const char *s, int64_t *ret)
+{
+        int64_t id;
+
+        if (parse_int64(s, &id) < 0 || id <= 0) {
+                fprintf(stderr, "jada-agent: '%s' is not a task id (a positive number)\n", s);
+                return EXIT_USAGE;
+        }
+        *ret = id;
+        return 0;
+}
+
+bool cli_text_ok(const char *s, size_t len, bool multiline)
+{
+        const unsigned char *p = (const unsigned char *)s, *end = p + len;
+
+        while (p < end) {
+                unsigned c = *p, need, cp;
+                if (c < 0x80) {
+                        if ((c < 0x20 && !(multiline && (c == '\n' || c == '\t' || c == '\r'))) || c == 0x7f)
+                                return false;
+                        p++;
+                        continue;
+                }
+                if ((c & 0xe0) == 0xc0) { need = 1; cp = c & 0x1f; }
+                else if ((c & 0xf0) == 0xe0) { need = 2; cp = c & 0x0f; }
+                else if ((c & 0xf8) == 0xf0) { need = 3; cp = c & 0x07; }
+                else return false;
+                if ((size_t)(end - p) <= need)
+                        return false;
+                for (unsigned i = 1; i <= need; i++) {
+                        if ((p[i] & 0xc0) != 0x80)
+                                return false;
+                        cp = cp << 6 | (p[i] & 0x3f);
+                }
+                /* Overlong forms, surrogates and past U+10FFFF are not UTF-8. */
+                if ((need == 1 && cp < 0x80) || (need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) ||
+                    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+                        return false;
+                p += need + 1;
+        }
+        return true;
+}

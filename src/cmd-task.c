@@ -1,0 +1,518 @@
+/* SPDX-License-Identifier: MIT */
+/* jada-agent task add|list|show|cancel|retry|done|reply: the queue by hand. */
+#include "jada/cli.h"
+#include "jada/config.h"
+#include "jada/control.h"
+#include "jada/db.h"
+#include "jada/log.h"
+#include "jada/queue.h"
+#include "jada/util.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define EVENTS_SHOWN 20
+
+static void task_help(FILE *f);
+
+static int task_usage(void)
+{
+        task_help(stderr);
+        return EXIT_USAGE;
+}
+
+static int64_t now_seconds(void)
+{
+        return (int64_t)(now_realtime_usec() / USEC_PER_SEC);
+}
+
+/* Nudges a running daemon to look at the queue now. Never fails the
+ * command: the poll is the fallback, and the task is already safe. */
+static void wake_daemon(const struct jada_config *config)
+{
+        int r = control_send(config->daemon.state_dir, CONTROL_WAKE);
+
+        if (r == -ENOENT || r == -ECONNREFUSED)
+                fprintf(stderr, "jada-agent: the daemon is not running; the task waits until it starts\n");
+        else if (r < 0 && r != -EAGAIN)
+                fprintf(stderr, "jada-agent: could not wake the daemon (%s); it will see the task at its next poll\n",
+                        strerror(-r));
+}
+
+/* --after: an ISO 8601 UTC time ("2026-11-30T09:00:00Z", seconds optional),
+ * or a duration from now ("2h"). */
+static int parse_after(const char *s, int64_t now, int64_t *ret)
+{
+        static const char *const formats[] = { "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S",
+                                               "%Y-%m-%d %H:%M" };
+        uint64_t usec;
+
+        for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++) {
+                struct tm tm = { 0 };
+                const char *end = strptime(s, formats[i], &tm);
+                if (!end)
+                        continue;
+                if (strcmp(end, "Z") != 0 && strcmp(end, "+00:00") != 0)
+                        return -EINVAL;
+                if (tm.tm_year < 70 || tm.tm_year > 8099)
+                        return -ERANGE;
+                *ret = (int64_t)timegm(&tm);
+                return 0;
+        }
+        if (config_parse_duration(s, &usec) < 0 || usec / USEC_PER_SEC > (uint64_t)INT32_MAX)
+                return -EINVAL;
+        *ret = now + (int64_t)(usec / USEC_PER_SEC);
+        return 0;
+}
+
+/* A prompt or reply from an argument or, for "-", from stdin. */
+static int read_text(const char *what, const char *arg, char **ret)
+{
+        size_t len;
+        int r;
+
+        if (strcmp(arg, "-") == 0) {
+                r = cli_read_stdin(QUEUE_PROMPT_MAX, ret);
+                if (r == -EFBIG) {
+                        fprintf(stderr, "jada-agent: the %s on stdin is larger than %d bytes (1 MiB); nothing was added\n",
+                                what, QUEUE_PROMPT_MAX);
+                        return EXIT_ERROR;
+                }
+                if (r < 0) {
+                        fprintf(stderr, "jada-agent: cannot read the %s from stdin: %s\n", what, strerror(-r));
+                        return EXIT_ERROR;
+                }
+        } else {
+                if (strlen(arg) > QUEUE_PROMPT_MAX) {
+                        fprintf(stderr, "jada-agent: the %s is larger than 1 MiB\n", what);
+                        return EXIT_ERROR;
+                }
+                *ret = xstrdup(arg);
+        }
+        len = strlen(*ret);
+        if (strspn(*ret, " \t\r\n") == len) {
+                fprintf(stderr, "jada-agent: the %s is empty\n", what);
+                free(*ret);
+                return EXIT_ERROR;
+        }
+        /* strlen stops at a NUL: a shorter string than was read had one. */
+        if (!cli_text_ok(*ret, len, true)) {
+                fprintf(stderr, "jada-agent: the %s is not valid UTF-8 text (or holds control characters)\n", what);
+                free(*ret);
+                return EXIT_ERROR;
+        }
+        return 0;
+}
+
+static int task_add(struct cli *cli, int argc, char **argv)
+{
+        static const struct option opts[] = {
+                CLI_COMMON_LONG,
+                { "title", required_argument, NULL, 't' },
+                { "priority", required_argument, NULL, 'p' },
+                { "after", required_argument, NULL, 'a' },
+                {}
+        };
+        const char *title = NULL, *after = NULL;
+        _cleanup_free_ char *prompt = NULL;
+        struct jada_config *config = NULL;
+        int64_t priority = 0, run_after, id, now = now_seconds();
+        sqlite3 *db = NULL;
+        int c, r;
+
+        while ((c = getopt_long(argc, argv, CLI_COMMON_SHORT "t:p:a:", opts, NULL)) != -1) {
+                switch (c) {
+                case 't':
+                        title = optarg;
+                        break;
+                case 'p':
+                        if (parse_int64(optarg, &priority) < 0 || priority < -1000 || priority > 1000) {
+                                fprintf(stderr, "jada-agent: --priority '%s' is not a number from -1000 to 1000\n", optarg);
+                                return EXIT_USAGE;
+                        }
+                        break;
+                case 'a':
+                        after = optarg;
+                        break;
+                default:
+                        if (cli_common_option(cli, c) < 0)
+                                return task_usage();
+                }
+        }
+        if (optind + 1 != argc)
+                return task_usage();
+        if (title && (strlen(title) > QUEUE_TITLE_MAX || !cli_text_ok(title, strlen(title), false))) {
+                fprintf(stderr, "jada-agent: --title must be one line of text, at most %d bytes\n", QUEUE_TITLE_MAX);
+                return EXIT_USAGE;
+        }
+        run_after = now;
+        if (after && parse_after(after, now, &run_after) < 0) {
+                fprintf(stderr, "jada-agent: --after '%s' is neither a UTC time like 2026-11-30T09:00:00Z "
+                        "nor a duration like 2h\n", after);
+                return EXIT_USAGE;
+        }
+        r = read_text("prompt", argv[optind], &prompt);
+        if (r != 0)
+                return r;
+
+        r = cli_open_db(cli, &config, &db);
+        if (r != 0)
+                return r;
+        r = queue_add(db, title, prompt, priority, run_after, now, &id);
+        db_close(db);
+        if (r < 0) {
+                fprintf(stderr, "jada-agent: cannot add the task: %s\n", strerror(-r));
+                config_free(config);
+                return EXIT_ERROR;
+        }
+        printf("%lld\n", (long long)id);
+        fflush(stdout);
+        wake_daemon(config);
+        config_free(config);
+        return EXIT_OK;
+}
+
+static json_t *json_time(int64_t t)
+{
+        char buf[32];
+        return t > 0 ? json_string(format_utc(buf, sizeof buf, (uint64_t)t * USEC_PER_SEC)) : json_null();
+}
+
+static json_t *json_text(const char *s)
+{
+        return s ? json_string(s) : json_null();
+}
+
+static json_t *task_json(const struct queue_task *t)
+{
+        return json_pack("{s:I, s:o, s:o, s:s, s:I, s:o, s:I, s:I, s:I, s:f, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+                         "id", (json_int_t)t->id,
+                         "title", json_text(t->title),
+                         "prompt", json_text(t->prompt),
+                         "state", task_state_name(t->state),
+                         "priority", (json_int_t)t->priority,
+                         "run_after", json_time(t->run_after),
+                         "attempts", (json_int_t)t->attempts,
+                         "sessions_used", (json_int_t)t->sessions_used,
+                         "turns_used", (json_int_t)t->turns_used,
+                         "cost_usd", t->cost_usd,
+                         "claude_session_id", json_text(t->claude_session_id),
+                         "needs_you_reason", json_text(t->needs_you_reason),
+                         "reply", json_text(t->reply),
+                         "result", json_text(t->result),
+                         "error", json_text(t->error),
+                         "created_at", json_time(t->created_at),
+                         "updated_at", json_time(t->updated_at));
+}
+
+static void print_json(json_t *j)
+{
+        if (!j || json_dumpf(j, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII) < 0)
+                abort(); /* only out of memory */
+        putchar('\n');
+        json_decref(j);
+}
+
+/* Bytes of s that fit in `width` display columns (one per code point). */
+static size_t fit_utf8(const char *s, size_t width, size_t *columns)
+{
+        size_t i = 0, cols = 0;
+        while (s[i] && cols < width) {
+                i++;
+                while (((unsigned char)s[i] & 0xc0) == 0x80)
+                        i++;
+                cols++;
+        }
+        *columns = cols;
+        return i;
+}
+
+static int task_list(struct cli *cli, int argc, char **argv)
+{
+        static const struct option opts[] = {
+                CLI_COMMON_LONG,
+                { "state", required_argument, NULL, 's' },
+                { "json", no_argument, NULL, 'j' },
+                {}
+        };
+        struct jada_config *config = NULL;
+        struct queue_task *tasks = NULL;
+        size_t n = 0;
+        sqlite3 *db = NULL;
+        bool json = false;
+        int state = -1, c, r;
+
+        while ((c = getopt_long(argc, argv, CLI_COMMON_SHORT "s:j", opts, NULL)) != -1) {
+                switch (c) {
+                case 's':
+                        state = task_state_from_name(optarg);
+                        if (state < 0) {
+                                fprintf(stderr, "jada-agent: --state '%s' is not one of: queued, running, done, "
+                                        "needs_you, failed, cancelled\n", optarg);
+                                return EXIT_USAGE;
+                        }
+                        break;
+                case 'j':
+                        json = true;
+                        break;
+                default:
+                        if (cli_common_option(cli, c) < 0)
+                                return task_usage();
+                }
+        }
+        if (optind != argc)
+                return task_usage();
+        r = cli_open_db(cli, &config, &db);
+        if (r != 0)
+                return r;
+        r = queue_list(db, state, &tasks, &n);
+        db_close(db);
+        config_free(config);
+        if (r < 0) {
+                fprintf(stderr, "jada-agent: cannot list tasks: %s\n", strerror(-r));
+                return EXIT_ERROR;
+        }
+
+        if (json) {
+                json_t *arr = json_array();
+                for (size_t i = 0; i < n; i++)
+                        json_array_append_new(arr, task_json(&tasks[i]));
+                print_json(arr);
+        } else if (n == 0) {
+                printf("no tasks%s%s\n", state >= 0 ? " in state " : "", state >= 0 ? task_state_name(state) : "");
+        } else {
+                printf("%6s  %-9s  %4s  %-40s  %8s  %5s  %s\n", "ID", "STATE", "PRI", "TITLE", "SESSIONS",
+                       "TURNS", "UPDATED");
+                for (size_t i = 0; i < n; i++) {
+                        const struct queue_task *t = &tasks[i];
+                        char updated[32];
+                        size_t cols, bytes = fit_utf8(t->title, 40, &cols);
+                        printf("%6lld  %-9s  %4lld  %.*s%*s  %8lld  %5lld  %s\n", (long long)t->id,
+                               task_state_name(t->state), (long long)t->priority, (int)bytes, t->title,
+                               (int)(40 - cols), "", (long long)t->sessions_used, (long long)t->turns_used,
+                               format_utc(updated, sizeof updated, (uint64_t)t->updated_at * USEC_PER_SEC));
+                }
+        }
+        queue_tasks_free(tasks, n);
+        return EXIT_OK;
+}
+
+/* Opens the db and loads one task; prints why not. */
+static int load_task(struct cli *cli, const char *id_arg, struct jada_config **config, sqlite3 **db,
+                     struct queue_task **task, int64_t *id)
+{
+        int r = cli_parse_id(id_arg, id);
+        if (r != 0)
+                return r;
+        r = cli_open_db(cli, config, db);
+        if (r != 0)
+                return r;
+        if (!task)
+                return 0;
+        r = queue_get(*db, *id, task);
+        if (r == -ENOENT)
+                fprintf(stderr, "jada-agent: no task %lld\n", (long long)*id);
+        else if (r < 0)
+                fprintf(stderr, "jada-agent: cannot read task %lld: %s\n", (long long)*id, strerror(-r));
+        if (r < 0) {
+                *db = db_close(*db);
+                *config = config_free(*config);
+                return EXIT_ERROR;
+        }
+        return 0;
+}
+
+static void print_field(const char *name, const char *value)
+{
+        if (value && *value)
+                printf("%-18s %s\n", name, value);
+}
+
+static int task_show(struct cli *cli, int argc, char **argv)
+{
+        static const struct option opts[] = { CLI_COMMON_LONG, { "json", no_argument, NULL, 'j' }, {} };
+        struct jada_config *config = NULL;
+        struct queue_task *t = NULL;
+        struct queue_event *events = NULL;
+        size_t n = 0;
+        sqlite3 *db = NULL;
+        bool json = false;
+        int64_t id;
+        int c, r;
+
+        while ((c = getopt_long(argc, argv, CLI_COMMON_SHORT "j", opts, NULL)) != -1) {
+                if (c == 'j')
+                        json = true;
+                else if (cli_common_option(cli, c) < 0)
+                        return task_usage();
+        }
+        if (optind + 1 != argc)
+                return task_usage();
+        r = load_task(cli, argv[optind], &config, &db, &t, &id);
+        if (r != 0)
+                return r;
+        r = queue_events(db, id, EVENTS_SHOWN, &events, &n);
+        db_close(db);
+        config_free(config);
+        if (r < 0) {
+                fprintf(stderr, "jada-agent: cannot read the events of task %lld: %s\n", (long long)id, strerror(-r));
+                queue_task_free(t);
+                return EXIT_ERROR;
+        }
+
+        if (json) {
+                json_t *j = task_json(t), *arr = json_array();
+                for (size_t i = 0; i < n; i++)
+                        json_array_append_new(arr, json_pack("{s:o, s:o, s:s, s:s}",
+                                "at", json_time(events[i].at),
+                                "old_state", events[i].old_state >= 0 ? json_string(task_state_name(events[i].old_state)) : json_null(),
+                                "new_state", task_state_name(events[i].new_state),
+                                "reason", events[i].reason));
+                json_object_set_new(j, "events", arr);
+                print_json(j);
+        } else {
+                char buf[32], num[64];
+                snprintf(num, sizeof num, "%lld", (long long)t->id);
+                print_field("id", num);
+                print_field("title", t->title);
+                print_field("state", task_state_name(t->state));
+                print_field("needs you", t->needs_you_reason);
+                snprintf(num, sizeof num, "%lld", (long long)t->priority);
+                print_field("priority", num);
+                print_field("run after", format_utc(buf, sizeof buf, (uint64_t)t->run_after * USEC_PER_SEC));
+                snprintf(num, sizeof num, "%lld sessions, %lld turns, $%.4f, %lld failed attempts",
+                         (long long)t->sessions_used, (long long)t->turns_used, t->cost_usd, (long long)t->attempts);
+                print_field("used", num);
+                print_field("claude session", t->claude_session_id);
+                print_field("created", format_utc(buf, sizeof buf, (uint64_t)t->created_at * USEC_PER_SEC));
+                print_field("updated", format_utc(buf, sizeof buf, (uint64_t)t->updated_at * USEC_PER_SEC));
+                print_field("error", t->error);
+                printf("\nprompt:\n%s\n", t->prompt);
+                if (t->reply)
+                        printf("\nreply:\n%s\n", t->reply);
+                if (t->result)
+                        printf("\nresult:\n%s\n", t->result);
+                printf("\nevents:\n");
+                for (size_t i = 0; i < n; i++)
+                        printf("  %s  %-9s → %-9s  %s\n", format_utc(buf, sizeof buf, (uint64_t)events[i].at * USEC_PER_SEC),
+                               events[i].old_state >= 0 ? task_state_name(events[i].old_state) : "(new)",
+                               task_state_name(events[i].new_state), events[i].reason);
+        }
+        queue_events_free(events, n);
+        queue_task_free(t);
+        return EXIT_OK;
+}
+
+/* cancel, retry, done, reply: one transition each, refused when illegal. */
+struct task_action {
+        const char *name;
+        enum task_state to;
+        const char *reason;
+        const char *refusal;    /* after "task N is STATE: " */
+        unsigned only_from;     /* by hand, narrower than what the daemon may do */
+        bool takes_text;
+};
+
+static const struct task_action actions[] = {
+        { "cancel", TASK_CANCELLED, "cancelled by hand",   "a done task cannot be cancelled", 0 },
+        { "retry",  TASK_QUEUED,    "retried by hand",     "only a failed task can be retried", 1u << TASK_FAILED },
+        { "done",   TASK_DONE,      "marked done by hand", "only a task in needs_you can be marked done", 1u << TASK_NEEDS_YOU },
+        { "reply",  TASK_QUEUED,    "replied",             "only a task in needs_you takes a reply", 1u << TASK_NEEDS_YOU, true },
+};
+
+static int task_action(struct cli *cli, const struct task_action *a, int argc, char **argv)
+{
+        static const struct option opts[] = { CLI_COMMON_LONG, {} };
+        struct queue_change change = { .reason = a->reason };
+        struct jada_config *config = NULL;
+        _cleanup_free_ char *text = NULL;
+        enum task_state from = TASK_QUEUED;
+        sqlite3 *db = NULL;
+        int64_t id, now = now_seconds();
+        int c, r;
+
+        while ((c = getopt_long(argc, argv, CLI_COMMON_SHORT, opts, NULL)) != -1)
+                if (cli_common_option(cli, c) < 0)
+                        return task_usage();
+        if (argc - optind != (a->takes_text ? 2 : 1))
+                return task_usage();
+        if (a->takes_text) {
+                r = read_text("reply", argv[optind + 1], &text);
+                if (r != 0)
+                        return r;
+        }
+        r = load_task(cli, argv[optind], &config, &db, NULL, &id);
+        if (r != 0)
+                return r;
+
+        /* retry and reply: the task runs again now, its failures forgotten
+         * (retry) or its question answered (reply). */
+        if (a->to == TASK_QUEUED) {
+                change.run_after = now;
+                change.reset_attempts = true;
+                change.reply = text;
+        }
+        change.only_from = a->only_from;
+        r = queue_transition(db, id, a->to, &change, now, &from);
+        db_close(db);
+
+        if (r == -ENOENT)
+                fprintf(stderr, "jada-agent: no task %lld\n", (long long)id);
+        else if (r == -EPERM && from == TASK_CANCELLED && a->to == TASK_CANCELLED)
+                fprintf(stderr, "jada-agent: task %lld is already cancelled\n", (long long)id);
+        else if (r == -EPERM)
+                fprintf(stderr, "jada-agent: task %lld is %s: %s\n", (long long)id, task_state_name(from), a->refusal);
+        else if (r < 0)
+                fprintf(stderr, "jada-agent: task %lld: %s\n", (long long)id, strerror(-r));
+        if (r < 0) {
+                config_free(config);
+                return EXIT_ERROR;
+        }
+        printf("task %lld: %s → %s\n", (long long)id, task_state_name(from), task_state_name(a->to));
+        fflush(stdout);
+        if (a->to == TASK_QUEUED)
+                wake_daemon(config);
+        config_free(config);
+        return EXIT_OK;
+}
+
+static void task_help(FILE *f)
+{
+        fprintf(f,
+                "usage: jada-agent task add [--title T] [--priority N] [--after TIME] PROMPT|-\n"
+                "       jada-agent task list [--state S] [--json]\n"
+                "       jada-agent task show ID [--json]\n"
+                "       jada-agent task cancel ID | retry ID | done ID | reply ID TEXT|-\n"
+                "\n"
+                "PROMPT '-' reads it from stdin (up to 1 MiB). --after takes a UTC time\n"
+                "(2026-11-30T09:00:00Z) or a duration from now (2h). A higher --priority\n"
+                "runs first (default 0, from -1000 to 1000).\n");
+}
+
+int cmd_task(struct cli *cli, int argc, char **argv)
+{
+        if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
+            strcmp(argv[1], "-h") == 0) {
+                task_help(argc < 2 ? stderr : stdout);
+                return argc < 2 ? EXIT_USAGE : EXIT_OK;
+        }
+        /* The subcommand's own getopt sees argv from its name on. */
+        argc--;
+        argv++;
+        optind = 0;
+        if (strcmp(argv[0], "add") == 0)
+                return task_add(cli, argc, argv);
+        if (strcmp(argv[0], "list") == 0)
+                return task_list(cli, argc, argv);
+        if (strcmp(argv[0], "show") == 0)
+                return task_show(cli, argc, argv);
+        for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++)
+                if (strcmp(argv[0], actions[i].name) == 0)
+                        return task_action(cli, &actions[i], argc, argv);
+        fprintf(stderr, "jada-agent: unknown task command '%s'\n\n", argv[0]);
+        task_help(stderr);
+        return EXIT_USAGE;
+}

@@ -1,0 +1,325 @@
+/* SPDX-License-Identifier: MIT */
+#include "jada/control.h"
+#include "jada/daemon.h"
+#include "jada/db.h"
+#include "jada/http.h"
+#include "jada/log.h"
+#include "jada/queue.h"
+#include "jada/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#define EXIT_CONFIG 78 /* EX_CONFIG */
+
+/* Timers may fire up to this late so the kernel can batch wakeups; nothing
+ * in a 60 s poll needs better. */
+#define POLL_ACCURACY_USEC (1 * USEC_PER_SEC)
+/* Done and cancelled tasks past the retention are pruned this often. */
+#define PRUNE_INTERVAL_USEC (86400 * USEC_PER_SEC)
+
+/* The queue in a few words: "3 queued, 1 needs you". */
+static void describe_queue(const struct jada_ctx *ctx, char *buf, size_t size)
+{
+        const int64_t *n = ctx->queue_counts;
+        int len = snprintf(buf, size, "queue: %lld queued", (long long)n[TASK_QUEUED]);
+
+        if (n[TASK_RUNNING] && len >= 0 && (size_t)len < size)
+                len += snprintf(buf + len, size - (size_t)len, ", %lld running", (long long)n[TASK_RUNNING]);
+        if (n[TASK_NEEDS_YOU] && len >= 0 && (size_t)len < size)
+                len += snprintf(buf + len, size - (size_t)len, ", %lld needs you", (long long)n[TASK_NEEDS_YOU]);
+        if (n[TASK_FAILED] && len >= 0 && (size_t)len < size)
+                snprintf(buf + len, size - (size_t)len, ", %lld failed", (long long)n[TASK_FAILED]);
+}
+
+static void daemon_publish(struct jada_ctx *ctx)
+{
+        struct health *h = &ctx->health;
+        char every[32], queue[128];
+
+        config_format_duration(every, sizeof every, ctx->config->daemon.poll_interval);
+        describe_queue(ctx, queue, sizeof queue);
+        if (ctx->stopping) {
+                h->state = HEALTH_STOPPING;
+                snprintf(h->status, sizeof h->status, "Stopping");
+        } else if (h->problem[0]) {
+                h->state = HEALTH_DEGRADED;
+                snprintf(h->status, sizeof h->status, "DEGRADED: %s · %s · poll every %s", h->problem, queue, every);
+        } else {
+                h->state = HEALTH_OK;
+                snprintf(h->status, sizeof h->status, "Idle · %s · poll every %s", queue, every);
+        }
+        sd_notifyf(false, "STATUS=%s", h->status);
+        if (ctx->db)
+                (void)health_save(ctx->db, h, (int64_t)getpid(), ctx->started_realtime);
+}
+
+static int poll_arm(struct jada_ctx *ctx, uint64_t delay)
+{
+        int r = sd_event_source_set_time_relative(ctx->poll_timer, delay);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(ctx->poll_timer, SD_EVENT_ONESHOT);
+        if (r < 0)
+                return log_error_errno(r, "cannot arm the poll timer");
+        return 0;
+}
+
+static int on_poll(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        struct jada_ctx *ctx = userdata;
+
+        uint64_t now_mono = now_monotonic_usec();
+        int r;
+
+        ctx->polls++;
+        ctx->last_poll_realtime = now_realtime_usec();
+        log_debug("poll #%" PRIu64, ctx->polls);
+
+        if (ctx->last_prune_monotonic == 0 || now_mono - ctx->last_prune_monotonic >= PRUNE_INTERVAL_USEC) {
+                int64_t before = (int64_t)((ctx->last_poll_realtime - ctx->config->daemon.retention) / USEC_PER_SEC);
+                ctx->last_prune_monotonic = now_mono;
+                r = queue_prune(ctx->db, before);
+                if (r > 0)
+                        log_info("pruned %d done or cancelled task%s older than the retention", r, r == 1 ? "" : "s");
+        }
+        r = queue_counts(ctx->db, ctx->queue_counts);
+        if (r < 0)
+                log_warning_errno(r, "cannot count the queue");
+        daemon_publish(ctx);
+        return poll_arm(ctx, ctx->config->daemon.poll_interval);
+}
+
+static void on_control_message(const char *message, void *userdata)
+{
+        struct jada_ctx *ctx = userdata;
+
+        if (strcmp(message, CONTROL_WAKE) == 0) {
+                log_debug("woken by the command line");
+                if (!ctx->stopping)
+                        (void)poll_arm(ctx, 0);
+        } else {
+                log_debug("control socket: unknown message '%.32s'", message);
+        }
+}
+
+static int on_stop_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+        struct jada_ctx *ctx = userdata;
+
+        if (ctx->stopping)
+                return 0;
+        log_info("received %s, stopping", strsignal((int)si->ssi_signo));
+        ctx->stopping = true;
+        sd_notify(false, "STOPPING=1\nSTATUS=Stopping");
+        return sd_event_exit(ctx->event, 0);
+}
+
+/* Takes what may change at run time from a new config; state_dir may not
+ * (the db is open in the old one). */
+static void daemon_apply_config(struct jada_ctx *ctx, struct jada_config *next)
+{
+        struct jada_config *old = ctx->config;
+
+        if (strcmp(old->daemon.state_dir, next->daemon.state_dir) != 0) {
+                log_warning("state_dir changed from %s to %s: this takes effect after a restart",
+                            old->daemon.state_dir, next->daemon.state_dir);
+                free(next->daemon.state_dir);
+                next->daemon.state_dir = xstrdup(old->daemon.state_dir);
+        }
+        ctx->config = next;
+        if (old->daemon.poll_interval != next->daemon.poll_interval)
+                (void)poll_arm(ctx, next->daemon.poll_interval);
+        config_free(old);
+}
+
+static int on_reload_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+        struct jada_ctx *ctx = userdata;
+        struct config_problems problems = { 0 };
+        struct jada_config *next = NULL;
+
+        /* MONOTONIC_USEC lets Type=notify-reload units (systemd ≥ 253) match
+         * this reload to the signal; older managers ignore it. */
+        sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64 "\nSTATUS=Reloading configuration",
+                   now_monotonic_usec());
+        log_info("reloading %s", ctx->config_path);
+
+        if (config_load(ctx->config_path, &next, &problems) < 0) {
+                config_problems_log(&problems);
+                log_error("%s: reload refused (%zu problem%s); still running on the previous configuration",
+                          ctx->config_path, problems.n, problems.n == 1 ? "" : "s");
+                snprintf(ctx->health.problem, sizeof ctx->health.problem,
+                         "config reload failed, %zu problem%s in %s (see journal); running on the previous one",
+                         problems.n, problems.n == 1 ? "" : "s", ctx->config_path);
+        } else {
+                daemon_apply_config(ctx, next);
+                ctx->health.problem[0] = '\0';
+                log_info("configuration reloaded");
+        }
+        config_problems_clear(&problems);
+        daemon_publish(ctx);
+        sd_notify(false, "READY=1");
+        return 0;
+}
+
+static void daemon_free(struct jada_ctx *ctx)
+{
+        if (ctx->control)
+                control_close(ctx->control, ctx->config->daemon.state_dir);
+        sd_event_source_unref(ctx->poll_timer);
+        sd_event_source_unref(ctx->sig_term);
+        sd_event_source_unref(ctx->sig_int);
+        sd_event_source_unref(ctx->sig_hup);
+        http_client_free(ctx->http);
+        db_close(ctx->db);
+        sd_event_unref(ctx->event);
+        config_free(ctx->config);
+        free(ctx->config_path);
+        if (ctx->lock_fd >= 0)
+                close(ctx->lock_fd);
+}
+
+/* One daemon per state dir: the lock makes start-up recovery safe (a task
+ * found running belongs to a daemon that is gone) and the control socket ours. */
+static int daemon_lock(struct jada_ctx *ctx)
+{
+        _cleanup_free_ char *path = xasprintf("%s/daemon.lock", ctx->config->daemon.state_dir);
+        char pid[32] = "";
+        int fd;
+
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return log_error_errno(errno, "cannot open %s", path);
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                int r = -errno;
+                ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+                pid[n > 0 ? n : 0] = '\0';
+                pid[strcspn(pid, "\n")] = '\0';
+                close(fd);
+                if (r == -EWOULDBLOCK) {
+                        r = -EBUSY;
+                        log_error("another jada-agent (pid %s) is running on %s", *pid ? pid : "unknown",
+                                  ctx->config->daemon.state_dir);
+                } else {
+                        log_error_errno(r, "cannot lock %s", path);
+                }
+                return r;
+        }
+        snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+        if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, strlen(pid), 0) < 0)
+                log_warning_errno(errno, "cannot write %s", path);
+        ctx->lock_fd = fd;
+        return 0;
+}
+
+static int daemon_setup(struct jada_ctx *ctx)
+{
+        _cleanup_free_ char *db_path = NULL;
+        sigset_t mask;
+        int r;
+
+        r = mkdir_p(ctx->config->daemon.state_dir, 0700);
+        if (r < 0)
+                return log_error_errno(r, "cannot create the state directory %s", ctx->config->daemon.state_dir);
+        r = daemon_lock(ctx);
+        if (r < 0)
+                return r;
+        db_path = db_path_for(ctx->config->daemon.state_dir);
+        r = db_open(db_path, &ctx->db);
+        if (r < 0)
+                return r;
+        r = queue_recover(ctx->db, (int64_t)(ctx->started_realtime / USEC_PER_SEC),
+                          "recovered at start-up: the daemon that ran it is gone");
+        if (r < 0)
+                return log_error_errno(r, "cannot recover tasks left running");
+        if (r > 0)
+                log_notice("%d task%s left running by a daemon that is gone %s queued again", r,
+                           r == 1 ? "" : "s", r == 1 ? "is" : "are");
+
+        r = sd_event_default(&ctx->event);
+        if (r < 0)
+                return log_error_errno(r, "cannot create the event loop");
+        /* Feeds the watchdog from the loop when WATCHDOG_USEC is set: so
+         * anything that blocks the loop gets the daemon restarted. */
+        r = sd_event_set_watchdog(ctx->event, true);
+        if (r < 0)
+                return log_error_errno(r, "cannot enable the watchdog");
+        if (r > 0)
+                log_debug("watchdog enabled");
+
+        /* sd-event takes signals through a signalfd: they must be blocked. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                return log_error_errno(errno, "cannot block signals");
+        if ((r = sd_event_add_signal(ctx->event, &ctx->sig_term, SIGTERM, on_stop_signal, ctx)) < 0 ||
+            (r = sd_event_add_signal(ctx->event, &ctx->sig_int, SIGINT, on_stop_signal, ctx)) < 0 ||
+            (r = sd_event_add_signal(ctx->event, &ctx->sig_hup, SIGHUP, on_reload_signal, ctx)) < 0)
+                return log_error_errno(r, "cannot add signal sources");
+
+        /* The first poll runs at once: tasks queued while we were down wait no longer. */
+        r = sd_event_add_time_relative(ctx->event, &ctx->poll_timer, CLOCK_MONOTONIC, 0,
+                                       POLL_ACCURACY_USEC, on_poll, ctx);
+        if (r < 0)
+                return log_error_errno(r, "cannot add the poll timer");
+
+        /* Without it the command line cannot wake us; the poll still runs. */
+        (void)control_listen(ctx->event, ctx->config->daemon.state_dir, on_control_message, ctx, &ctx->control);
+
+        r = http_client_new(ctx->event, &ctx->http);
+        if (r < 0)
+                return log_error_errno(r, "cannot set up HTTP");
+        return 0;
+}
+
+int daemon_run(const char *config_path)
+{
+        struct jada_ctx ctx = { .config_path = xstrdup(config_path), .lock_fd = -1 };
+        struct config_problems problems = { 0 };
+        char every[32];
+        int r;
+
+        ctx.started_realtime = now_realtime_usec();
+        ctx.started_monotonic = now_monotonic_usec();
+
+        if (config_load(config_path, &ctx.config, &problems) < 0) {
+                config_problems_log(&problems);
+                log_error("%s: %zu problem%s; not starting", config_path, problems.n, problems.n == 1 ? "" : "s");
+                config_problems_clear(&problems);
+                sd_notifyf(false, "STATUS=Bad configuration in %s (see journal)", config_path);
+                daemon_free(&ctx);
+                return EXIT_CONFIG;
+        }
+        config_problems_clear(&problems);
+
+        umask(0077); /* state, tokens and the db are the operator's alone */
+        r = daemon_setup(&ctx);
+        if (r < 0) {
+                sd_notifyf(false, "STATUS=Failed to start: %s (see journal)", strerror(-r));
+                daemon_free(&ctx);
+                return 1;
+        }
+
+        log_info("jada-agent %s started: config %s, state %s, poll every %s", JADA_VERSION, config_path,
+                 ctx.config->daemon.state_dir,
+                 config_format_duration(every, sizeof every, ctx.config->daemon.poll_interval));
+        daemon_publish(&ctx);
+        sd_notify(false, "READY=1");
+
+        r = sd_event_loop(ctx.event);
+        if (r < 0)
+                log_error_errno(r, "event loop failed");
+        log_info("stopped");
+        daemon_free(&ctx);
+        return r < 0 ? 1 : 0;
+}

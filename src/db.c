@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: MIT */
+#include "jada/db.h"
+#include "jada/log.h"
+#include "jada/util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+/* How long a writer waits for another (the daemon, the CLI, a second daemon)
+ * before SQLITE_BUSY: long enough for any of our short transactions. */
+#define DB_BUSY_TIMEOUT_MS 10000
+
+/*
+ * Schema migrations. Entry i brings user_version from i to i+1; each runs in
+ * one transaction with the version bump. Never edit an entry that has been
+ * released: add a new one. Times are UTC, seconds since the epoch.
+ */
+static const char *const migrations[] = {
+        /* 1: the health row the daemon keeps current for `jada-agent status`. */
+        "CREATE TABLE health ("
+        "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+        "  pid INTEGER NOT NULL,"
+        "  started_at INTEGER NOT NULL,"
+        "  updated_at INTEGER NOT NULL,"
+        "  state TEXT NOT NULL,"
+        "  status TEXT NOT NULL,"
+        "  details TEXT NOT NULL DEFAULT '{}'"
+        ") STRICT;",
+
+        /* 2: the task queue and its audit trail. */
+        "CREATE TABLE tasks ("
+        "  id INTEGER PRIMARY KEY,"
+        "  title TEXT NOT NULL,"
+        "  prompt TEXT NOT NULL,"
+        "  state TEXT NOT NULL CHECK (state IN"
+        "    ('queued', 'running', 'done', 'needs_you', 'failed', 'cancelled')),"
+        "  priority INTEGER NOT NULL DEFAULT 0,"
+        "  run_after INTEGER NOT NULL,"
+        "  attempts INTEGER NOT NULL DEFAULT 0,"
+        "  sessions_used INTEGER NOT NULL DEFAULT 0,"
+        "  turns_used INTEGER NOT NULL DEFAULT 0,"
+        "  cost_usd REAL NOT NULL DEFAULT 0,"
+        "  claude_session_id TEXT,"
+        "  needs_you_reason TEXT,"
+        "  reply TEXT,"
+        "  result TEXT,"
+        "  error TEXT,"
+        "  created_at INTEGER NOT NULL,"
+        "  updated_at INTEGER NOT NULL"
+        ") STRICT;"
+        /* The claim's scan: queued tasks, most urgent first. */
+        "CREATE INDEX tasks_queued ON tasks (priority DESC, id) WHERE state = 'queued';"
+        "CREATE INDEX tasks_state_updated ON tasks (state, updated_at);"
+        "CREATE TABLE task_events ("
+        "  id INTEGER PRIMARY KEY,"
+        "  task_id INTEGER NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,"
+        "  at INTEGER NOT NULL,"
+        "  old_state TEXT,"                       /* NULL: the task was created */
+        "  new_state TEXT NOT NULL,"
+        "  reason TEXT NOT NULL"
+        ") STRICT;"
+        "CREATE INDEX task_events_task ON task_events (task_id, id);",
+};
+#define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+int db_schema_version(void)
+{
+        return N_MIGRATIONS;
+}
+
+int db_errno(int code)
+{
+        switch (code & 0xff) {
+        case SQLITE_OK: case SQLITE_ROW: case SQLITE_DONE:
+                return 0;
+        case SQLITE_BUSY: case SQLITE_LOCKED:
+                return -EBUSY;
+        case SQLITE_NOMEM:
+                return -ENOMEM;
+        case SQLITE_READONLY: case SQLITE_PERM: case SQLITE_AUTH:
+                return -EACCES;
+        case SQLITE_FULL:
+                return -ENOSPC;
+        case SQLITE_CANTOPEN:
+                return -ENOENT;
+        case SQLITE_CORRUPT: case SQLITE_NOTADB:
+                return -EBADMSG;
+        case SQLITE_CONSTRAINT:
+                return -EEXIST;
+        case SQLITE_IOERR:
+                return -EIO;
+        default:
+                return -EIO;
+        }
+}
+
+int db_exec(sqlite3 *db, const char *sql)
+{
+        char *err = NULL;
+        int rc = sqlite3_exec(db, sql, NULL, NULL, &err);
+
+        if (rc != SQLITE_OK) {
+                log_error("database: %s", err ? err : sqlite3_errstr(rc));
+                sqlite3_free(err);
+                return db_errno(rc);
+        }
+        return 0;
+}
+
+int db_begin_immediate(sqlite3 *db)
+{
+        return db_exec(db, "BEGIN IMMEDIATE");
+}
+
+int db_commit(sqlite3 *db)
+{
+        return db_exec(db, "COMMIT");
+}
+
+void db_rollback(sqlite3 *db)
+{
+        if (!sqlite3_get_autocommit(db))
+                (void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static int pragma_int(sqlite3 *db, const char *sql, long long *ret)
+{
+        sqlite3_stmt *st;
+        int rc;
+
+        rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return rc;
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+                *ret = sqlite3_column_int64(st, 0);
+                rc = SQLITE_OK;
+        }
+        sqlite3_finalize(st);
+        return rc;
+}
+
+static int migrate(sqlite3 *db, const char *path)
+{
+        long long version, app_id, tables;
+        char sql[128];
+        int rc, r;
+
+        r = db_begin_immediate(db);
+        if (r < 0)
+                return r;
+        /* Read inside the write transaction: a second process opening the
+         * same new file at the same moment must not run a migration twice. */
+        if ((rc = pragma_int(db, "PRAGMA user_version", &version)) != SQLITE_OK ||
+            (rc = pragma_int(db, "PRAGMA application_id", &app_id)) != SQLITE_OK ||
+            (rc = pragma_int(db, "SELECT count(*) FROM sqlite_master", &tables)) != SQLITE_OK) {
+                log_error("%s: cannot read the database: %s", path, sqlite3_errmsg(db));
+                db_rollback(db);
+                return db_errno(rc);
+        }
+        if (app_id != DB_APPLICATION_ID && !(app_id == 0 && version == 0 && tables == 0)) {
+                log_error("%s: not a jada-agent database (application_id %lld)", path, app_id);
+                db_rollback(db);
+                return -EMEDIUMTYPE;
+        }
+        if (version > N_MIGRATIONS) {
+                log_error("%s: schema version %lld was written by a newer jada-agent; this one knows up to %d",
+                          path, version, N_MIGRATIONS);
+                db_rollback(db);
+                return -EPROTO;
+        }
+        if (version == N_MIGRATIONS) {
+                db_rollback(db);
+                return 0;
+        }
+        snprintf(sql, sizeof sql, "PRAGMA application_id = %d", DB_APPLICATION_ID);
+        r = db_exec(db, sql);
+        for (long long v = version; r == 0 && v < N_MIGRATIONS; v++) {
+                r = db_exec(db, migrations[v]);
+                if (r == 0) {
+                        snprintf(sql, sizeof sql, "PRAGMA user_version = %lld", v + 1);
+                        r = db_exec(db, sql);
+                }
+        }
+        if (r == 0)
+                r = db_commit(db);
+        if (r < 0) {
+                db_rollback(db);
+                log_error("%s: schema migration failed; the database is unchanged", path);
+                return r;
+        }
+        log_info("%s: schema migrated from version %lld to %d", path, version, N_MIGRATIONS);
+        return 0;
+}
+
+int db_open(const char *path, sqlite3 **ret)
+{
+        sqlite3 *db = NULL;
+        long long ignored;
+        int rc, r;
+
+        rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW, NULL);
+        if (rc != SQLITE_OK) {
+                log_error("%s: cannot open the database: %s", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+                sqlite3_close(db);
+                return db_errno(rc);
+        }
+        sqlite3_extended_result_codes(db, 1);
+        sqlite3_busy_timeout(db, DB_BUSY_TIMEOUT_MS);
+
+        /* The first read tells a non-SQLite or corrupt file (SQLITE_NOTADB). */
+        rc = pragma_int(db, "PRAGMA journal_mode = WAL", &ignored);
+        if (rc != SQLITE_OK) {
+                log_error("%s: not a usable SQLite database: %s", path, sqlite3_errmsg(db));
+                sqlite3_close(db);
+                return db_errno(rc);
+        }
+        r = db_exec(db, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;");
+        if (r == 0)
+                r = migrate(db, path);
+        if (r < 0) {
+                sqlite3_close(db);
+                return r;
+        }
+        *ret = db;
+        return 0;
+}
+
+sqlite3 *db_close(sqlite3 *db)
+{
+        if (db && sqlite3_close(db) != SQLITE_OK)
+                log_warning("database: close: %s (unfinalized statements?)", sqlite3_errmsg(db));
+        return NULL;
+}
+
+char *db_path_for(const char *state_dir)
+{
+        return xasprintf("%s/%s", state_dir, DB_FILE_NAME);
+}

@@ -1,0 +1,518 @@
+/* SPDX-License-Identifier: MIT */
+#include "jada/queue.h"
+#include "jada/db.h"
+#include "jada/log.h"
+#include "jada/util.h"
+
+#include <errno.h>
+#include <string.h>
+
+static const char *const state_names[_TASK_STATE_MAX] = {
+        [TASK_QUEUED] = "queued",       [TASK_RUNNING] = "running",
+        [TASK_DONE] = "done",           [TASK_NEEDS_YOU] = "needs_you",
+        [TASK_FAILED] = "failed",       [TASK_CANCELLED] = "cancelled",
+};
+
+/* allowed[from] is the set of states a task may move to (DESIGN.md §4). */
+static const unsigned allowed[_TASK_STATE_MAX] = {
+        [TASK_QUEUED]    = 1u << TASK_RUNNING | 1u << TASK_CANCELLED,
+        [TASK_RUNNING]   = 1u << TASK_DONE | 1u << TASK_NEEDS_YOU | 1u << TASK_FAILED |
+                           1u << TASK_QUEUED | 1u << TASK_CANCELLED,
+        [TASK_NEEDS_YOU] = 1u << TASK_QUEUED | 1u << TASK_DONE | 1u << TASK_CANCELLED,
+        [TASK_FAILED]    = 1u << TASK_QUEUED | 1u << TASK_CANCELLED,
+        [TASK_DONE]      = 0,
+        [TASK_CANCELLED] = 0,
+};
+
+/* The columns every task query returns, in struct order. */
+#define TASK_COLUMNS \
+        "id, title, prompt, state, priority, run_after, attempts, sessions_used, turns_used, " \
+        "cost_usd, claude_session_id, needs_you_reason, reply, result, error, created_at, updated_at"
+
+const char *task_state_name(enum task_state state)
+{
+        return (unsigned)state < _TASK_STATE_MAX ? state_names[state] : "invalid";
+}
+
+int task_state_from_name(const char *name)
+{
+        for (int i = 0; i < _TASK_STATE_MAX; i++)
+                if (name && strcmp(name, state_names[i]) == 0)
+                        return i;
+        return -EINVAL;
+}
+
+bool queue_transition_allowed(enum task_state from, enum task_state to)
+{
+        if ((unsigned)from >= _TASK_STATE_MAX || (unsigned)to >= _TASK_STATE_MAX)
+                return false;
+        return allowed[from] & (1u << to);
+}
+
+static char *column_strdup(sqlite3_stmt *st, int i)
+{
+        const unsigned char *s = sqlite3_column_text(st, i);
+        return s ? xstrdup((const char *)s) : NULL;
+}
+
+/* Fills a task from a row of TASK_COLUMNS. A state the db should not hold
+ * (someone edited it by hand) is -EBADMSG, never a crash. */
+static int task_from_row(sqlite3_stmt *st, struct queue_task *t)
+{
+        int state = task_state_from_name((const char *)sqlite3_column_text(st, 3));
+
+        *t = (struct queue_task){
+                .id = sqlite3_column_int64(st, 0),
+                .title = column_strdup(st, 1),
+                .prompt = column_strdup(st, 2),
+                .state = state < 0 ? TASK_FAILED : (enum task_state)state,
+                .priority = sqlite3_column_int64(st, 4),
+                .run_after = sqlite3_column_int64(st, 5),
+                .attempts = sqlite3_column_int64(st, 6),
+                .sessions_used = sqlite3_column_int64(st, 7),
+                .turns_used = sqlite3_column_int64(st, 8),
+                .cost_usd = sqlite3_column_double(st, 9),
+                .claude_session_id = column_strdup(st, 10),
+                .needs_you_reason = column_strdup(st, 11),
+                .reply = column_strdup(st, 12),
+                .result = column_strdup(st, 13),
+                .error = column_strdup(st, 14),
+                .created_at = sqlite3_column_int64(st, 15),
+                .updated_at = sqlite3_column_int64(st, 16),
+        };
+        if (!t->title)
+                t->title = xstrdup("");
+        if (!t->prompt)
+                t->prompt = xstrdup("");
+        if (state < 0) {
+                log_error("task %lld has an unknown state in the database", (long long)t->id);
+                return -EBADMSG;
+        }
+        return 0;
+}
+
+static void task_clear(struct queue_task *t)
+{
+        free(t->title);
+        free(t->prompt);
+        free(t->claude_session_id);
+        free(t->needs_you_reason);
+        free(t->reply);
+        free(t->result);
+        free(t->error);
+}
+
+void queue_task_free(struct queue_task *task)
+{
+        if (!task)
+                return;
+        task_clear(task);
+        free(task);
+}
+
+void queue_tasks_free(struct queue_task *tasks, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                task_clear(&tasks[i]);
+        free(tasks);
+}
+
+void queue_events_free(struct queue_event *events, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                free(events[i].reason);
+        free(events);
+}
+
+static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
+{
+        int rc = sqlite3_prepare_v2(db, sql, -1, st, NULL);
+        if (rc != SQLITE_OK) {
+                log_error("database: %s", sqlite3_errmsg(db));
+                return db_errno(rc);
+        }
+        return 0;
+}
+
+/* Steps a statement that returns no rows, then finalizes it. */
+static int step_done(sqlite3 *db, sqlite3_stmt *st)
+{
+        int rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE) {
+                log_error("database: %s", sqlite3_errstr(rc));
+                return db_errno(rc);
+        }
+        return 0;
+}
+
+static int add_event(sqlite3 *db, int64_t id, int old_state, enum task_state new_state, const char *reason,
+                     int64_t now)
+{
+        sqlite3_stmt *st;
+        int r = prepare(db,
+                        "INSERT INTO task_events (task_id, at, old_state, new_state, reason) "
+                        "VALUES (?1, ?2, ?3, ?4, ?5)",
+                        &st);
+        if (r < 0)
+                return r;
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_int64(st, 2, now);
+        if (old_state >= 0)
+                sqlite3_bind_text(st, 3, state_names[old_state], -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, state_names[new_state], -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, reason ? reason : "", -1, SQLITE_TRANSIENT);
+        return step_done(db, st);
+}
+
+/* A title from the prompt's first non-empty line, cut at a character boundary. */
+static char *title_from_prompt(const char *prompt)
+{
+        const char *s = prompt + strspn(prompt, " \t\r\n");
+        size_t n = strcspn(s, "\r\n");
+
+        if (n > 60) {
+                n = 60;
+                while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+                        n--; /* do not split a UTF-8 sequence */
+        }
+        return xstrndup(s, n);
+}
+
+int queue_add(sqlite3 *db, const char *title, const char *prompt, int64_t priority, int64_t run_after,
+              int64_t now, int64_t *ret_id)
+{
+        _cleanup_free_ char *auto_title = NULL;
+        sqlite3_stmt *st;
+        int64_t id;
+        int r;
+
+        if (!prompt || !*prompt || strlen(prompt) > QUEUE_PROMPT_MAX)
+                return -EINVAL;
+        if (!title || !*title)
+                title = auto_title = title_from_prompt(prompt);
+
+        r = db_begin_immediate(db);
+        if (r < 0)
+                return r;
+        r = prepare(db,
+                    "INSERT INTO tasks (title, prompt, state, priority, run_after, created_at, updated_at) "
+                    "VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?5)",
+                    &st);
+        if (r == 0) {
+                sqlite3_bind_text(st, 1, title, -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 2, prompt, -1, SQLITE_STATIC);
+                sqlite3_bind_int64(st, 3, priority);
+                sqlite3_bind_int64(st, 4, run_after);
+                sqlite3_bind_int64(st, 5, now);
+                r = step_done(db, st);
+        }
+        id = sqlite3_last_insert_rowid(db);
+        if (r == 0)
+                r = add_event(db, id, -1, TASK_QUEUED, "added", now);
+        if (r == 0)
+                r = db_commit(db);
+        if (r < 0) {
+                db_rollback(db);
+                return r;
+        }
+        *ret_id = id;
+        return 0;
+}
+
+int queue_claim(sqlite3 *db, int64_t now, struct queue_task **ret)
+{
+        struct queue_task *task = NULL;
+        sqlite3_stmt *st;
+        int r, rc;
+
+        r = db_begin_immediate(db);
+        if (r < 0)
+                return r;
+        r = prepare(db,
+                    "UPDATE tasks SET state = 'running', updated_at = ?1 "
+                    "WHERE id = (SELECT id FROM tasks WHERE state = 'queued' AND run_after <= ?1 "
+                    "            ORDER BY priority DESC, id LIMIT 1) "
+                    "RETURNING " TASK_COLUMNS,
+                    &st);
+        if (r < 0)
+                goto fail;
+        sqlite3_bind_int64(st, 1, now);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+                task = xcalloc(1, sizeof *task);
+                r = task_from_row(st, task);
+                /* RETURNING rows are only final once the statement is done. */
+                if (sqlite3_step(st) != SQLITE_DONE && r == 0)
+                        r = -EIO;
+        } else if (rc != SQLITE_DONE) {
+                log_error("database: claim: %s", sqlite3_errmsg(db));
+                r = db_errno(rc);
+        }
+        sqlite3_finalize(st);
+        if (r == 0 && task)
+                r = add_event(db, task->id, TASK_QUEUED, TASK_RUNNING, "claimed", now);
+        if (r == 0)
+                r = db_commit(db);
+        if (r < 0)
+                goto fail;
+        *ret = task;
+        return task ? 1 : 0;
+fail:
+        db_rollback(db);
+        queue_task_free(task);
+        return r;
+}
+
+static int read_state(sqlite3 *db, int64_t id, int *ret)
+{
+        sqlite3_stmt *st;
+        int r, rc;
+
+        r = prepare(db, "SELECT state FROM tasks WHERE id = ?1", &st);
+        if (r < 0)
+                return r;
+        sqlite3_bind_int64(st, 1, id);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+                *ret = task_state_from_name((const char *)sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+        if (rc == SQLITE_DONE)
+                return -ENOENT;
+        if (rc != SQLITE_ROW)
+                return db_errno(rc);
+        return *ret < 0 ? -EBADMSG : 0;
+}
+
+int queue_transition(sqlite3 *db, int64_t id, enum task_state to, const struct queue_change *change,
+                     int64_t now, enum task_state *ret_from)
+{
+        static const struct queue_change none = { 0 };
+        sqlite3_stmt *st;
+        int from = -1, r;
+
+        if (!change)
+                change = &none;
+        r = db_begin_immediate(db);
+        if (r < 0)
+                return r;
+        r = read_state(db, id, &from);
+        if (r < 0)
+                goto fail;
+        if (ret_from)
+                *ret_from = (enum task_state)from;
+        if (!queue_transition_allowed((enum task_state)from, to) ||
+            (change->only_from && !(change->only_from & (1u << from)))) {
+                r = -EPERM;
+                goto fail;
+        }
+        r = prepare(db,
+                    "UPDATE tasks SET state = ?2, updated_at = ?3, "
+                    "  run_after = CASE WHEN ?4 > 0 THEN ?4 ELSE run_after END, "
+                    "  reply = COALESCE(?5, reply), "
+                    "  result = COALESCE(?6, result), "
+                    "  error = COALESCE(?7, error), "
+                    "  needs_you_reason = CASE WHEN ?2 = 'needs_you' THEN COALESCE(?8, needs_you_reason) END, "
+                    "  attempts = CASE WHEN ?9 THEN 0 ELSE attempts END "
+                    "WHERE id = ?1",
+                    &st);
+        if (r < 0)
+                goto fail;
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_text(st, 2, state_names[to], -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, now);
+        sqlite3_bind_int64(st, 4, change->run_after);
+        sqlite3_bind_text(st, 5, change->reply, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 6, change->result, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 7, change->error, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 8, change->needs_you_reason, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 9, change->reset_attempts);
+        r = step_done(db, st);
+        if (r == 0)
+                r = add_event(db, id, from, to, change->reason, now);
+        if (r == 0)
+                r = db_commit(db);
+        if (r < 0)
+                goto fail;
+        return 0;
+fail:
+        db_rollback(db);
+        return r;
+}
+
+int queue_recover(sqlite3 *db, int64_t now, const char *reason)
+{
+        sqlite3_stmt *st;
+        int r, n;
+
+        r = db_begin_immediate(db);
+        if (r < 0)
+                return r;
+        r = prepare(db,
+                    "INSERT INTO task_events (task_id, at, old_state, new_state, reason) "
+                    "SELECT id, ?1, 'running', 'queued', ?2 FROM tasks WHERE state = 'running'",
+                    &st);
+        if (r == 0) {
+                sqlite3_bind_int64(st, 1, now);
+                sqlite3_bind_text(st, 2, reason, -1, SQLITE_STATIC);
+                r = step_done(db, st);
+        }
+        if (r == 0)
+                r = prepare(db, "UPDATE tasks SET state = 'queued', updated_at = ?1 WHERE state = 'running'", &st);
+        if (r == 0) {
+                sqlite3_bind_int64(st, 1, now);
+                r = step_done(db, st);
+        }
+        n = sqlite3_changes(db);
+        if (r == 0)
+                r = db_commit(db);
+        if (r < 0) {
+                db_rollback(db);
+                return r;
+        }
+        return n;
+}
+
+int queue_prune(sqlite3 *db, int64_t before)
+{
+        sqlite3_stmt *st;
+        int r;
+
+        /* task_events go with their task: ON DELETE CASCADE. */
+        r = prepare(db, "DELETE FROM tasks WHERE state IN ('done', 'cancelled') AND updated_at < ?1", &st);
+        if (r < 0)
+                return r;
+        sqlite3_bind_int64(st, 1, before);
+        r = step_done(db, st);
+        return r < 0 ? r : sqlite3_changes(db);
+}
+
+int queue_get(sqlite3 *db, int64_t id, struct queue_task **ret)
+{
+        struct queue_task *task;
+        sqlite3_stmt *st;
+        int r, rc;
+
+        r = prepare(db, "SELECT " TASK_COLUMNS " FROM tasks WHERE id = ?1", &st);
+        if (r < 0)
+                return r;
+        sqlite3_bind_int64(st, 1, id);
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW) {
+                sqlite3_finalize(st);
+                return rc == SQLITE_DONE ? -ENOENT : db_errno(rc);
+        }
+        task = xcalloc(1, sizeof *task);
+        r = task_from_row(st, task);
+        sqlite3_finalize(st);
+        if (r < 0) {
+                queue_task_free(task);
+                return r;
+        }
+        *ret = task;
+        return 0;
+}
+
+int queue_list(sqlite3 *db, int state, struct queue_task **ret, size_t *n)
+{
+        struct queue_task *tasks = NULL;
+        size_t count = 0;
+        sqlite3_stmt *st;
+        int r, rc;
+
+        r = prepare(db,
+                    "SELECT " TASK_COLUMNS " FROM tasks WHERE ?1 IS NULL OR state = ?1 ORDER BY id",
+                    &st);
+        if (r < 0)
+                return r;
+        if (state >= 0 && state < _TASK_STATE_MAX)
+                sqlite3_bind_text(st, 1, state_names[state], -1, SQLITE_STATIC);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                tasks = xreallocarray(tasks, count + 1, sizeof *tasks);
+                r = task_from_row(st, &tasks[count++]);
+                if (r < 0)
+                        break;
+        }
+        sqlite3_finalize(st);
+        if (r == 0 && rc != SQLITE_DONE)
+                r = db_errno(rc);
+        if (r < 0) {
+                queue_tasks_free(tasks, count);
+                return r;
+        }
+        *ret = tasks;
+        *n = count;
+        return 0;
+}
+
+int queue_events(sqlite3 *db, int64_t id, size_t limit, struct queue_event **ret, size_t *n)
+{
+        struct queue_event *events = NULL;
+        size_t count = 0;
+        sqlite3_stmt *st;
+        int r, rc;
+
+        r = prepare(db,
+                    "SELECT id, at, old_state, new_state, reason FROM "
+                    "  (SELECT * FROM task_events WHERE task_id = ?1 ORDER BY id DESC LIMIT ?2) "
+                    "ORDER BY id",
+                    &st);
+        if (r < 0)
+                return r;
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_int64(st, 2, (int64_t)limit);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                const char *old = (const char *)sqlite3_column_text(st, 2);
+                int new_state = task_state_from_name((const char *)sqlite3_column_text(st, 3));
+                events = xreallocarray(events, count + 1, sizeof *events);
+                events[count++] = (struct queue_event){
+                        .id = sqlite3_column_int64(st, 0),
+                        .at = sqlite3_column_int64(st, 1),
+                        .old_state = old ? task_state_from_name(old) : -1,
+                        .new_state = new_state < 0 ? TASK_FAILED : (enum task_state)new_state,
+                        .reason = column_strdup(st, 4),
+                };
+                if (!events[count - 1].reason)
+                        events[count - 1].reason = xstrdup("");
+        }
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE) {
+                queue_events_free(events, count);
+                return db_errno(rc);
+        }
+        *ret = events;
+        *n = count;
+        return 0;
+}
+
+int queue_counts(sqlite3 *db, int64_t counts[_TASK_STATE_MAX])
+{
+        sqlite3_stmt *st;
+        int r, rc;
+
+        memset(counts, 0, sizeof(int64_t) * _TASK_STATE_MAX);
+        r = prepare(db, "SELECT state, count(*) FROM tasks GROUP BY state", &st);
+        if (r < 0)
+                return r;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                int s = task_state_from_name((const char *)sqlite3_column_text(st, 0));
+                if (s >= 0)
+                        counts[s] = sqlite3_column_int64(st, 1);
+        }
+        sqlite3_finalize(st);
+        return rc == SQLITE_DONE ? 0 : db_errno(rc);
+}
+
+int queue_next_due(sqlite3 *db, int64_t *ret)
+{
+        sqlite3_stmt *st;
+        int r, rc;
+
+        r = prepare(db, "SELECT min(run_after) FROM tasks WHERE state = 'queued'", &st);
+        if (r < 0)
+                return r;
+        rc = sqlite3_step(st);
+        *ret = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+        sqlite3_finalize(st);
+        return rc == SQLITE_ROW ? 0 : db_errno(rc);
+}

@@ -1,0 +1,223 @@
+# SPDX-License-Identifier: MIT
+"""Black-box test harness: runs the real jada-agent binary with a temporary
+state dir and a stand-in NOTIFY_SOCKET that records what it tells systemd."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+BIN = os.environ.get("JADA_BIN", "./jada-agent")
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+# Every wait in the tests is bounded; this is the ceiling, generous for ASan.
+TIMEOUT = float(os.environ.get("JADA_TEST_TIMEOUT", "20"))
+
+
+class NotifyRecorder:
+    """A datagram socket standing in for systemd's NOTIFY_SOCKET. Records
+    every message (a datagram of NAME=value lines) in arrival order."""
+
+    count = 0
+
+    def __init__(self, directory):
+        NotifyRecorder.count += 1
+        self.path = os.path.join(directory, f"notify-{NotifyRecorder.count}.sock")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.messages = []
+
+    def close(self):
+        self.sock.close()
+
+    def _drain(self, timeout):
+        self.sock.settimeout(timeout)
+        try:
+            data = self.sock.recv(65536)
+        except (socket.timeout, BlockingIOError):
+            return False
+        self.messages.append(data.decode("utf-8", "replace"))
+        return True
+
+    def wait_for(self, predicate, timeout=TIMEOUT, start=0):
+        """Waits until predicate(message) holds for a message at index >= start;
+        returns its index. Fails the test after timeout seconds."""
+        deadline = time.monotonic() + timeout
+        i = start
+        while True:
+            while i < len(self.messages):
+                if predicate(self.messages[i]):
+                    return i
+                i += 1
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no matching notify message in {timeout}s; got {self.messages!r}")
+            self._drain(min(left, 0.5))
+
+    def wait_field(self, field, start=0, timeout=TIMEOUT):
+        """Waits for a message carrying NAME=value line `field` (e.g. READY=1)."""
+        return self.wait_for(lambda m: field in m.split("\n"), timeout, start)
+
+    def drain(self):
+        """Takes in whatever has arrived, without waiting."""
+        while self._drain(0.001):
+            pass
+
+    def text(self):
+        self.drain()
+        return "\n".join(self.messages)
+
+    def fields(self, name):
+        self.drain()
+        out = []
+        for m in self.messages:
+            for line in m.split("\n"):
+                if line.startswith(name + "="):
+                    out.append(line[len(name) + 1:])
+        return out
+
+
+class JournalRecorder:
+    """A stand-in for journald's native socket (/run/systemd/journal/socket),
+    bind-mounted over that path in a private mount namespace. Parses the
+    native protocol: "KEY=value\\n", or "KEY\\n" + 64-bit LE length + data + "\\n"."""
+
+    def __init__(self, directory):
+        self.path = os.path.join(directory, "journal.sock")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        self.entries = []
+
+    def close(self):
+        self.sock.close()
+
+    @staticmethod
+    def parse(data):
+        entry, i = {}, 0
+        while i < len(data):
+            nl = data.index(b"\n", i)
+            line = data[i:nl]
+            if b"=" in line:
+                k, _, v = line.partition(b"=")
+                entry[k.decode()] = v.decode("utf-8", "replace")
+                i = nl + 1
+            else:
+                n = int.from_bytes(data[nl + 1:nl + 9], "little")
+                entry[line.decode()] = data[nl + 9:nl + 9 + n].decode("utf-8", "replace")
+                i = nl + 9 + n + 1
+        return entry
+
+    def drain(self, timeout=0.001):
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                self.entries.append(self.parse(self.sock.recv(1 << 20)))
+                self.sock.settimeout(0.001)
+        except (socket.timeout, BlockingIOError):
+            pass
+
+    def wait_for(self, predicate, timeout=TIMEOUT):
+        deadline = time.monotonic() + timeout
+        while True:
+            for e in self.entries:
+                if predicate(e):
+                    return e
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no matching journal entry in {timeout}s; got {self.entries!r}")
+            self.drain(min(left, 0.2))
+
+
+class Daemon:
+    """The real binary in the foreground, as systemd would run it."""
+
+    def __init__(self, tmp, config_path, extra_env=None, args=(), journal=False):
+        self.tmp = tmp
+        self.notify = NotifyRecorder(tmp)
+        self.journal = JournalRecorder(tmp) if journal else None
+        self.stderr_path = os.path.join(tmp, "stderr.log")
+        env = dict(os.environ)
+        for k in ("INVOCATION_ID", "JOURNAL_STREAM", "WATCHDOG_USEC", "WATCHDOG_PID",
+                  "STATE_DIRECTORY", "JADA_AGENT_CONFIG"):
+            env.pop(k, None)
+        env["NOTIFY_SOCKET"] = self.notify.path
+        env.update(extra_env or {})
+        self.stderr = open(self.stderr_path, "wb")
+        argv = [BIN, "run", "-c", config_path, *args]
+        if journal:
+            # A private mount namespace where journald's socket is ours.
+            env["INVOCATION_ID"] = "0123456789abcdef0123456789abcdef"
+            argv = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+                    "mount -t tmpfs tmpfs /run && mkdir -p /run/systemd/journal && "
+                    ": > /run/systemd/journal/socket && "
+                    f"mount --bind {self.journal.path} /run/systemd/journal/socket && "
+                    'exec "$@"', "sh", *argv]
+        self.proc = subprocess.Popen(argv, env=env,
+                                     stdin=subprocess.DEVNULL, stdout=self.stderr,
+                                     stderr=self.stderr)
+
+    def log(self):
+        with open(self.stderr_path, "r", errors="replace") as f:
+            return f.read()
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout=TIMEOUT):
+        return self.proc.wait(timeout=timeout)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.stderr.close()
+        self.notify.close()
+        if self.journal:
+            self.journal.close()
+
+
+class TempStateTest(unittest.TestCase):
+    """A test with its own temporary directory, state dir and config."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="jada-test-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.state = os.path.join(self.tmp, "state")
+        self.config = os.path.join(self.tmp, "jada-agent.conf")
+        self.daemons = []
+
+    def tearDown(self):
+        for d in self.daemons:
+            d.stop()
+        for d in self.daemons:
+            log = d.log()
+            # Sanitizer reports fail the test even when the exit code was not looked at.
+            for marker in ("Sanitizer", "runtime error:", "LeakSanitizer"):
+                self.assertNotIn(marker, log, log)
+
+    def write_config(self, text="", path=None):
+        path = path or self.config
+        with open(path, "w") as f:
+            f.write(f"[daemon]\nstate_dir = {self.state}\n" + text)
+        return path
+
+    def start(self, extra_env=None, args=(), journal=False):
+        d = Daemon(self.tmp, self.config, extra_env, args, journal)
+        self.daemons.append(d)
+        return d
+
+    def run_cli(self, *args, input=None, env=None):
+        e = dict(os.environ)
+        e.pop("JADA_AGENT_CONFIG", None)
+        e.update(env or {})
+        return subprocess.run([BIN, *args], input=input, capture_output=True, text=True,
+                              env=e, timeout=TIMEOUT)

@@ -1,0 +1,33 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Runs the black-box tests (tests/blackbox/test_*.py) against a binary."""
+
+import argparse
+import os
+import sys
+import unittest
+
+here = os.path.dirname(os.path.abspath(__file__))
+parser = argparse.ArgumentParser()
+parser.add_argument("--bin", required=True, help="the jada-agent binary under test")
+parser.add_argument("--build", default="build", help="the build directory of that binary")
+parser.add_argument("-k", action="append", default=[], help="only tests matching this pattern")
+args = parser.parse_args()
+
+os.environ["JADA_BIN"] = os.path.abspath(args.bin)
+os.environ["JADA_BUILD"] = os.path.abspath(args.build)
+sys.path.insert(0, os.path.join(here, "lib"))
+
+loader = unittest.TestLoader()
+if args.k:
+    loader.testNamePatterns = [f"*{k}*" for k in args.k]
+suite = loader.discover(os.path.join(here, "blackbox"), top_level_dir=os.path.join(here, "blackbox"))
+result = unittest.TextTestRunner(verbosity=2).run(suite)
+if result.testsRun == 0:
+    print("no tests ran", file=sys.stderr)
+    sys.exit(1)
+# A skipped test is not a passed one: report and fail.
+if result.skipped:
+    print(f"{len(result.skipped)} test(s) skipped: failing", file=sys.stderr)
+    sys.exit(1)
+sys.exit(0 if result.wasSuccessful() else 1)
