@@ -25,6 +25,7 @@ SRCS      := $(wildcard src/*.c)
 LIB_OBJS  := $(patsubst src/%.c,$(BUILD)/%.o,$(filter-out src/main.c,$(SRCS)))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/*.c))
 
 SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
@@ -47,6 +48,10 @@ $(BUILD)/%.o: src/%.c | $(BUILD)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libjada.a | $(BUILD)/tests
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libjada.a $(PKG_LIBS) -lcmocka $(LDFLAGS)
+
+# Tools the black-box tests drive (not tests themselves).
+$(BUILD)/tests/%: tests/tools/%.c $(BUILD)/libjada.a | $(BUILD)/tests
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libjada.a $(PKG_LIBS) $(LDFLAGS)
 
 $(BUILD) $(BUILD)/tests:
 	mkdir -p $@
@@ -71,7 +76,7 @@ check: deps-check
 	$(MAKE) check-run BUILD=build/asan CC=clang CFLAGS="$(SAN_FLAGS)"
 	@echo "make check: all tests passed"
 
-check-build: $(BUILD)/jada-agent $(UNIT_BINS)
+check-build: $(BUILD)/jada-agent $(UNIT_BINS) $(TOOL_BINS)
 
 check-run: check-build
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done

@@ -68,7 +68,23 @@ fail:
         return EXIT_ERROR;
 }
 
-int cli_read_stdin(size_t max, char **ret)
+const char *cli_db_error(int r)
+{
+        switch (r) {
+        case -EBADMSG:
+                return "the database is corrupt (PRAGMA integrity_check tells more; restore it from a backup)";
+        case -EBUSY:
+                return "the database stayed locked by another process";
+        case -ENOSPC:
+                return "the disk holding the database is full";
+        case -EACCES:
+                return "no permission to write the database";
+        default:
+                return strerror(r < 0 ? -r : r);
+        }
+}
+
+int cli_read_stdin(size_t max, char **ret, size_t *size)
 {
         size_t len = 0, cap = 65536;
         char *buf = xmalloc(cap);
@@ -99,6 +115,7 @@ int cli_read_stdin(size_t max, char **ret)
         }
         buf[len] = '\0';
         *ret = buf;
+        *size = len;
         return 0;
 }
 

@@ -39,7 +39,7 @@ static void wake_daemon(const struct jada_config *config)
                 fprintf(stderr, "jada-agent: the daemon is not running; the task waits until it starts\n");
         else if (r < 0 && r != -EAGAIN)
                 fprintf(stderr, "jada-agent: could not wake the daemon (%s); it will see the task at its next poll\n",
-                        strerror(-r));
+                        cli_db_error(r));
 }
 
 /* --after: an ISO 8601 UTC time ("2026-11-30T09:00:00Z", seconds optional),
@@ -71,11 +71,11 @@ static int parse_after(const char *s, int64_t now, int64_t *ret)
 /* A prompt or reply from an argument or, for "-", from stdin. */
 static int read_text(const char *what, const char *arg, char **ret)
 {
-        size_t len;
+        size_t len = 0;
         int r;
 
         if (strcmp(arg, "-") == 0) {
-                r = cli_read_stdin(QUEUE_PROMPT_MAX, ret);
+                r = cli_read_stdin(QUEUE_PROMPT_MAX, ret, &len);
                 if (r == -EFBIG) {
                         fprintf(stderr, "jada-agent: the %s on stdin is larger than %d bytes (1 MiB); nothing was added\n",
                                 what, QUEUE_PROMPT_MAX);
@@ -91,17 +91,21 @@ static int read_text(const char *what, const char *arg, char **ret)
                         return EXIT_ERROR;
                 }
                 *ret = xstrdup(arg);
+                len = strlen(arg);
         }
-        len = strlen(*ret);
-        if (strspn(*ret, " \t\r\n") == len) {
-                fprintf(stderr, "jada-agent: the %s is empty\n", what);
-                free(*ret);
+        if (strlen(*ret) != len) {
+                fprintf(stderr, "jada-agent: the %s holds a NUL byte: it is not text\n", what);
+                *ret = mfree(*ret);
                 return EXIT_ERROR;
         }
-        /* strlen stops at a NUL: a shorter string than was read had one. */
+        if (strspn(*ret, " \t\r\n") == len) {
+                fprintf(stderr, "jada-agent: the %s is empty\n", what);
+                *ret = mfree(*ret);
+                return EXIT_ERROR;
+        }
         if (!cli_text_ok(*ret, len, true)) {
                 fprintf(stderr, "jada-agent: the %s is not valid UTF-8 text (or holds control characters)\n", what);
-                free(*ret);
+                *ret = mfree(*ret);
                 return EXIT_ERROR;
         }
         return 0;
@@ -164,7 +168,7 @@ static int task_add(struct cli *cli, int argc, char **argv)
         r = queue_add(db, title, prompt, priority, run_after, now, &id);
         db_close(db);
         if (r < 0) {
-                fprintf(stderr, "jada-agent: cannot add the task: %s\n", strerror(-r));
+                fprintf(stderr, "jada-agent: cannot add the task: %s\n", cli_db_error(r));
                 config_free(config);
                 return EXIT_ERROR;
         }
@@ -272,7 +276,7 @@ static int task_list(struct cli *cli, int argc, char **argv)
         db_close(db);
         config_free(config);
         if (r < 0) {
-                fprintf(stderr, "jada-agent: cannot list tasks: %s\n", strerror(-r));
+                fprintf(stderr, "jada-agent: cannot list tasks: %s\n", cli_db_error(r));
                 return EXIT_ERROR;
         }
 
@@ -316,7 +320,7 @@ static int load_task(struct cli *cli, const char *id_arg, struct jada_config **c
         if (r == -ENOENT)
                 fprintf(stderr, "jada-agent: no task %lld\n", (long long)*id);
         else if (r < 0)
-                fprintf(stderr, "jada-agent: cannot read task %lld: %s\n", (long long)*id, strerror(-r));
+                fprintf(stderr, "jada-agent: cannot read task %lld: %s\n", (long long)*id, cli_db_error(r));
         if (r < 0) {
                 *db = db_close(*db);
                 *config = config_free(*config);
@@ -358,7 +362,7 @@ static int task_show(struct cli *cli, int argc, char **argv)
         db_close(db);
         config_free(config);
         if (r < 0) {
-                fprintf(stderr, "jada-agent: cannot read the events of task %lld: %s\n", (long long)id, strerror(-r));
+                fprintf(stderr, "jada-agent: cannot read the events of task %lld: %s\n", (long long)id, cli_db_error(r));
                 queue_task_free(t);
                 return EXIT_ERROR;
         }
@@ -466,7 +470,7 @@ static int task_action(struct cli *cli, const struct task_action *a, int argc, c
         else if (r == -EPERM)
                 fprintf(stderr, "jada-agent: task %lld is %s: %s\n", (long long)id, task_state_name(from), a->refusal);
         else if (r < 0)
-                fprintf(stderr, "jada-agent: task %lld: %s\n", (long long)id, strerror(-r));
+                fprintf(stderr, "jada-agent: task %lld: %s\n", (long long)id, cli_db_error(r));
         if (r < 0) {
                 config_free(config);
                 return EXIT_ERROR;

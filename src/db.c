@@ -141,38 +141,57 @@ static int pragma_int(sqlite3 *db, const char *sql, long long *ret)
         return rc;
 }
 
+/* Reads what tells our db from any other file. The first read of a file
+ * that is not SQLite, or is corrupt, fails here with SQLITE_NOTADB. */
+static int read_identity(sqlite3 *db, long long *version, long long *app_id, long long *objects)
+{
+        int rc;
+
+        if ((rc = pragma_int(db, "PRAGMA user_version", version)) != SQLITE_OK ||
+            (rc = pragma_int(db, "PRAGMA application_id", app_id)) != SQLITE_OK ||
+            (rc = pragma_int(db, "SELECT count(*) FROM sqlite_master", objects)) != SQLITE_OK)
+                return rc;
+        return SQLITE_OK;
+}
+
+/* Refuses what is not ours: 0, or a negative errno having logged why. */
+static int check_identity(sqlite3 *db, const char *path, long long *version)
+{
+        long long app_id, objects;
+        int rc = read_identity(db, version, &app_id, &objects);
+
+        if (rc != SQLITE_OK) {
+                log_error("%s: not a usable SQLite database: %s", path, sqlite3_errmsg(db));
+                return db_errno(rc);
+        }
+        /* A new, empty file is ours to initialise. */
+        if (app_id != DB_APPLICATION_ID && !(app_id == 0 && *version == 0 && objects == 0)) {
+                log_error("%s: not a jada-agent database (application_id %lld)", path, app_id);
+                return -EMEDIUMTYPE;
+        }
+        if (*version > N_MIGRATIONS) {
+                log_error("%s: schema version %lld was written by a newer jada-agent; this one knows up to %d",
+                          path, *version, N_MIGRATIONS);
+                return -EPROTO;
+        }
+        return 0;
+}
+
 static int migrate(sqlite3 *db, const char *path)
 {
-        long long version, app_id, tables;
+        long long version;
         char sql[128];
-        int rc, r;
+        int r;
 
         r = db_begin_immediate(db);
         if (r < 0)
                 return r;
-        /* Read inside the write transaction: a second process opening the
-         * same new file at the same moment must not run a migration twice. */
-        if ((rc = pragma_int(db, "PRAGMA user_version", &version)) != SQLITE_OK ||
-            (rc = pragma_int(db, "PRAGMA application_id", &app_id)) != SQLITE_OK ||
-            (rc = pragma_int(db, "SELECT count(*) FROM sqlite_master", &tables)) != SQLITE_OK) {
-                log_error("%s: cannot read the database: %s", path, sqlite3_errmsg(db));
+        /* Again inside the write transaction: a second process opening the
+         * same new file at the same moment must not migrate it twice. */
+        r = check_identity(db, path, &version);
+        if (r < 0 || version == N_MIGRATIONS) {
                 db_rollback(db);
-                return db_errno(rc);
-        }
-        if (app_id != DB_APPLICATION_ID && !(app_id == 0 && version == 0 && tables == 0)) {
-                log_error("%s: not a jada-agent database (application_id %lld)", path, app_id);
-                db_rollback(db);
-                return -EMEDIUMTYPE;
-        }
-        if (version > N_MIGRATIONS) {
-                log_error("%s: schema version %lld was written by a newer jada-agent; this one knows up to %d",
-                          path, version, N_MIGRATIONS);
-                db_rollback(db);
-                return -EPROTO;
-        }
-        if (version == N_MIGRATIONS) {
-                db_rollback(db);
-                return 0;
+                return r;
         }
         snprintf(sql, sizeof sql, "PRAGMA application_id = %d", DB_APPLICATION_ID);
         r = db_exec(db, sql);
@@ -197,7 +216,7 @@ static int migrate(sqlite3 *db, const char *path)
 int db_open(const char *path, sqlite3 **ret)
 {
         sqlite3 *db = NULL;
-        long long ignored;
+        long long version, ignored;
         int rc, r;
 
         rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW, NULL);
@@ -209,15 +228,19 @@ int db_open(const char *path, sqlite3 **ret)
         sqlite3_extended_result_codes(db, 1);
         sqlite3_busy_timeout(db, DB_BUSY_TIMEOUT_MS);
 
-        /* The first read tells a non-SQLite or corrupt file (SQLITE_NOTADB). */
-        rc = pragma_int(db, "PRAGMA journal_mode = WAL", &ignored);
-        if (rc != SQLITE_OK) {
-                log_error("%s: not a usable SQLite database: %s", path, sqlite3_errmsg(db));
-                sqlite3_close(db);
-                return db_errno(rc);
+        /* Look before touching: a foreign file must not even be switched to WAL. */
+        r = check_identity(db, path, &version);
+        if (r == 0) {
+                rc = pragma_int(db, "PRAGMA journal_mode = WAL", &ignored);
+                if (rc != SQLITE_OK) {
+                        log_error("%s: cannot switch to WAL: %s", path, sqlite3_errmsg(db));
+                        r = db_errno(rc);
+                }
         }
-        r = db_exec(db, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;");
         if (r == 0)
+                r = db_exec(db, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;");
+        /* Only a db behind this binary's schema needs the write lock. */
+        if (r == 0 && version < N_MIGRATIONS)
                 r = migrate(db, path);
         if (r < 0) {
                 sqlite3_close(db);

@@ -47,8 +47,13 @@ int cli_load_config(const struct cli *cli, struct jada_config **ret);
  * the db if needed. Returns 0 or an exit code, having said why. */
 int cli_open_db(const struct cli *cli, struct jada_config **config, sqlite3 **db);
 
-/* Reads all of stdin up to max bytes: 0, or -EFBIG past max. */
-int cli_read_stdin(size_t max, char **ret);
+/* What a db error means, for a person: "the database is corrupt", ... */
+const char *cli_db_error(int r);
+
+/* Reads all of stdin up to max bytes: 0, or -EFBIG past max. The text is
+ * NUL-terminated; *size counts every byte read (a NUL inside shows as
+ * strlen() < *size). */
+int cli_read_stdin(size_t max, char **ret, size_t *size);
 /* An id argument: a positive integer, or a usage error (EXIT_USAGE). */
 int cli_parse_id(const char *s, int64_t *ret);
 /* Text from outside: valid UTF-8 without NUL or other control characters

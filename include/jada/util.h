@@ -22,6 +22,13 @@ static inline void freep(void *p)
 }
 #define _cleanup_free_ __attribute__((cleanup(freep)))
 
+/* free() that returns NULL, for "p = mfree(p)". */
+static inline void *mfree(void *p)
+{
+        free(p);
+        return NULL;
+}
+
 void strv_free(char **strv);
 size_t strv_length(char *const *strv);
 char *strv_join(const char *const *strv, const char *sep);
