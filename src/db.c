@@ -56,8 +56,10 @@ static const char *const migrations[] = {
         "  id INTEGER PRIMARY KEY,"
         "  task_id INTEGER NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,"
         "  at INTEGER NOT NULL,"
-        "  old_state TEXT,"                       /* NULL: the task was created */
-        "  new_state TEXT NOT NULL,"
+        "  old_state TEXT CHECK (old_state IN"    /* NULL: the task was created */
+        "    ('queued', 'running', 'done', 'needs_you', 'failed', 'cancelled')),"
+        "  new_state TEXT NOT NULL CHECK (new_state IN"
+        "    ('queued', 'running', 'done', 'needs_you', 'failed', 'cancelled')),"
         "  reason TEXT NOT NULL"
         ") STRICT;"
         "CREATE INDEX task_events_task ON task_events (task_id, id);",
@@ -216,7 +218,7 @@ static int migrate(sqlite3 *db, const char *path)
 int db_open(const char *path, sqlite3 **ret)
 {
         sqlite3 *db = NULL;
-        long long version, ignored;
+        long long version;
         int rc, r;
 
         rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW, NULL);
@@ -231,11 +233,17 @@ int db_open(const char *path, sqlite3 **ret)
         /* Look before touching: a foreign file must not even be switched to WAL. */
         r = check_identity(db, path, &version);
         if (r == 0) {
-                rc = pragma_int(db, "PRAGMA journal_mode = WAL", &ignored);
+                sqlite3_stmt *st;
+                rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+                if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+                        const char *mode = (const char *)sqlite3_column_text(st, 0);
+                        rc = mode && strcmp(mode, "wal") == 0 ? SQLITE_OK : SQLITE_CANTOPEN;
+                }
                 if (rc != SQLITE_OK) {
-                        log_error("%s: cannot switch to WAL: %s", path, sqlite3_errmsg(db));
+                        log_error("%s: cannot switch to WAL journaling: %s", path, sqlite3_errmsg(db));
                         r = db_errno(rc);
                 }
+                sqlite3_finalize(st);
         }
         if (r == 0)
                 r = db_exec(db, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;");

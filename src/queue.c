@@ -187,7 +187,9 @@ int queue_add(sqlite3 *db, const char *title, const char *prompt, int64_t priori
         int64_t id;
         int r;
 
-        if (!prompt || !*prompt || strlen(prompt) > QUEUE_PROMPT_MAX)
+        if (!prompt || !prompt[strspn(prompt, " \t\r\n")] || strlen(prompt) > QUEUE_PROMPT_MAX)
+                return -EINVAL;
+        if (title && strlen(title) > QUEUE_TITLE_MAX)
                 return -EINVAL;
         if (!title || !*title)
                 title = auto_title = title_from_prompt(prompt);
@@ -354,7 +356,7 @@ int queue_recover(sqlite3 *db, int64_t now, const char *reason)
                     &st);
         if (r == 0) {
                 sqlite3_bind_int64(st, 1, now);
-                sqlite3_bind_text(st, 2, reason, -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 2, reason ? reason : "", -1, SQLITE_STATIC);
                 r = step_done(db, st);
         }
         if (r == 0)
@@ -420,6 +422,8 @@ int queue_list(sqlite3 *db, int state, struct queue_task **ret, size_t *n)
         sqlite3_stmt *st;
         int r, rc;
 
+        if (state >= _TASK_STATE_MAX)
+                return -EINVAL;
         r = prepare(db,
                     "SELECT " TASK_COLUMNS " FROM tasks WHERE ?1 IS NULL OR state = ?1 ORDER BY id",
                     &st);

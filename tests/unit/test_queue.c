@@ -542,6 +542,7 @@ static void test_change_texts_and_needs_you(void **state)
         assert_string_equal(t->reply, "second");
         assert_string_equal(t->result, "partial");
         queue_task_free(t);
+        move(f->db, id5, TASK_CANCELLED, "out of the way", NOW + 5);
 
         /* The error, and texts that replace earlier ones. */
         int64_t id2 = add(f->db, "will fail", 0, 0, NOW);
