@@ -53,6 +53,10 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libjada.a | $(BUILD)/tests
 $(BUILD)/tests/%: tests/tools/%.c $(BUILD)/libjada.a | $(BUILD)/tests
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libjada.a $(PKG_LIBS) $(LDFLAGS)
 
+# The tests' settable wall clock (LD_PRELOAD); no sanitizers in a preloaded shim.
+$(BUILD)/tests/libfakeclock.so: tests/lib/fakeclock.c | $(BUILD)/tests
+	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -shared -fPIC -o $@ $< -ldl
+
 $(BUILD) $(BUILD)/tests:
 	mkdir -p $@
 
@@ -76,7 +80,7 @@ check: deps-check
 	$(MAKE) check-run BUILD=build/asan CC=clang CFLAGS="$(SAN_FLAGS)"
 	@echo "make check: all tests passed"
 
-check-build: $(BUILD)/jada-agent $(UNIT_BINS) $(TOOL_BINS)
+check-build: $(BUILD)/jada-agent $(UNIT_BINS) $(TOOL_BINS) $(BUILD)/tests/libfakeclock.so
 
 check-run: check-build
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done

@@ -64,7 +64,7 @@ static const struct config_key config_keys[] = {
         { "claude", "sessions_per_day",      KEY_UINT,     OFF(claude.sessions_per_day),      "5", 1, 1000 },
         { "claude", "max_sessions_per_task", KEY_UINT,     OFF(claude.max_sessions_per_task), "3", 1, 100 },
         { "claude", "max_attempts",          KEY_UINT,     OFF(claude.max_attempts),          "5", 1, 100 },
-        { "claude", "session_timeout",       KEY_DURATION, OFF(claude.session_timeout),       "45min", 60, 7 * 86400 },
+        { "claude", "session_timeout",       KEY_DURATION, OFF(claude.session_timeout),       "45min", 10, 7 * 86400 },
         { "claude", "idle_timeout",          KEY_DURATION, OFF(claude.idle_timeout),          "10min", 10, 86400 },
         { "claude", "daily_cost_limit_usd",  KEY_DOUBLE,   OFF(claude.daily_cost_limit_usd),  "0", 0, 1e6 },
         { "claude", "concurrency",           KEY_UINT,     OFF(claude.concurrency),           "1", 1, 64 },

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
+#include "jada/budget.h"
 #include "jada/control.h"
 #include "jada/daemon.h"
 #include "jada/db.h"
 #include "jada/http.h"
 #include "jada/log.h"
 #include "jada/queue.h"
+#include "jada/session.h"
 #include "jada/util.h"
 
 #include <errno.h>
@@ -40,26 +42,95 @@ static void describe_queue(const struct jada_ctx *ctx, char *buf, size_t size)
                 snprintf(buf + len, size - (size_t)len, ", %lld failed", (long long)n[TASK_FAILED]);
 }
 
-static void daemon_publish(struct jada_ctx *ctx)
+/* "3h12min" until the next 00:00 UTC. */
+static void until_midnight(char *buf, size_t size)
+{
+        int64_t now = (int64_t)(now_realtime_usec() / USEC_PER_SEC);
+        config_format_duration(buf, size, (uint64_t)(budget_day_start(now) + 86400 - now) * USEC_PER_SEC);
+}
+
+/* Whether the day's budget lets another session start; if not, why. */
+static bool budget_allows(struct jada_ctx *ctx, char *why, size_t size)
+{
+        const struct jada_config *c = ctx->config;
+        int64_t day = budget_day_start((int64_t)(now_realtime_usec() / USEC_PER_SEC)), sessions = 0;
+        double cost = 0;
+        char reset[32];
+
+        if (budget_sessions_since(ctx->db, day, &sessions) < 0)
+                sessions = c->claude.sessions_per_day; /* cannot count: do not risk going over */
+        until_midnight(reset, sizeof reset);
+        if (sessions >= (int64_t)c->claude.sessions_per_day) {
+                snprintf(why, size, "budget spent: %lld/%u sessions today, resets 00:00 UTC (in %s)",
+                         (long long)sessions, c->claude.sessions_per_day, reset);
+                return false;
+        }
+        if (c->claude.daily_cost_limit_usd > 0 && budget_cost_since(ctx->db, day, &cost) == 0 &&
+            cost >= c->claude.daily_cost_limit_usd) {
+                snprintf(why, size, "budget spent: $%.2f of $%.2f today, resets 00:00 UTC (in %s)", cost,
+                         c->claude.daily_cost_limit_usd, reset);
+                return false;
+        }
+        snprintf(why, size, "sessions %lld/%u today", (long long)sessions, c->claude.sessions_per_day);
+        return true;
+}
+
+void daemon_publish(struct jada_ctx *ctx)
 {
         struct health *h = &ctx->health;
-        char every[32], queue[128];
+        const char *problem = health_worst_problem(h);
+        char every[32], queue[128], budget[160], running[96] = "";
+        bool allowed;
 
         config_format_duration(every, sizeof every, ctx->config->daemon.poll_interval);
         describe_queue(ctx, queue, sizeof queue);
+        allowed = ctx->db ? budget_allows(ctx, budget, sizeof budget) : true;
+        if (ctx->n_sessions == 1)
+                snprintf(running, sizeof running, "Running task %lld (turn %u/%u)",
+                         (long long)session_task_id(ctx->sessions), session_turns(ctx->sessions),
+                         ctx->config->claude.max_turns);
+        else if (ctx->n_sessions > 1)
+                snprintf(running, sizeof running, "Running %u sessions", ctx->n_sessions);
+
         if (ctx->stopping) {
                 h->state = HEALTH_STOPPING;
-                snprintf(h->status, sizeof h->status, "Stopping");
-        } else if (h->problem[0]) {
+                snprintf(h->status, sizeof h->status, "Stopping: waiting for %u session%s to end",
+                         ctx->n_sessions, ctx->n_sessions == 1 ? "" : "s");
+        } else if (problem) {
                 h->state = HEALTH_DEGRADED;
-                snprintf(h->status, sizeof h->status, "DEGRADED: %s · %s · poll every %s", h->problem, queue, every);
+                snprintf(h->status, sizeof h->status, "DEGRADED: %s · %s · %s", problem, queue, budget);
         } else {
                 h->state = HEALTH_OK;
-                snprintf(h->status, sizeof h->status, "Idle · %s · poll every %s", queue, every);
+                if (*running)
+                        snprintf(h->status, sizeof h->status, "%s · %s · %s", running, queue, budget);
+                else if (!allowed && ctx->queue_counts[TASK_QUEUED] > 0)
+                        snprintf(h->status, sizeof h->status, "Waiting: %s · %s", budget, queue);
+                else
+                        snprintf(h->status, sizeof h->status, "Idle · %s · %s · poll every %s", queue, budget, every);
         }
         sd_notifyf(false, "STATUS=%s", h->status);
         if (ctx->db)
                 (void)health_save(ctx->db, h, (int64_t)getpid(), ctx->started_realtime);
+}
+
+/* Starts sessions for due tasks while concurrency and the budget allow. */
+static void daemon_launch(struct jada_ctx *ctx)
+{
+        char why[160];
+
+        while (!ctx->stopping && !ctx->launch_blocked && ctx->n_sessions < ctx->config->claude.concurrency &&
+               budget_allows(ctx, why, sizeof why)) {
+                struct queue_task *task = NULL;
+                int r = queue_claim(ctx->db, (int64_t)(now_realtime_usec() / USEC_PER_SEC), &task);
+                if (r < 0) {
+                        log_error_errno(r, "cannot claim a task");
+                        break;
+                }
+                if (r == 0)
+                        break;
+                if (session_start(ctx, task) < 0)
+                        break;
+        }
 }
 
 static int poll_arm(struct jada_ctx *ctx, uint64_t delay)
@@ -70,6 +141,29 @@ static int poll_arm(struct jada_ctx *ctx, uint64_t delay)
         if (r < 0)
                 return log_error_errno(r, "cannot arm the poll timer");
         return 0;
+}
+
+/* The poll interval, or less when the day's budget resets sooner: a spent
+ * budget should not wait a whole interval past 00:00 UTC. */
+static uint64_t next_poll_delay(struct jada_ctx *ctx)
+{
+        int64_t now = (int64_t)(now_realtime_usec() / USEC_PER_SEC);
+        uint64_t to_midnight = (uint64_t)(budget_day_start(now) + 86400 - now + 1) * USEC_PER_SEC;
+        uint64_t interval = ctx->config->daemon.poll_interval;
+
+        return to_midnight < interval ? to_midnight : interval;
+}
+
+void daemon_session_ended(struct jada_ctx *ctx)
+{
+        if (ctx->stopping) {
+                daemon_publish(ctx);
+                if (ctx->n_sessions == 0)
+                        (void)sd_event_exit(ctx->event, 0);
+                return;
+        }
+        /* Look at the queue again now: the next task need not wait a poll. */
+        (void)poll_arm(ctx, 0);
 }
 
 static int on_poll(sd_event_source *s, uint64_t usec, void *userdata)
@@ -90,11 +184,13 @@ static int on_poll(sd_event_source *s, uint64_t usec, void *userdata)
                 if (r > 0)
                         log_info("pruned %d done or cancelled task%s older than the retention", r, r == 1 ? "" : "s");
         }
+        session_check_cancelled(ctx);
+        daemon_launch(ctx);
         r = queue_counts(ctx->db, ctx->queue_counts);
         if (r < 0)
                 log_warning_errno(r, "cannot count the queue");
         daemon_publish(ctx);
-        return poll_arm(ctx, ctx->config->daemon.poll_interval);
+        return poll_arm(ctx, next_poll_delay(ctx));
 }
 
 static void on_control_message(const char *message, void *userdata)
@@ -118,8 +214,17 @@ static int on_stop_signal(sd_event_source *s, const struct signalfd_siginfo *si,
                 return 0;
         log_info("received %s, stopping", strsignal((int)si->ssi_signo));
         ctx->stopping = true;
-        sd_notify(false, "STOPPING=1\nSTATUS=Stopping");
-        return sd_event_exit(ctx->event, 0);
+        sd_notify(false, "STOPPING=1");
+        if (ctx->n_sessions == 0) {
+                sd_notify(false, "STATUS=Stopping");
+                return sd_event_exit(ctx->event, 0);
+        }
+        /* Sessions get SIGTERM, then SIGKILL after the grace period; the
+         * loop ends when the last one has been recorded as interrupted. */
+        log_info("stopping %u running session%s", ctx->n_sessions, ctx->n_sessions == 1 ? "" : "s");
+        session_stop_all(ctx, SESSION_STOP_SHUTDOWN);
+        daemon_publish(ctx);
+        return 0;
 }
 
 /* Takes what may change at run time from a new config; state_dir may not
@@ -156,12 +261,19 @@ static int on_reload_signal(sd_event_source *s, const struct signalfd_siginfo *s
                 config_problems_log(&problems);
                 log_error("%s: reload refused (%zu problem%s); still running on the previous configuration",
                           ctx->config_path, problems.n, problems.n == 1 ? "" : "s");
-                snprintf(ctx->health.problem, sizeof ctx->health.problem,
-                         "config reload failed, %zu problem%s in %s (see journal); running on the previous one",
-                         problems.n, problems.n == 1 ? "" : "s", ctx->config_path);
+                health_set_problem(&ctx->health, PROBLEM_CONFIG_RELOAD,
+                                   "config reload failed, %zu problem%s in %s (see journal); running on the previous one",
+                                   problems.n, problems.n == 1 ? "" : "s", ctx->config_path);
         } else {
                 daemon_apply_config(ctx, next);
-                ctx->health.problem[0] = '\0';
+                health_clear_problem(&ctx->health, PROBLEM_CONFIG_RELOAD);
+                /* A reload is how an operator says "fixed it": try again. */
+                if (ctx->launch_blocked)
+                        log_info("trying sessions again after the reload");
+                ctx->launch_blocked = false;
+                health_clear_problem(&ctx->health, PROBLEM_API_KEY);
+                health_clear_problem(&ctx->health, PROBLEM_CLAUDE_COMMAND);
+                (void)poll_arm(ctx, 0);
                 log_info("configuration reloaded");
         }
         config_problems_clear(&problems);
@@ -172,6 +284,7 @@ static int on_reload_signal(sd_event_source *s, const struct signalfd_siginfo *s
 
 static void daemon_free(struct jada_ctx *ctx)
 {
+        session_kill_all(ctx);
         if (ctx->control)
                 control_close(ctx->control, ctx->config->daemon.state_dir);
         sd_event_source_unref(ctx->poll_timer);
@@ -236,6 +349,7 @@ static int daemon_setup(struct jada_ctx *ctx)
         r = db_open(db_path, &ctx->db);
         if (r < 0)
                 return r;
+        session_reap_orphans(ctx);
         r = queue_recover(ctx->db, (int64_t)(ctx->started_realtime / USEC_PER_SEC),
                           "recovered at start-up: the daemon that ran it is gone");
         if (r < 0)
@@ -260,6 +374,7 @@ static int daemon_setup(struct jada_ctx *ctx)
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
         sigaddset(&mask, SIGHUP);
+        sigaddset(&mask, SIGCHLD); /* for sd_event_add_child() */
         if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
                 return log_error_errno(errno, "cannot block signals");
         if ((r = sd_event_add_signal(ctx->event, &ctx->sig_term, SIGTERM, on_stop_signal, ctx)) < 0 ||

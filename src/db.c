@@ -63,6 +63,30 @@ static const char *const migrations[] = {
         "  reason TEXT NOT NULL"
         ") STRICT;"
         "CREATE INDEX task_events_task ON task_events (task_id, id);",
+
+        /* 3: one row per session launch, written before the child starts. */
+        "CREATE TABLE sessions ("
+        "  id INTEGER PRIMARY KEY,"
+        "  task_id INTEGER REFERENCES tasks (id) ON DELETE SET NULL,"
+        "  started_at INTEGER NOT NULL,"
+        "  ended_at INTEGER,"                     /* NULL while it runs */
+        "  outcome TEXT,"                         /* NULL while it runs */
+        "  exit_status INTEGER,"
+        "  pid INTEGER,"
+        "  pid_start INTEGER,"                    /* /proc/PID/stat starttime: tells PID reuse */
+        "  turns INTEGER NOT NULL DEFAULT 0,"
+        "  input_tokens INTEGER NOT NULL DEFAULT 0,"
+        "  output_tokens INTEGER NOT NULL DEFAULT 0,"
+        "  cache_creation_tokens INTEGER NOT NULL DEFAULT 0,"
+        "  cache_read_tokens INTEGER NOT NULL DEFAULT 0,"
+        "  cost_usd REAL NOT NULL DEFAULT 0,"     /* this session's own cost */
+        "  reported_cost_usd REAL,"               /* total_cost_usd as the CLI said it */
+        "  claude_session_id TEXT,"
+        "  resumed INTEGER NOT NULL DEFAULT 0,"
+        "  error TEXT"
+        ") STRICT;"
+        "CREATE INDEX sessions_started ON sessions (started_at);"
+        "CREATE INDEX sessions_task ON sessions (task_id, id);",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

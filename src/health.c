@@ -4,6 +4,9 @@
 #include "jada/log.h"
 #include "jada/util.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 const char *health_state_name(enum health_state state)
 {
         switch (state) {
@@ -13,6 +16,31 @@ const char *health_state_name(enum health_state state)
         case HEALTH_STOPPING: return "stopping";
         }
         return "unknown";
+}
+
+void health_set_problem(struct health *health, enum health_problem kind, const char *fmt, ...)
+{
+        va_list ap;
+
+        if ((unsigned)kind >= _PROBLEM_MAX)
+                return;
+        va_start(ap, fmt);
+        vsnprintf(health->problems[kind], sizeof health->problems[kind], fmt, ap);
+        va_end(ap);
+}
+
+void health_clear_problem(struct health *health, enum health_problem kind)
+{
+        if ((unsigned)kind < _PROBLEM_MAX)
+                health->problems[kind][0] = '\0';
+}
+
+const char *health_worst_problem(const struct health *health)
+{
+        for (int i = 0; i < _PROBLEM_MAX; i++)
+                if (health->problems[i][0])
+                        return health->problems[i];
+        return NULL;
 }
 
 int health_save(sqlite3 *db, const struct health *health, int64_t pid, uint64_t started_realtime_usec)

@@ -42,6 +42,7 @@ static const struct cli_command commands[] = {
         { "run",          "[-c FILE] [-v]", "run the daemon in the foreground (systemd's ExecStart)", cmd_run },
         { "check-config", "[-c FILE]",      "check a config file: exit 0, or 78 with FILE:LINE: problems", cmd_check_config },
         { "task",         "add|list|show|cancel|retry|done|reply ...", "the task queue (jada-agent task help)", cmd_task },
+        { "sessions",     "[--since DURATION] [--json]", "session history, completion and turn-limit rates", cmd_sessions },
         { "version",      "",               "print the version", cmd_version },
         { "help",         "",               "show this help", cmd_help },
 };

@@ -315,7 +315,10 @@ int queue_transition(sqlite3 *db, int64_t id, enum task_state to, const struct q
                     "  result = COALESCE(?6, result), "
                     "  error = COALESCE(?7, error), "
                     "  needs_you_reason = CASE WHEN ?2 = 'needs_you' THEN COALESCE(?8, needs_you_reason) END, "
-                    "  attempts = CASE WHEN ?9 THEN 0 ELSE attempts END "
+                    "  attempts = CASE WHEN ?9 THEN 0 ELSE attempts END + ?10, "
+                    "  claude_session_id = CASE WHEN ?11 THEN NULL ELSE claude_session_id END, "
+                    "  turns_used = turns_used + ?12, "
+                    "  cost_usd = cost_usd + ?13 "
                     "WHERE id = ?1",
                     &st);
         if (r < 0)
@@ -329,6 +332,10 @@ int queue_transition(sqlite3 *db, int64_t id, enum task_state to, const struct q
         sqlite3_bind_text(st, 7, change->error, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 8, change->needs_you_reason, -1, SQLITE_STATIC);
         sqlite3_bind_int(st, 9, change->reset_attempts);
+        sqlite3_bind_int(st, 10, change->count_attempt);
+        sqlite3_bind_int(st, 11, change->clear_claude_session_id);
+        sqlite3_bind_int64(st, 12, change->add_turns);
+        sqlite3_bind_double(st, 13, change->add_cost_usd);
         r = step_done(db, st);
         if (r == 0)
                 r = add_event(db, id, from, to, change->reason, now);

@@ -30,6 +30,7 @@ struct cli_command {
 /* Each src/cmd-*.c defines its commands. */
 int cmd_check_config(struct cli *cli, int argc, char **argv);
 int cmd_task(struct cli *cli, int argc, char **argv);
+int cmd_sessions(struct cli *cli, int argc, char **argv);
 
 /* The options every command takes, for a command's own getopt_long tables. */
 #define CLI_COMMON_SHORT "c:vh"

@@ -10,6 +10,7 @@
 #include "jada/health.h"
 
 struct http_client;
+struct session;
 
 /*
  * The one context of the daemon: everything it knows and holds is here and
@@ -34,9 +35,19 @@ struct jada_ctx {
         uint64_t last_prune_monotonic;  /* usec; 0 before the first */
         int64_t queue_counts[6];        /* by enum task_state, as of the last poll */
 
+        struct session *sessions;       /* running sessions, a list */
+        unsigned n_sessions;
+        bool launch_blocked;            /* API key rejected or claude missing: until reload */
+        unsigned api_error_streak;      /* transient API errors in a row */
+
         struct health health;
         bool stopping;
 };
 
 /* `jada-agent run`: returns the process exit code (0, 1, or 78 for a bad config). */
 int daemon_run(const char *config_path);
+
+/* For the session module: a session ended (start the next, or finish stopping). */
+void daemon_session_ended(struct jada_ctx *ctx);
+/* Republishes STATUS= and the health row. */
+void daemon_publish(struct jada_ctx *ctx);

@@ -11,15 +11,30 @@ enum health_state {
         HEALTH_STOPPING,
 };
 
+/* Current problems, worst first: the STATUS= line shows the first one set. */
+enum health_problem {
+        PROBLEM_API_KEY,        /* the API key was rejected: no session starts */
+        PROBLEM_CLAUDE_COMMAND, /* the claude command cannot be run */
+        PROBLEM_CONFIG_RELOAD,  /* a reload was refused; the old config runs */
+        PROBLEM_DATABASE,       /* the db cannot be written */
+        _PROBLEM_MAX,
+};
+
 /* What the daemon tells about itself; derived from facts by the daemon and
  * published to systemd (STATUS=), the journal and the db's health row. */
 struct health {
         enum health_state state;
         char status[512];       /* the STATUS= line, worst problem first */
-        char problem[192];      /* the worst current problem, "" if none */
+        char problems[_PROBLEM_MAX][192]; /* "" when not current */
 };
 
 const char *health_state_name(enum health_state state);
+
+void health_set_problem(struct health *health, enum health_problem kind, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+void health_clear_problem(struct health *health, enum health_problem kind);
+/* The worst current problem, or NULL. */
+const char *health_worst_problem(const struct health *health);
 
 /* Keeps the db's one health row current (for `jada-agent status`). */
 int health_save(sqlite3 *db, const struct health *health, int64_t pid, uint64_t started_realtime_usec);

@@ -68,6 +68,10 @@ struct queue_change {
         const char *error;
         const char *needs_you_reason;   /* cleared whenever the task leaves needs_you */
         bool reset_attempts;
+        bool count_attempt;             /* one more failed attempt */
+        bool clear_claude_session_id;   /* the next session starts a new conversation */
+        int64_t add_turns;              /* a session's turns and cost, added to the task's */
+        double add_cost_usd;
         unsigned only_from;             /* if not 0: a mask of 1 << state the task must be in */
 };
 

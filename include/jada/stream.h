@@ -33,6 +33,10 @@ struct stream_result {
         int64_t output_tokens;
         int64_t cache_creation_input_tokens;
         int64_t cache_read_input_tokens;
+        /* modelUsage[*].inputTokens summed; -1 if absent. Counts the same way
+         * as total_cost_usd (cumulative across --resume in newer CLIs) while
+         * usage counts this run only: budget_session_cost() tells them apart. */
+        int64_t model_usage_input_tokens;
         char *session_id;
         char *result;                   /* the final text; NULL if absent */
         char *errors;                   /* errors[] joined with "; "; NULL if absent */

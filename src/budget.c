@@ -1,0 +1,276 @@
+/* SPDX-License-Identifier: MIT */
+#include "jada/budget.h"
+#include "jada/db.h"
+#include "jada/log.h"
+#include "jada/util.h"
+
+#include <errno.h>
+#include <string.h>
+
+int64_t budget_day_start(int64_t t)
+{
+        int64_t r = t % 86400;
+        return t - (r < 0 ? r + 86400 : r);
+}
+
+static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
+{
+        int rc = sqlite3_prepare_v2(db, sql, -1, st, NULL);
+        if (rc != SQLITE_OK) {
+                log_error("database: %s", sqlite3_errmsg(db));
+                return db_errno(rc);
+        }
+        return 0;
+}
+
+static int step_done(sqlite3 *db, sqlite3_stmt *st)
+{
+        int rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE) {
+                log_error("database: %s", sqlite3_errmsg(db));
+                return db_errno(rc);
+        }
+        return 0;
+}
+
+int budget_session_begin(sqlite3 *db, int64_t task_id, int64_t now, const char *claude_session_id,
+                         bool resumed, int64_t *ret_session)
+{
+        sqlite3_stmt *st;
+        int64_t id = 0;
+        int r;
+
+        r = db_begin_immediate(db);
+        if (r < 0)
+                return r;
+        r = prepare(db,
+                    "INSERT INTO sessions (task_id, started_at, claude_session_id, resumed) "
+                    "VALUES (?1, ?2, ?3, ?4)",
+                    &st);
+        if (r == 0) {
+                sqlite3_bind_int64(st, 1, task_id);
+                sqlite3_bind_int64(st, 2, now);
+                sqlite3_bind_text(st, 3, claude_session_id, -1, SQLITE_STATIC);
+                sqlite3_bind_int(st, 4, resumed);
+                r = step_done(db, st);
+                id = sqlite3_last_insert_rowid(db);
+        }
+        if (r == 0)
+                r = prepare(db,
+                            "UPDATE tasks SET sessions_used = sessions_used + 1, claude_session_id = ?2, "
+                            "reply = NULL, updated_at = ?3 WHERE id = ?1",
+                            &st);
+        if (r == 0) {
+                sqlite3_bind_int64(st, 1, task_id);
+                sqlite3_bind_text(st, 2, claude_session_id, -1, SQLITE_STATIC);
+                sqlite3_bind_int64(st, 3, now);
+                r = step_done(db, st);
+        }
+        if (r == 0)
+                r = db_commit(db);
+        if (r < 0) {
+                db_rollback(db);
+                return r;
+        }
+        *ret_session = id;
+        return 0;
+}
+
+int budget_session_set_pid(sqlite3 *db, int64_t session, int64_t pid, int64_t pid_start)
+{
+        sqlite3_stmt *st;
+        int r = prepare(db, "UPDATE sessions SET pid = ?2, pid_start = ?3 WHERE id = ?1", &st);
+
+        if (r < 0)
+                return r;
+        sqlite3_bind_int64(st, 1, session);
+        sqlite3_bind_int64(st, 2, pid);
+        sqlite3_bind_int64(st, 3, pid_start);
+        return step_done(db, st);
+}
+
+int budget_session_finish(sqlite3 *db, int64_t session, int64_t now, const struct budget_session_end *e)
+{
+        sqlite3_stmt *st;
+        int r = prepare(db,
+                        "UPDATE sessions SET ended_at = ?2, outcome = ?3, exit_status = ?4, turns = ?5, "
+                        "input_tokens = ?6, output_tokens = ?7, cache_creation_tokens = ?8, "
+                        "cache_read_tokens = ?9, cost_usd = ?10, reported_cost_usd = ?11, error = ?12 "
+                        "WHERE id = ?1",
+                        &st);
+        if (r < 0)
+                return r;
+        sqlite3_bind_int64(st, 1, session);
+        sqlite3_bind_int64(st, 2, now);
+        sqlite3_bind_text(st, 3, e->outcome, -1, SQLITE_STATIC);
+        if (e->exit_status >= 0)
+                sqlite3_bind_int(st, 4, e->exit_status);
+        sqlite3_bind_int64(st, 5, e->turns);
+        sqlite3_bind_int64(st, 6, e->input_tokens);
+        sqlite3_bind_int64(st, 7, e->output_tokens);
+        sqlite3_bind_int64(st, 8, e->cache_creation_tokens);
+        sqlite3_bind_int64(st, 9, e->cache_read_tokens);
+        sqlite3_bind_double(st, 10, e->cost_usd);
+        if (e->reported_cost_usd >= 0)
+                sqlite3_bind_double(st, 11, e->reported_cost_usd);
+        sqlite3_bind_text(st, 12, e->error, -1, SQLITE_STATIC);
+        return step_done(db, st);
+}
+
+int budget_close_orphans(sqlite3 *db, int64_t now, budget_orphan_fn fn, void *userdata)
+{
+        sqlite3_stmt *st;
+        int r, rc, n = 0;
+
+        r = prepare(db, "SELECT pid, pid_start FROM sessions WHERE ended_at IS NULL AND pid IS NOT NULL", &st);
+        if (r < 0)
+                return r;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+                if (fn)
+                        fn(sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1), userdata);
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE)
+                return db_errno(rc);
+
+        r = prepare(db,
+                    "UPDATE sessions SET ended_at = ?1, outcome = 'interrupted', "
+                    "error = 'the daemon stopped while it ran' WHERE ended_at IS NULL",
+                    &st);
+        if (r < 0)
+                return r;
+        sqlite3_bind_int64(st, 1, now);
+        r = step_done(db, st);
+        n = sqlite3_changes(db);
+        return r < 0 ? r : n;
+}
+
+int budget_sessions_since(sqlite3 *db, int64_t since, int64_t *ret)
+{
+        sqlite3_stmt *st;
+        int r, rc;
+
+        r = prepare(db, "SELECT count(*) FROM sessions WHERE started_at >= ?1", &st);
+        if (r < 0)
+                return r;
+        sqlite3_bind_int64(st, 1, since);
+        rc = sqlite3_step(st);
+        *ret = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+        sqlite3_finalize(st);
+        return rc == SQLITE_ROW ? 0 : db_errno(rc);
+}
+
+int budget_cost_since(sqlite3 *db, int64_t since, double *ret)
+{
+        sqlite3_stmt *st;
+        int r, rc;
+
+        r = prepare(db, "SELECT total(cost_usd) FROM sessions WHERE started_at >= ?1", &st);
+        if (r < 0)
+                return r;
+        sqlite3_bind_int64(st, 1, since);
+        rc = sqlite3_step(st);
+        *ret = rc == SQLITE_ROW ? sqlite3_column_double(st, 0) : 0;
+        sqlite3_finalize(st);
+        return rc == SQLITE_ROW ? 0 : db_errno(rc);
+}
+
+int budget_previous_reported_cost(sqlite3 *db, int64_t task_id, const char *claude_session_id,
+                                  int64_t before_session, double *ret)
+{
+        sqlite3_stmt *st;
+        int r, rc;
+
+        r = prepare(db,
+                    "SELECT max(reported_cost_usd) FROM sessions "
+                    "WHERE task_id = ?1 AND claude_session_id = ?2 AND id < ?3",
+                    &st);
+        if (r < 0)
+                return r;
+        sqlite3_bind_int64(st, 1, task_id);
+        sqlite3_bind_text(st, 2, claude_session_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, before_session);
+        rc = sqlite3_step(st);
+        *ret = rc == SQLITE_ROW ? sqlite3_column_double(st, 0) : 0; /* NULL reads as 0 */
+        sqlite3_finalize(st);
+        return rc == SQLITE_ROW ? 0 : db_errno(rc);
+}
+
+double budget_session_cost(double reported, double previous_reported, bool resumed,
+                           int64_t usage_input_tokens, int64_t model_usage_input_tokens)
+{
+        bool cumulative;
+
+        if (reported <= 0)
+                return 0;
+        if (!resumed || previous_reported <= 0)
+                return reported;
+        if (model_usage_input_tokens >= 0 && usage_input_tokens >= 0)
+                cumulative = model_usage_input_tokens > usage_input_tokens;
+        else
+                cumulative = reported >= previous_reported;
+        if (!cumulative)
+                return reported;
+        return reported > previous_reported ? reported - previous_reported : 0;
+}
+
+void budget_session_rows_free(struct budget_session_row *rows, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                free(rows[i].outcome);
+                free(rows[i].claude_session_id);
+                free(rows[i].error);
+        }
+        free(rows);
+}
+
+static char *column_strdup(sqlite3_stmt *st, int i)
+{
+        const unsigned char *s = sqlite3_column_text(st, i);
+        return s ? xstrdup((const char *)s) : NULL;
+}
+
+int budget_list_sessions(sqlite3 *db, int64_t since, struct budget_session_row **ret, size_t *n)
+{
+        struct budget_session_row *rows = NULL;
+        size_t count = 0;
+        sqlite3_stmt *st;
+        int r, rc;
+
+        r = prepare(db,
+                    "SELECT id, task_id, started_at, ended_at, outcome, exit_status, turns, input_tokens, "
+                    "output_tokens, cache_creation_tokens, cache_read_tokens, cost_usd, claude_session_id, "
+                    "resumed, error FROM sessions WHERE started_at >= ?1 ORDER BY id",
+                    &st);
+        if (r < 0)
+                return r;
+        sqlite3_bind_int64(st, 1, since);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                rows = xreallocarray(rows, count + 1, sizeof *rows);
+                rows[count++] = (struct budget_session_row){
+                        .id = sqlite3_column_int64(st, 0),
+                        .task_id = sqlite3_column_int64(st, 1),
+                        .started_at = sqlite3_column_int64(st, 2),
+                        .ended_at = sqlite3_column_int64(st, 3),
+                        .outcome = column_strdup(st, 4),
+                        .exit_status = sqlite3_column_type(st, 5) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 5),
+                        .turns = sqlite3_column_int64(st, 6),
+                        .input_tokens = sqlite3_column_int64(st, 7),
+                        .output_tokens = sqlite3_column_int64(st, 8),
+                        .cache_creation_tokens = sqlite3_column_int64(st, 9),
+                        .cache_read_tokens = sqlite3_column_int64(st, 10),
+                        .cost_usd = sqlite3_column_double(st, 11),
+                        .claude_session_id = column_strdup(st, 12),
+                        .resumed = sqlite3_column_int(st, 13) != 0,
+                        .error = column_strdup(st, 14),
+                };
+        }
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE) {
+                budget_session_rows_free(rows, count);
+                return db_errno(rc);
+        }
+        *ret = rows;
+        *n = count;
+        return 0;
+}

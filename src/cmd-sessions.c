@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: MIT */
+/* jada-agent sessions: the history of Claude sessions, with completion and
+ * turn-limit rates over a window. */
+#include "jada/budget.h"
+#include "jada/cli.h"
+#include "jada/config.h"
+#include "jada/db.h"
+#include "jada/util.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Above this share of sessions hitting max_turns, tasks are too big for it. */
+#define MAX_TURNS_WARNING 0.30
+
+struct summary {
+        size_t total, finished, done, max_turns;
+        double cost;
+};
+
+static struct summary summarize(const struct budget_session_row *rows, size_t n)
+{
+        struct summary s = { .total = n };
+
+        for (size_t i = 0; i < n; i++) {
+                s.cost += rows[i].cost_usd;
+                if (!rows[i].outcome)
+                        continue;
+                s.finished++;
+                if (strcmp(rows[i].outcome, "done") == 0)
+                        s.done++;
+                else if (strcmp(rows[i].outcome, "max_turns") == 0)
+                        s.max_turns++;
+        }
+        return s;
+}
+
+static json_t *time_or_null(int64_t t)
+{
+        char buf[32];
+        return t > 0 ? json_string(format_utc(buf, sizeof buf, (uint64_t)t * USEC_PER_SEC)) : json_null();
+}
+
+static void print_json(const struct budget_session_row *rows, size_t n, const struct summary *s, int64_t since)
+{
+        json_t *arr = json_array(), *doc;
+
+        for (size_t i = 0; i < n; i++) {
+                const struct budget_session_row *r = &rows[i];
+                json_array_append_new(arr, json_pack(
+                        "{s:I, s:o, s:o, s:o, s:o, s:o, s:I, s:{s:I, s:I, s:I, s:I}, s:f, s:o, s:b, s:o}",
+                        "id", (json_int_t)r->id,
+                        "task_id", r->task_id ? json_integer(r->task_id) : json_null(),
+                        "started_at", time_or_null(r->started_at),
+                        "ended_at", time_or_null(r->ended_at),
+                        "outcome", r->outcome ? json_string(r->outcome) : json_null(),
+                        "exit_status", r->exit_status >= 0 ? json_integer(r->exit_status) : json_null(),
+                        "turns", (json_int_t)r->turns,
+                        "tokens", "input", (json_int_t)r->input_tokens, "output", (json_int_t)r->output_tokens,
+                        "cache_creation", (json_int_t)r->cache_creation_tokens,
+                        "cache_read", (json_int_t)r->cache_read_tokens,
+                        "cost_usd", r->cost_usd,
+                        "claude_session_id", r->claude_session_id ? json_string(r->claude_session_id) : json_null(),
+                        "resumed", r->resumed,
+                        "error", r->error ? json_string(r->error) : json_null()));
+        }
+        double completion = s->finished ? (double)s->done / (double)s->finished : 0;
+        double max_turns = s->finished ? (double)s->max_turns / (double)s->finished : 0;
+        doc = json_pack("{s:o, s:o, s:{s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:o}}",
+                        "since", time_or_null(since),
+                        "sessions", arr,
+                        "summary",
+                        "total", (json_int_t)s->total, "finished", (json_int_t)s->finished,
+                        "done", (json_int_t)s->done, "max_turns", (json_int_t)s->max_turns,
+                        "completion_rate", completion, "max_turns_rate", max_turns, "cost_usd", s->cost,
+                        "warning", max_turns > MAX_TURNS_WARNING
+                                ? json_string("more than 30% of sessions hit the turn limit: raise max_turns or split tasks")
+                                : json_null());
+        if (!doc || json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII) < 0)
+                abort();
+        putchar('\n');
+        json_decref(doc);
+}
+
+static void print_human(const struct budget_session_row *rows, size_t n, const struct summary *s,
+                        const char *window)
+{
+        if (n > 0)
+                printf("%6s  %6s  %-20s  %8s  %-15s  %5s  %9s\n", "ID", "TASK", "STARTED", "DURATION", "OUTCOME",
+                       "TURNS", "COST");
+        for (size_t i = 0; i < n; i++) {
+                const struct budget_session_row *r = &rows[i];
+                char started[32], duration[32] = "running", task[24] = "-";
+                if (r->ended_at >= r->started_at && r->outcome)
+                        config_format_duration(duration, sizeof duration,
+                                               (uint64_t)(r->ended_at - r->started_at) * USEC_PER_SEC);
+                if (r->task_id)
+                        snprintf(task, sizeof task, "%lld", (long long)r->task_id);
+                printf("%6lld  %6s  %-20s  %8s  %-15s  %5lld  %9.4f%s\n", (long long)r->id, task,
+                       format_utc(started, sizeof started, (uint64_t)r->started_at * USEC_PER_SEC), duration,
+                       r->outcome ? r->outcome : "running", (long long)r->turns, r->cost_usd,
+                       r->resumed ? "  (resumed)" : "");
+        }
+        if (n > 0)
+                putchar('\n');
+        printf("%zu session%s in the last %s, %zu finished", s->total, s->total == 1 ? "" : "s", window, s->finished);
+        if (s->finished)
+                printf(": %.0f%% done, %.0f%% hit the turn limit", 100.0 * (double)s->done / (double)s->finished,
+                       100.0 * (double)s->max_turns / (double)s->finished);
+        printf("; cost $%.4f\n", s->cost);
+        if (s->finished && (double)s->max_turns / (double)s->finished > MAX_TURNS_WARNING)
+                printf("warning: more than 30%% of sessions hit the turn limit: raise max_turns or split tasks\n");
+}
+
+int cmd_sessions(struct cli *cli, int argc, char **argv)
+{
+        static const struct option opts[] = {
+                CLI_COMMON_LONG,
+                { "since", required_argument, NULL, 's' },
+                { "json", no_argument, NULL, 'j' },
+                {}
+        };
+        struct budget_session_row *rows = NULL;
+        struct jada_config *config = NULL;
+        const char *window = "7d";
+        uint64_t usec = 7 * 86400 * USEC_PER_SEC;
+        sqlite3 *db = NULL;
+        bool json = false;
+        size_t n = 0;
+        int64_t since;
+        int c, r;
+
+        while ((c = getopt_long(argc, argv, CLI_COMMON_SHORT "s:j", opts, NULL)) != -1) {
+                switch (c) {
+                case 's':
+                        if (config_parse_duration(optarg, &usec) < 0) {
+                                fprintf(stderr, "jada-agent: --since '%s' is not a duration (e.g. 7d, 24h)\n", optarg);
+                                return EXIT_USAGE;
+                        }
+                        window = optarg;
+                        break;
+                case 'j':
+                        json = true;
+                        break;
+                default:
+                        if (cli_common_option(cli, c) < 0)
+                                return cli_usage("sessions");
+                }
+        }
+        if (optind != argc)
+                return cli_usage("sessions");
+        r = cli_open_db(cli, &config, &db);
+        if (r != 0)
+                return r;
+        since = (int64_t)((now_realtime_usec() - (usec < now_realtime_usec() ? usec : 0)) / USEC_PER_SEC);
+        r = budget_list_sessions(db, since, &rows, &n);
+        db_close(db);
+        config_free(config);
+        if (r < 0) {
+                fprintf(stderr, "jada-agent: cannot read the sessions: %s\n", cli_db_error(r));
+                return EXIT_ERROR;
+        }
+        struct summary s = summarize(rows, n);
+        if (json)
+                print_json(rows, n, &s, since);
+        else
+                print_human(rows, n, &s, window);
+        budget_session_rows_free(rows, n);
+        return EXIT_OK;
+}

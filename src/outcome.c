@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: MIT */
+#include "jada/outcome.h"
+#include "jada/util.h"
+
+#include <string.h>
+
+#define BACKOFF_BASE 60
+#define BACKOFF_MAX 3600
+
+int64_t outcome_backoff(int64_t n)
+{
+        int64_t d = BACKOFF_BASE;
+
+        for (int64_t i = 1; i < n && d < BACKOFF_MAX; i++)
+                d *= 2;
+        return d < BACKOFF_MAX ? d : BACKOFF_MAX;
+}
+
+void outcome_clear(struct outcome *out)
+{
+        free(out->reason);
+        free(out->result);
+        *out = (struct outcome){ 0 };
+}
+
+static const char *stop_name(enum session_stop stop)
+{
+        switch (stop) {
+        case SESSION_STOP_TIMEOUT:  return "timeout";
+        case SESSION_STOP_IDLE:     return "idle_timeout";
+        case SESSION_STOP_TURNS:    return "turn_overrun";
+        case SESSION_STOP_PROTOCOL: return "protocol_error";
+        default:                    return "crashed";
+        }
+}
+
+static char *stop_reason(const struct outcome_facts *f)
+{
+        switch (f->stop) {
+        case SESSION_STOP_TIMEOUT:
+                return xstrdup("stopped: session_timeout reached");
+        case SESSION_STOP_IDLE:
+                return xstrdup("stopped: no output for idle_timeout");
+        case SESSION_STOP_TURNS:
+                return xasprintf("stopped: %u turns, past max_turns %u", f->stats->turns, f->max_turns);
+        case SESSION_STOP_PROTOCOL:
+                return xstrdup("stopped: an output line longer than the limit");
+        default:
+                break;
+        }
+        if (f->exit_status > 128)
+                return xasprintf("claude was killed by signal %d without a result", f->exit_status - 128);
+        if (f->stats->bad_lines > 0 && !f->result->seen)
+                return xasprintf("claude exited %d with a malformed stream (%llu bad lines) and no result",
+                                 f->exit_status, (unsigned long long)f->stats->bad_lines);
+        return xasprintf("claude exited %d without a result", f->exit_status);
+}
+
+/* A failure that retries with backoff until max_attempts, then fails the task. */
+static void failed_attempt(const struct outcome_facts *f, struct outcome *out, const char *name, char *reason)
+{
+        int64_t n = f->attempts + 1;
+
+        out->kind = OUTCOME_FAILED_ATTEMPT;
+        out->name = name;
+        out->count_attempt = true;
+        if (n >= f->max_attempts) {
+                out->next = TASK_FAILED;
+                out->reason = xasprintf("%s (attempt %lld of %u: giving up)", reason, (long long)n, f->max_attempts);
+        } else {
+                out->next = TASK_QUEUED;
+                out->retry_delay = outcome_backoff(n);
+                out->reason = xasprintf("%s (attempt %lld of %u: retry in %llds)", reason, (long long)n,
+                                        f->max_attempts, (long long)out->retry_delay);
+        }
+        free(reason);
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+        return a && b && strcmp(a, b) == 0;
+}
+
+void outcome_decide(const struct outcome_facts *f, struct outcome *out)
+{
+        const struct stream_result *r = f->result;
+        int status = f->stats->last_api_error_status;
+
+        *out = (struct outcome){ 0 };
+
+        if (f->stop == SESSION_STOP_CANCELLED) {
+                out->kind = OUTCOME_CANCELLED;
+                out->name = "cancelled";
+                out->next = TASK_CANCELLED;
+                out->reason = xstrdup("cancelled while it ran");
+                return;
+        }
+        if (f->exec_failed) {
+                out->kind = OUTCOME_LAUNCH_ERROR;
+                out->name = "launch_error";
+                out->next = TASK_QUEUED;
+                out->reason = xstrdup("the claude command could not be run");
+                return;
+        }
+        /* A stop by the daemon wins over what the child said after SIGTERM. */
+        if (f->stop == SESSION_STOP_SHUTDOWN) {
+                out->kind = OUTCOME_INTERRUPTED;
+                out->name = "interrupted";
+                out->next = TASK_QUEUED;
+                out->reason = xstrdup("interrupted: the daemon stopped; resumes next session");
+                return;
+        }
+        if (f->stop != SESSION_STOP_NONE) {
+                failed_attempt(f, out, stop_name(f->stop), stop_reason(f));
+                return;
+        }
+        if (!r->seen) {
+                failed_attempt(f, out, f->stats->bad_lines ? "protocol_error" : "crashed", stop_reason(f));
+                return;
+        }
+
+        if (str_eq(r->subtype, "error_max_turns") || str_eq(r->terminal_reason, "max_turns")) {
+                out->kind = OUTCOME_MAX_TURNS;
+                out->name = "max_turns";
+                if (f->sessions_used >= f->max_sessions_per_task) {
+                        out->next = TASK_NEEDS_YOU;
+                        out->reason = xasprintf("hit the turn limit %lld times: split the task or raise max_turns",
+                                                (long long)f->sessions_used);
+                } else {
+                        out->next = TASK_QUEUED;
+                        out->reason = xasprintf("hit the turn limit (%u turns): resumes next session", f->max_turns);
+                }
+                return;
+        }
+        if (r->is_error && r->errors && strstr(r->errors, "No conversation found")) {
+                if (f->resumed) {
+                        out->kind = OUTCOME_NO_CONVERSATION;
+                        out->name = "no_conversation";
+                        out->next = TASK_QUEUED;
+                        out->clear_session_id = true;
+                        out->reason = xstrdup("the conversation to resume is gone: one fresh session");
+                        return;
+                }
+                failed_attempt(f, out, "error", xstrdup("claude found no conversation for a new session"));
+                return;
+        }
+        if (r->is_error && (str_eq(r->terminal_reason, "api_error") || status != 0)) {
+                if (status == 401 || status == 403) {
+                        out->kind = OUTCOME_AUTH_ERROR;
+                        out->name = "auth_error";
+                        out->next = TASK_QUEUED;
+                        out->reason = xasprintf("the API key was rejected (HTTP %d)%s%s", status,
+                                                r->result ? ": " : "", r->result ? r->result : "");
+                        return;
+                }
+                if (status == 429 || status == 529 || status >= 500 || status == 408) {
+                        out->kind = OUTCOME_API_ERROR;
+                        out->name = "api_error";
+                        out->next = TASK_QUEUED;
+                        out->retry_delay = outcome_backoff((int64_t)f->api_error_streak + 1);
+                        out->reason = xasprintf("the API kept failing (HTTP %d): retry in %llds", status,
+                                                (long long)out->retry_delay);
+                        return;
+                }
+        }
+        if (str_eq(r->subtype, "error_max_budget_usd")) {
+                out->kind = OUTCOME_NEEDS_YOU;
+                out->name = "max_budget";
+                out->next = TASK_NEEDS_YOU;
+                out->reason = xstrdup("hit the per-session cost limit (--max-budget-usd)");
+                return;
+        }
+        if (r->is_error) {
+                failed_attempt(f, out, "error",
+                               xasprintf("claude reported an error (%s%s%s)", r->subtype ? r->subtype : "?",
+                                         r->errors ? ": " : "", r->errors ? r->errors : ""));
+                return;
+        }
+
+        /* Success: done, unless the agent asked for a person. */
+        out->result = r->result ? xstrdup(r->result) : NULL;
+        out->reason = r->result ? stream_find_needs_you(r->result) : NULL;
+        if (out->reason) {
+                out->kind = OUTCOME_NEEDS_YOU;
+                out->name = "needs_you";
+                out->next = TASK_NEEDS_YOU;
+                return;
+        }
+        if (r->permission_denials && r->permission_denials[0]) {
+                char *tools = strv_join((const char *const *)r->permission_denials, ", ");
+                out->kind = OUTCOME_NEEDS_YOU;
+                out->name = "needs_you";
+                out->next = TASK_NEEDS_YOU;
+                out->reason = xasprintf("tools were denied: %s (allow them in allowed_tools, or reply)", tools);
+                free(tools);
+                return;
+        }
+        out->kind = OUTCOME_DONE;
+        out->name = "done";
+        out->next = TASK_DONE;
+        out->reason = xstrdup("done");
+}

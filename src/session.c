@@ -1,0 +1,762 @@
+/* SPDX-License-Identifier: MIT */
+#include "jada/session.h"
+#include "jada/budget.h"
+#include "jada/config.h"
+#include "jada/daemon.h"
+#include "jada/log.h"
+#include "jada/stream.h"
+#include "jada/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <systemd/sd-id128.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/* Reads per IO callback: a chatty child must not starve the rest of the loop. */
+#define READS_PER_EVENT 16
+#define READ_CHUNK (64 * 1024)
+#define STDERR_LINE_MAX 1024
+
+struct session {
+        struct jada_ctx *ctx;
+        struct session *next;
+        struct queue_task *task;
+        int64_t row;                            /* sessions table */
+        char claude_id[SD_ID128_UUID_STRING_MAX];
+        bool resumed;
+
+        pid_t pid;                              /* also the process group id */
+        int out_fd, err_fd, exec_fd;            /* exec_fd: errno from a failed exec */
+        sd_event_source *child_source, *out_source, *err_source;
+        sd_event_source *deadline, *idle, *kill_timer;
+        struct stream_parser *parser;
+        unsigned turns_published;
+
+        enum session_stop stop;
+        bool exited;
+        int exit_status;                        /* code, or 128 + signal */
+
+        char err_line[STDERR_LINE_MAX + 1];
+        size_t err_len;
+        char task_field[40];                    /* JADA_TASK_ID=... for the journal */
+        char claude_field[64];                  /* JADA_CLAUDE_SESSION_ID=... */
+};
+
+int64_t session_task_id(const struct session *s)
+{
+        return s->task->id;
+}
+
+unsigned session_turns(const struct session *s)
+{
+        return stream_parser_stats(s->parser)->turns;
+}
+
+#define session_log(s, prio, ...) \
+        log_fields((prio), JADA_FIELDS((s)->task_field, (s)->claude_field), __VA_ARGS__)
+
+/* ---- the child's world --------------------------------------------------- */
+
+/* A credential: $CREDENTIALS_DIRECTORY/name (systemd's LoadCredential=), else
+ * the environment variable, for development. NULL if neither. Never logged. */
+static char *read_credential(const char *name, const char *env)
+{
+        const char *dir = getenv("CREDENTIALS_DIRECTORY");
+        char *value = NULL;
+        size_t size;
+
+        if (dir && *dir) {
+                _cleanup_free_ char *path = xasprintf("%s/%s", dir, name);
+                if (read_file_capped(path, 64 * 1024, &value, &size) == 0) {
+                        value[strcspn(value, "\r\n")] = '\0';
+                        if (*value)
+                                return value;
+                        free(value);
+                }
+        }
+        value = getenv(env);
+        return value && *value ? xstrdup(value) : NULL;
+}
+
+static bool env_dropped(const char *entry)
+{
+        static const char *const drop[] = {
+                "NOTIFY_SOCKET=", "WATCHDOG_USEC=", "WATCHDOG_PID=", "LISTEN_FDS=", "LISTEN_PID=",
+                "LISTEN_FDNAMES=", "INVOCATION_ID=", "JOURNAL_STREAM=", "CREDENTIALS_DIRECTORY=",
+                "STATE_DIRECTORY=", "RUNTIME_DIRECTORY=", "ANTHROPIC_API_KEY=", "CLAUDE_CODE_OAUTH_TOKEN=",
+                "HOME=", "CLAUDE_CONFIG_DIR=", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=", "JADA_", NULL,
+        };
+        for (size_t i = 0; drop[i]; i++)
+                if (strncmp(entry, drop[i], strlen(drop[i])) == 0)
+                        return true;
+        return false;
+}
+
+/* The daemon's environment without what belongs to the daemon (its notify
+ * socket, watchdog, credentials, own variables), plus the child's own. */
+static char **child_environment(const struct session *s, const char *home)
+{
+        size_t n = strv_length(environ), k = 0;
+        char **envp = xcalloc(n + 8, sizeof *envp);
+        char *key;
+
+        for (size_t i = 0; i < n; i++)
+                if (!env_dropped(environ[i]))
+                        envp[k++] = xstrdup(environ[i]);
+        envp[k++] = xasprintf("HOME=%s", home);
+        envp[k++] = xasprintf("CLAUDE_CONFIG_DIR=%s/.claude", home);
+        envp[k++] = xstrdup("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1");
+        envp[k++] = xasprintf("JADA_TASK_ID=%lld", (long long)s->task->id);
+        if ((key = read_credential("anthropic-api-key", "ANTHROPIC_API_KEY"))) {
+                envp[k++] = xasprintf("ANTHROPIC_API_KEY=%s", key);
+                explicit_bzero(key, strlen(key));
+                free(key);
+        }
+        if ((key = read_credential("claude-oauth-token", "CLAUDE_CODE_OAUTH_TOKEN"))) {
+                envp[k++] = xasprintf("CLAUDE_CODE_OAUTH_TOKEN=%s", key);
+                explicit_bzero(key, strlen(key));
+                free(key);
+        }
+        envp[k] = NULL;
+        return envp;
+}
+
+static char **child_arguments(const struct session *s)
+{
+        const struct jada_config *c = s->ctx->config;
+        char **argv = xcalloc(24 + strv_length(c->claude.extra_args), sizeof *argv);
+        size_t k = 0;
+
+        argv[k++] = xstrdup(c->claude.command);
+        argv[k++] = xstrdup("-p");
+        argv[k++] = xstrdup("--output-format");
+        argv[k++] = xstrdup("stream-json");
+        argv[k++] = xstrdup("--verbose");       /* stream-json refuses to run without it */
+        argv[k++] = xstrdup("--max-turns");
+        argv[k++] = xasprintf("%u", c->claude.max_turns);
+        argv[k++] = xstrdup(s->resumed ? "--resume" : "--session-id");
+        argv[k++] = xstrdup(s->claude_id);
+        argv[k++] = xstrdup("--permission-mode");
+        argv[k++] = xstrdup(c->claude.permission_mode);
+        if (*c->claude.allowed_tools) {
+                argv[k++] = xstrdup("--allowedTools");
+                argv[k++] = xstrdup(c->claude.allowed_tools);
+        }
+        if (*c->claude.model) {
+                argv[k++] = xstrdup("--model");
+                argv[k++] = xstrdup(c->claude.model);
+        }
+        argv[k++] = xstrdup("--append-system-prompt");
+        argv[k++] = xstrdup(SESSION_SYSTEM_PROMPT);
+        for (size_t i = 0; c->claude.extra_args && c->claude.extra_args[i]; i++)
+                argv[k++] = xstrdup(c->claude.extra_args[i]);
+        argv[k] = NULL;
+        return argv;
+}
+
+/* execve() does not search PATH, and execvpe() searches the daemon's PATH,
+ * not the child's: resolve it here, before the fork. */
+static char *resolve_command(const char *command, char *const *envp)
+{
+        const char *path = NULL;
+
+        if (strchr(command, '/'))
+                return xstrdup(command);
+        for (size_t i = 0; envp[i]; i++)
+                if (strncmp(envp[i], "PATH=", 5) == 0)
+                        path = envp[i] + 5;
+        if (!path)
+                path = "/usr/local/bin:/usr/bin:/bin";
+        for (const char *p = path; *p;) {
+                size_t n = strcspn(p, ":");
+                _cleanup_free_ char *dir = n ? xstrndup(p, n) : xstrdup(".");
+                char *candidate = xasprintf("%s/%s", dir, command);
+                if (access(candidate, X_OK) == 0)
+                        return candidate;
+                free(candidate);
+                p += n + (p[n] == ':');
+        }
+        return xstrdup(command); /* execve fails with ENOENT, reported like any exec failure */
+}
+
+/* The prompt goes to the child on stdin from a file (argv strings are
+ * limited to 128 KiB; prompts may be 1 MiB). The file is unlinked at once:
+ * the open descriptor is all the child needs. */
+static int prompt_fd(const char *work_dir, const char *prompt)
+{
+        _cleanup_free_ char *path = xasprintf("%s/.jada-prompt", work_dir);
+        int r, fd;
+
+        r = write_file_atomic(path, prompt, strlen(prompt), 0600);
+        if (r < 0)
+                return r;
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        r = fd < 0 ? -errno : fd;
+        (void)unlink(path);
+        return r;
+}
+
+/* The start time of a process in clock ticks since boot (/proc/PID/stat
+ * field 22): with the pid, it names one process even after pid reuse. */
+static int64_t process_start_time(pid_t pid)
+{
+        _cleanup_free_ char *path = xasprintf("/proc/%d/stat", (int)pid), *data = NULL;
+        unsigned long long start = 0;
+        const char *p;
+        size_t size;
+
+        if (read_file_capped(path, 4096, &data, &size) < 0)
+                return -1;
+        p = strrchr(data, ')'); /* the command name may hold spaces and parentheses */
+        if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+                         &start) != 1)
+                return -1;
+        return (int64_t)start;
+}
+
+/* fork + exec, because the child needs PR_SET_PDEATHSIG (so a SIGKILLed
+ * daemon takes its claude along) and posix_spawn cannot set it. Between fork
+ * and exec only async-signal-safe calls. */
+static int spawn(struct session *s, const char *path, char **argv, char **envp, const char *cwd, int stdin_fd)
+{
+        int out[2] = { -1, -1 }, err[2] = { -1, -1 }, ex[2] = { -1, -1 };
+        pid_t parent = getpid(), pid;
+
+        if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 || pipe2(ex, O_CLOEXEC | O_NONBLOCK) < 0) {
+                int r = -errno;
+                for (int i = 0; i < 2; i++) {
+                        if (out[i] >= 0) close(out[i]);
+                        if (err[i] >= 0) close(err[i]);
+                        if (ex[i] >= 0) close(ex[i]);
+                }
+                return r;
+        }
+        pid = fork();
+        if (pid < 0) {
+                int r = -errno;
+                close(out[0]); close(out[1]); close(err[0]); close(err[1]); close(ex[0]); close(ex[1]);
+                return r;
+        }
+        if (pid == 0) {
+                sigset_t none;
+                int e;
+
+                (void)setpgid(0, 0);
+                (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+                if (getppid() != parent)
+                        _exit(127); /* the daemon died before prctl took hold */
+                for (int sig = 1; sig < NSIG; sig++)
+                        if (sig != SIGKILL && sig != SIGSTOP)
+                                (void)signal(sig, SIG_DFL);
+                sigemptyset(&none);
+                (void)sigprocmask(SIG_SETMASK, &none, NULL);
+                if (dup2(stdin_fd, STDIN_FILENO) < 0 || dup2(out[1], STDOUT_FILENO) < 0 ||
+                    dup2(err[1], STDERR_FILENO) < 0 || chdir(cwd) < 0)
+                        goto fail;
+                execve(path, argv, envp);
+        fail:
+                e = errno;
+                (void)!write(ex[1], &e, sizeof e);
+                _exit(127);
+        }
+        /* Both sides set the group: whichever runs first, the kill below finds it. */
+        (void)setpgid(pid, pid);
+        close(out[1]);
+        close(err[1]);
+        close(ex[1]);
+        s->pid = pid;
+        s->out_fd = out[0];
+        s->err_fd = err[0];
+        s->exec_fd = ex[0];
+        (void)fcntl(s->out_fd, F_SETFL, O_NONBLOCK);
+        (void)fcntl(s->err_fd, F_SETFL, O_NONBLOCK);
+        return 0;
+}
+
+/* ---- supervision --------------------------------------------------------- */
+
+static void session_finish(struct session *s);
+
+static void kill_group(struct session *s, int sig)
+{
+        if (s->pid > 0 && kill(-s->pid, sig) < 0 && errno == ESRCH && !s->exited)
+                (void)kill(s->pid, sig);
+}
+
+static int on_kill_timer(sd_event_source *src, uint64_t usec, void *userdata)
+{
+        struct session *s = userdata;
+
+        session_log(s, LOG_WARNING, "task %lld: claude did not stop within %llus of SIGTERM: SIGKILL",
+                    (long long)s->task->id, (unsigned long long)(SESSION_KILL_GRACE_USEC / USEC_PER_SEC));
+        kill_group(s, SIGKILL);
+        return 0;
+}
+
+void session_stop(struct session *s, enum session_stop why)
+{
+        if (s->stop != SESSION_STOP_NONE || s->exited)
+                return;
+        s->stop = why;
+        kill_group(s, SIGTERM);
+        if (sd_event_add_time_relative(s->ctx->event, &s->kill_timer, CLOCK_MONOTONIC, SESSION_KILL_GRACE_USEC,
+                                       100 * USEC_PER_MSEC, on_kill_timer, s) < 0)
+                kill_group(s, SIGKILL); /* cannot wait for it: do not leave it running */
+}
+
+void session_stop_all(struct jada_ctx *ctx, enum session_stop why)
+{
+        for (struct session *s = ctx->sessions; s; s = s->next)
+                session_stop(s, why);
+}
+
+void session_check_cancelled(struct jada_ctx *ctx)
+{
+        for (struct session *s = ctx->sessions; s; s = s->next) {
+                struct queue_task *t = NULL;
+                if (queue_get(ctx->db, s->task->id, &t) == 0 && t->state == TASK_CANCELLED) {
+                        session_log(s, LOG_NOTICE, "task %lld was cancelled: stopping its session",
+                                    (long long)s->task->id);
+                        session_stop(s, SESSION_STOP_CANCELLED);
+                }
+                queue_task_free(t);
+        }
+}
+
+static int on_deadline(sd_event_source *src, uint64_t usec, void *userdata)
+{
+        struct session *s = userdata;
+        session_log(s, LOG_WARNING, "task %lld: session_timeout reached: stopping claude", (long long)s->task->id);
+        session_stop(s, SESSION_STOP_TIMEOUT);
+        return 0;
+}
+
+static int on_idle(sd_event_source *src, uint64_t usec, void *userdata)
+{
+        struct session *s = userdata;
+        session_log(s, LOG_WARNING, "task %lld: no output for idle_timeout: stopping claude", (long long)s->task->id);
+        session_stop(s, SESSION_STOP_IDLE);
+        return 0;
+}
+
+static void output_seen(struct session *s)
+{
+        if (s->idle)
+                (void)sd_event_source_set_time_relative(s->idle, s->ctx->config->claude.idle_timeout);
+}
+
+/* Reads what is in the stdout pipe now; returns 0 at EOF, 1 if more may come. */
+static int drain_stdout(struct session *s)
+{
+        char buf[READ_CHUNK];
+
+        for (unsigned i = 0; i < READS_PER_EVENT; i++) {
+                ssize_t n = read(s->out_fd, buf, sizeof buf);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return errno == EAGAIN ? 1 : 0;
+                if (n == 0)
+                        return 0;
+                output_seen(s);
+                if (stream_parser_feed(s->parser, buf, (size_t)n) == -E2BIG) {
+                        session_log(s, LOG_ERR, "task %lld: claude wrote a line longer than %d bytes: stopping it",
+                                    (long long)s->task->id, SESSION_MAX_LINE);
+                        session_stop(s, SESSION_STOP_PROTOCOL);
+                        return 0;
+                }
+        }
+        return 1;
+}
+
+static void check_turns(struct session *s)
+{
+        unsigned turns = stream_parser_stats(s->parser)->turns, max = s->ctx->config->claude.max_turns;
+
+        /* --max-turns N allows N requests and reports N+1; more than that
+         * means the limit did not hold: stop it ourselves. */
+        if (turns > max + 1) {
+                session_log(s, LOG_ERR, "task %lld: %u turns, past max_turns %u: stopping claude",
+                            (long long)s->task->id, turns, max);
+                session_stop(s, SESSION_STOP_TURNS);
+        }
+        if (turns != s->turns_published) {
+                s->turns_published = turns;
+                daemon_publish(s->ctx);
+        }
+}
+
+static int on_stdout(sd_event_source *src, int fd, uint32_t revents, void *userdata)
+{
+        struct session *s = userdata;
+
+        if (drain_stdout(s) == 0)
+                (void)sd_event_source_set_enabled(src, SD_EVENT_OFF);
+        check_turns(s);
+        return 0;
+}
+
+/* claude's stderr goes to the journal, a line at a time, with the task's
+ * fields; control characters are replaced, long lines cut. */
+static void stderr_flush(struct session *s)
+{
+        if (s->err_len == 0)
+                return;
+        s->err_line[s->err_len] = '\0';
+        for (size_t i = 0; i < s->err_len; i++)
+                if ((unsigned char)s->err_line[i] < 0x20 || s->err_line[i] == 0x7f)
+                        s->err_line[i] = ' ';
+        session_log(s, LOG_NOTICE, "task %lld: claude: %s", (long long)s->task->id, s->err_line);
+        s->err_len = 0;
+}
+
+static int on_stderr(sd_event_source *src, int fd, uint32_t revents, void *userdata)
+{
+        struct session *s = userdata;
+        char buf[4096];
+
+        for (unsigned i = 0; i < READS_PER_EVENT; i++) {
+                ssize_t n = read(fd, buf, sizeof buf);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0) {
+                        if (n == 0 || errno != EAGAIN) {
+                                stderr_flush(s);
+                                (void)sd_event_source_set_enabled(src, SD_EVENT_OFF);
+                        }
+                        break;
+                }
+                output_seen(s);
+                for (ssize_t j = 0; j < n; j++) {
+                        if (buf[j] == '\n' || s->err_len == STDERR_LINE_MAX)
+                                stderr_flush(s);
+                        if (buf[j] != '\n')
+                                s->err_line[s->err_len++] = buf[j];
+                }
+        }
+        return 0;
+}
+
+static int on_child(sd_event_source *src, const siginfo_t *si, void *userdata)
+{
+        struct session *s = userdata;
+
+        s->exited = true;
+        s->exit_status = si->si_code == CLD_EXITED ? si->si_status : 128 + si->si_status;
+        /* Tools the agent started may still hold the pipes: the group goes too. */
+        (void)kill(-s->pid, SIGKILL);
+        while (drain_stdout(s) == 1)
+                ;
+        session_finish(s);
+        return 0;
+}
+
+/* ---- start and finish ---------------------------------------------------- */
+
+static void session_free(struct session *s)
+{
+        struct session **p;
+
+        for (p = &s->ctx->sessions; *p; p = &(*p)->next)
+                if (*p == s) {
+                        *p = s->next;
+                        s->ctx->n_sessions--;
+                        break;
+                }
+        sd_event_source_disable_unref(s->child_source);
+        sd_event_source_disable_unref(s->out_source);
+        sd_event_source_disable_unref(s->err_source);
+        sd_event_source_disable_unref(s->deadline);
+        sd_event_source_disable_unref(s->idle);
+        sd_event_source_disable_unref(s->kill_timer);
+        if (s->out_fd >= 0)
+                close(s->out_fd);
+        if (s->err_fd >= 0)
+                close(s->err_fd);
+        if (s->exec_fd >= 0)
+                close(s->exec_fd);
+        stream_parser_free(s->parser);
+        queue_task_free(s->task);
+        free(s);
+}
+
+static int64_t now_seconds(void)
+{
+        return (int64_t)(now_realtime_usec() / USEC_PER_SEC);
+}
+
+static void session_finish(struct session *s)
+{
+        struct jada_ctx *ctx = s->ctx;
+        const struct stream_result *res;
+        const struct stream_stats *stats;
+        struct outcome out;
+        int64_t now = now_seconds();
+        double previous = 0, cost;
+        int exec_errno = 0, r;
+
+        stream_parser_finish(s->parser);
+        res = stream_parser_result(s->parser);
+        stats = stream_parser_stats(s->parser);
+        if (read(s->exec_fd, &exec_errno, sizeof exec_errno) != (ssize_t)sizeof exec_errno)
+                exec_errno = 0;
+
+        outcome_decide(&(struct outcome_facts){
+                .result = res,
+                .stats = stats,
+                .stop = s->stop,
+                .exit_status = s->exit_status,
+                .exec_failed = exec_errno != 0,
+                .resumed = s->resumed,
+                .sessions_used = s->task->sessions_used + 1,
+                .attempts = s->task->attempts,
+                .max_sessions_per_task = ctx->config->claude.max_sessions_per_task,
+                .max_attempts = ctx->config->claude.max_attempts,
+                .max_turns = ctx->config->claude.max_turns,
+                .api_error_streak = ctx->api_error_streak,
+        }, &out);
+
+        (void)budget_previous_reported_cost(ctx->db, s->task->id, s->claude_id, s->row, &previous);
+        cost = budget_session_cost(res->seen ? res->total_cost_usd : 0, previous, s->resumed,
+                                   res->input_tokens, res->model_usage_input_tokens);
+        r = budget_session_finish(ctx->db, s->row, now, &(struct budget_session_end){
+                .outcome = out.name,
+                .exit_status = s->exit_status,
+                .turns = stats->turns,
+                .input_tokens = res->input_tokens,
+                .output_tokens = res->output_tokens,
+                .cache_creation_tokens = res->cache_creation_input_tokens,
+                .cache_read_tokens = res->cache_read_input_tokens,
+                .cost_usd = cost,
+                .reported_cost_usd = res->seen ? res->total_cost_usd : -1,
+                .error = out.kind == OUTCOME_DONE ? NULL : out.reason,
+        });
+        if (r < 0)
+                session_log(s, LOG_ERR, "task %lld: cannot record the session's end", (long long)s->task->id);
+
+        if (exec_errno)
+                session_log(s, LOG_ERR, "cannot run the claude command '%s': %s", ctx->config->claude.command,
+                            strerror(exec_errno));
+
+        if (out.kind != OUTCOME_CANCELLED) {
+                struct queue_change change = {
+                        .reason = out.reason,
+                        .run_after = now + out.retry_delay,
+                        .result = out.kind == OUTCOME_DONE ? out.result : NULL,
+                        .error = out.next == TASK_FAILED ? out.reason : NULL,
+                        .needs_you_reason = out.next == TASK_NEEDS_YOU ? out.reason : NULL,
+                        .count_attempt = out.count_attempt,
+                        .clear_claude_session_id = out.clear_session_id,
+                        .add_turns = stats->turns,
+                        .add_cost_usd = cost,
+                };
+                enum task_state from;
+                r = queue_transition(ctx->db, s->task->id, out.next, &change, now, &from);
+                if (r == -EPERM)
+                        session_log(s, LOG_NOTICE, "task %lld became %s while its session ran; left as it is",
+                                    (long long)s->task->id, task_state_name(from));
+                else if (r < 0)
+                        session_log(s, LOG_ERR, "task %lld: cannot record its new state %s: %s",
+                                    (long long)s->task->id, task_state_name(out.next), strerror(-r));
+        }
+
+        switch (out.kind) {
+        case OUTCOME_AUTH_ERROR:
+                ctx->launch_blocked = true;
+                health_set_problem(&ctx->health, PROBLEM_API_KEY,
+                                   "Anthropic API key rejected (HTTP %d): fix the credential anthropic-api-key, "
+                                   "then systemctl reload jada-agent", stats->last_api_error_status);
+                break;
+        case OUTCOME_LAUNCH_ERROR:
+                ctx->launch_blocked = true;
+                health_set_problem(&ctx->health, PROBLEM_CLAUDE_COMMAND,
+                                   "cannot run '%s': %s; fix [claude] command, then reload",
+                                   ctx->config->claude.command, strerror(exec_errno));
+                break;
+        case OUTCOME_API_ERROR:
+                ctx->api_error_streak++;
+                break;
+        case OUTCOME_DONE: case OUTCOME_NEEDS_YOU: case OUTCOME_MAX_TURNS:
+                ctx->api_error_streak = 0;
+                break;
+        default:
+                break;
+        }
+
+        {
+                char outcome_field[64], cost_field[48];
+                snprintf(outcome_field, sizeof outcome_field, "JADA_OUTCOME=%s", out.name);
+                snprintf(cost_field, sizeof cost_field, "JADA_COST_USD=%.6f", cost);
+                log_fields(out.kind == OUTCOME_DONE || out.kind == OUTCOME_MAX_TURNS ? LOG_INFO
+                           : out.kind == OUTCOME_FAILED_ATTEMPT || out.kind == OUTCOME_AUTH_ERROR ||
+                             out.kind == OUTCOME_LAUNCH_ERROR ? LOG_ERR : LOG_NOTICE,
+                           JADA_FIELDS(s->task_field, s->claude_field, outcome_field, cost_field),
+                           "task %lld: session ended: %s, %u turns, $%.4f → %s (%s)", (long long)s->task->id,
+                           out.name, stats->turns, cost, task_state_name(out.next), out.reason ? out.reason : "");
+        }
+        outcome_clear(&out);
+        session_free(s);
+        daemon_session_ended(ctx);
+}
+
+int session_start(struct jada_ctx *ctx, struct queue_task *task)
+{
+        const struct jada_config *c = ctx->config;
+        _cleanup_free_ char *work = xasprintf("%s/work/task-%lld", c->daemon.state_dir, (long long)task->id);
+        _cleanup_free_ char *home = xasprintf("%s/home", c->daemon.state_dir);
+        _cleanup_free_ char *path = NULL;
+        struct session *s = xcalloc(1, sizeof *s);
+        char **argv = NULL, **envp = NULL;
+        const char *prompt;
+        int r, in_fd = -1;
+
+        *s = (struct session){ .ctx = ctx, .task = task, .out_fd = -1, .err_fd = -1, .exec_fd = -1 };
+        /* Resume the task's conversation if it has one; else a new one. */
+        s->resumed = task->claude_session_id && task->sessions_used > 0;
+        if (s->resumed) {
+                snprintf(s->claude_id, sizeof s->claude_id, "%s", task->claude_session_id);
+                prompt = task->reply ? task->reply : SESSION_CONTINUE_PROMPT;
+        } else {
+                sd_id128_t id;
+                r = sd_id128_randomize(&id);
+                if (r < 0)
+                        goto fail_early;
+                sd_id128_to_uuid_string(id, s->claude_id);
+                prompt = task->prompt;
+        }
+        snprintf(s->task_field, sizeof s->task_field, "JADA_TASK_ID=%lld", (long long)task->id);
+        snprintf(s->claude_field, sizeof s->claude_field, "JADA_CLAUDE_SESSION_ID=%s", s->claude_id);
+
+        if ((r = mkdir_p(work, 0700)) < 0 || (r = mkdir_p(home, 0700)) < 0) {
+                log_error_errno(r, "task %lld: cannot create its directories", (long long)task->id);
+                goto fail_early;
+        }
+        r = stream_parser_new(SESSION_MAX_LINE, &s->parser);
+        if (r < 0)
+                goto fail_early;
+        in_fd = prompt_fd(work, prompt);
+        if (in_fd < 0) {
+                r = log_error_errno(in_fd, "task %lld: cannot write its prompt file", (long long)task->id);
+                goto fail_early;
+        }
+
+        /* The row comes first: a crash from here on can never hide this
+         * session from the day's budget. */
+        r = budget_session_begin(ctx->db, task->id, now_seconds(), s->claude_id, s->resumed, &s->row);
+        if (r < 0) {
+                log_error_errno(r, "task %lld: cannot record the session", (long long)task->id);
+                goto fail_early;
+        }
+
+        argv = child_arguments(s);
+        envp = child_environment(s, home);
+        path = resolve_command(c->claude.command, envp);
+        r = spawn(s, path, argv, envp, work, in_fd);
+        strv_free(argv);
+        for (size_t i = 0; envp[i]; i++)
+                explicit_bzero(envp[i], strlen(envp[i])); /* the API key */
+        strv_free(envp);
+        close(in_fd);
+        in_fd = -1;
+        if (r < 0) {
+                log_error_errno(r, "task %lld: cannot start claude", (long long)task->id);
+                /* Counted, not run: close the row and give the task back. */
+                budget_session_finish(ctx->db, s->row, now_seconds(), &(struct budget_session_end){
+                        .outcome = "launch_error", .exit_status = -1, .reported_cost_usd = -1,
+                        .error = "fork failed" });
+                goto fail_early_requeue;
+        }
+        (void)budget_session_set_pid(ctx->db, s->row, s->pid, process_start_time(s->pid));
+
+        s->next = ctx->sessions;
+        ctx->sessions = s;
+        ctx->n_sessions++;
+
+        if ((r = sd_event_add_child(ctx->event, &s->child_source, s->pid, WEXITED, on_child, s)) < 0 ||
+            (r = sd_event_add_io(ctx->event, &s->out_source, s->out_fd, EPOLLIN, on_stdout, s)) < 0 ||
+            (r = sd_event_add_io(ctx->event, &s->err_source, s->err_fd, EPOLLIN, on_stderr, s)) < 0 ||
+            (r = sd_event_add_time_relative(ctx->event, &s->deadline, CLOCK_MONOTONIC, c->claude.session_timeout,
+                                            USEC_PER_SEC, on_deadline, s)) < 0 ||
+            (r = sd_event_add_time_relative(ctx->event, &s->idle, CLOCK_MONOTONIC, c->claude.idle_timeout,
+                                            USEC_PER_SEC, on_idle, s)) < 0) {
+                /* Cannot supervise it: it must not run unsupervised. */
+                log_error_errno(r, "task %lld: cannot watch claude; killing it", (long long)task->id);
+                kill_group(s, SIGKILL);
+                if (!s->child_source) {
+                        (void)waitpid(s->pid, NULL, 0); /* SIGKILLed: returns at once */
+                        s->exited = true;
+                        s->exit_status = 128 + SIGKILL;
+                        session_finish(s);
+                }
+                return r;
+        }
+        /* Should the source ever be freed before the child exits, sd-event
+         * kills the child rather than leave it unsupervised. */
+        (void)sd_event_source_set_child_process_own(s->child_source, true);
+        session_log(s, LOG_INFO, "task %lld: session started (%s %s, pid %d)", (long long)task->id,
+                    s->resumed ? "resuming" : "new conversation", s->claude_id, (int)s->pid);
+        daemon_publish(ctx);
+        return 0;
+
+fail_early_requeue:
+fail_early:
+        if (in_fd >= 0)
+                close(in_fd);
+        /* The task was claimed: give it back, unchanged, for a later poll. */
+        (void)queue_transition(ctx->db, task->id, TASK_QUEUED,
+                               &(struct queue_change){ .reason = "could not start a session",
+                                                       .run_after = now_seconds() + 60 },
+                               now_seconds(), NULL);
+        stream_parser_free(s->parser);
+        queue_task_free(task);
+        free(s);
+        return r;
+}
+
+void session_kill_all(struct jada_ctx *ctx)
+{
+        while (ctx->sessions) {
+                struct session *s = ctx->sessions;
+                kill_group(s, SIGKILL);
+                session_log(s, LOG_WARNING, "task %lld: session killed; the task resumes at the next start",
+                            (long long)s->task->id);
+                session_free(s);
+        }
+}
+
+/* ---- start-up ------------------------------------------------------------ */
+
+static void kill_orphan(int64_t pid, int64_t pid_start, void *userdata)
+{
+        int64_t now_start;
+
+        if (pid <= 1)
+                return;
+        now_start = process_start_time((pid_t)pid);
+        /* Gone (its group may live on: a pgid is not reused while it has
+         * members), or still the same process: kill the group. A different
+         * start time is an unrelated process that got the pid: leave it. */
+        if (now_start >= 0 && now_start != pid_start)
+                return;
+        if (kill(-(pid_t)pid, SIGKILL) == 0)
+                log_notice("killed the process group %lld left by a session of a daemon that is gone",
+                           (long long)pid);
+}
+
+void session_reap_orphans(struct jada_ctx *ctx)
+{
+        int r = budget_close_orphans(ctx->db, now_seconds(), kill_orphan, ctx);
+
+        if (r < 0)
+                log_error_errno(r, "cannot close the sessions of a daemon that is gone");
+        else if (r > 0)
+                log_notice("%d session%s of a daemon that is gone recorded as interrupted", r, r == 1 ? "" : "s");
+}
