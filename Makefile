@@ -103,8 +103,13 @@ uninstall:
 
 # Measurements, not tests: prints figures, asserts nothing.
 bench: deps-build
-	$(MAKE) jada-agent
+	$(MAKE) jada-agent $(BUILD)/bench/stream
+	$(BUILD)/bench/stream
 	python3 bench/core.py --bin ./jada-agent
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libjada.a
+	mkdir -p $(BUILD)/bench
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libjada.a $(PKG_LIBS) $(LDFLAGS)
 
 clean:
 	rm -rf build jada-agent

@@ -111,6 +111,33 @@ def main():
         ctx1 = int(st["voluntary_ctxt_switches"])
         r.stop()
 
+        # Memory while a session runs: the daemon's own, the child excluded.
+        repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        scen = os.path.join(tmp, "scenarios")
+        os.makedirs(scen)
+        with open(os.path.join(scen, "default.json"), "w") as f:
+            f.write('{"stream": "samples/v2.1.332_success.stream.jsonl", "hang_after": 6}')
+        with open(config, "a") as f:
+            f.write(f"[claude]\ncommand = {repo}/tests/fake/fake-claude\n")
+        env_backup = dict(os.environ)
+        os.environ["FAKE_CLAUDE_SCENARIOS"] = scen
+        subprocess.run([args.bin, "-c", config, "task", "add", "bench"], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        r = Run(args.bin, tmp, config)
+        r.wait_ready()
+        deadline = time.monotonic() + 10
+        sess = None
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            children = open(f"/proc/{r.proc.pid}/task/{r.proc.pid}/children").read().split()
+            if children:
+                time.sleep(1.0)  # the child has printed its lines; the daemon parsed them
+                sess = proc_status(r.proc.pid)
+                break
+        r.stop()
+        os.environ.clear()
+        os.environ.update(env_backup)
+
         print(f"jada-agent core, {time.strftime('%Y-%m-%d', time.gmtime())}, {os.uname().machine}, "
               f"{os.cpu_count()} CPUs; {args.runs} runs")
         print(f"{'':<38} {'median':>10} {'min':>10} {'max':>10}")
@@ -121,6 +148,11 @@ def main():
         print(f"idle {args.idle:.0f} s: CPU {cpu1 - cpu0:.6f} s ({(cpu1 - cpu0) / minutes:.4f} s/min), "
               f"voluntary wakeups {(ctx1 - ctx0) / minutes:.1f}/min")
         print(f"idle memory: RssAnon {st['RssAnon']}, VmRSS {st['VmRSS']}, VmHWM {st['VmHWM']}")
+        if sess:
+            print(f"during a session (child excluded): RssAnon {sess['RssAnon']}, VmRSS {sess['VmRSS']}, "
+                  f"VmHWM {sess['VmHWM']}")
+        else:
+            print("during a session: no session started within 10 s (not measured)")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -87,6 +87,31 @@ static const char *const migrations[] = {
         ") STRICT;"
         "CREATE INDEX sessions_started ON sessions (started_at);"
         "CREATE INDEX sessions_task ON sessions (task_id, id);",
+
+        /* 4: the port-sheet sync: every run, and the mirrored rows. */
+        "CREATE TABLE sync_runs ("
+        "  id INTEGER PRIMARY KEY,"
+        "  started_at INTEGER NOT NULL,"
+        "  ended_at INTEGER,"
+        "  ok INTEGER NOT NULL DEFAULT 0,"
+        "  rows INTEGER NOT NULL DEFAULT 0,"
+        "  changed INTEGER NOT NULL DEFAULT 0,"
+        "  http_status INTEGER,"
+        "  error TEXT"
+        ") STRICT;"
+        "CREATE INDEX sync_runs_started ON sync_runs (started_at);"
+        /* One row per sheet row below the header; data is a JSON object
+         * keyed by the header's column names. */
+        "CREATE TABLE port_sheet ("
+        "  row INTEGER PRIMARY KEY,"
+        "  data TEXT NOT NULL"
+        ") STRICT;"
+        "CREATE TABLE port_sheet_meta ("
+        "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+        "  header TEXT NOT NULL,"                 /* JSON array of the column names */
+        "  content_hash TEXT NOT NULL,"           /* SHA-256 of the values as fetched */
+        "  updated_at INTEGER NOT NULL"
+        ") STRICT;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
