@@ -4,6 +4,7 @@ VERSION   := 0.1.0
 PREFIX    ?= /usr/local
 BINDIR    ?= $(PREFIX)/bin
 UNITDIR   ?= $(PREFIX)/lib/systemd/system
+CATALOGDIR ?= $(PREFIX)/lib/systemd/catalog
 SYSCONFDIR ?= /etc
 DESTDIR   ?=
 
@@ -33,8 +34,9 @@ SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sa
 
 all: jada-agent
 
+# Through a rename: a running ./jada-agent ("text file busy") must not stop a build.
 jada-agent: $(BUILD)/jada-agent
-	cp $< $@
+	cp $< $@.tmp && mv -f $@.tmp $@
 
 $(BUILD)/jada-agent: $(BUILD)/main.o $(BUILD)/libjada.a
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
@@ -92,6 +94,7 @@ install: jada-agent
 	sed 's|/usr/local/bin/jada-agent|$(BINDIR)/jada-agent|' systemd/jada-agent.service \
 		> $(DESTDIR)$(UNITDIR)/jada-agent.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/jada-agent.service
+	install -D -m 0644 systemd/jada-agent.catalog $(DESTDIR)$(CATALOGDIR)/jada-agent.catalog
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/jada-agent.conf ]; then \
 		echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/jada-agent.conf"; \
 	else \
@@ -99,7 +102,8 @@ install: jada-agent
 	fi
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/jada-agent $(DESTDIR)$(UNITDIR)/jada-agent.service
+	rm -f $(DESTDIR)$(BINDIR)/jada-agent $(DESTDIR)$(UNITDIR)/jada-agent.service \
+		$(DESTDIR)$(CATALOGDIR)/jada-agent.catalog
 
 # Measurements, not tests: prints figures, asserts nothing.
 bench: deps-build

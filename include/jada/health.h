@@ -11,10 +11,14 @@ enum health_state {
         HEALTH_STOPPING,
 };
 
-/* Current problems, worst first: the STATUS= line shows the first one set. */
+/* Current problems, worst first: the STATUS= line shows the first one set.
+ * Entering and leaving each is an alert: one journal entry each way, with
+ * the kind's MESSAGE_ID (systemd/jada-agent.catalog explains it). */
 enum health_problem {
         PROBLEM_API_KEY,        /* the API key was rejected: no session starts */
+        PROBLEM_GOOGLE_TOKEN,   /* the Google refresh token is dead: run `jada-agent auth google` */
         PROBLEM_CLAUDE_COMMAND, /* the claude command cannot be run */
+        PROBLEM_SYNC,           /* the port-sheet sync failed 3 runs in a row */
         PROBLEM_CONFIG_RELOAD,  /* a reload was refused; the old config runs */
         PROBLEM_DATABASE,       /* the db cannot be written */
         _PROBLEM_MAX,
@@ -30,8 +34,11 @@ struct health {
 
 const char *health_state_name(enum health_state state);
 
+/* Sets a problem's text; the first time (not while it stays set) it is
+ * also an alert: a journal entry at priority err with the kind's MESSAGE_ID. */
 void health_set_problem(struct health *health, enum health_problem kind, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
+/* Clears it; if it was set, a recovery entry at priority notice. */
 void health_clear_problem(struct health *health, enum health_problem kind);
 /* The worst current problem, or NULL. */
 const char *health_worst_problem(const struct health *health);

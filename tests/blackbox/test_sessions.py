@@ -241,6 +241,25 @@ class Outcomes(SessionTest):
         self.wait_state(i, "done")
         self.wait_state(j, "done")
 
+    def test_auth_error_is_one_alert_in_the_journal(self):
+        self.scenario(stream=SAMPLES + "401.stream.jsonl")
+        self.default_scenario(stream=SAMPLES + "success.stream.jsonl")
+        d = self.daemon(journal=True)
+        self.add("first")
+        self.wait_sessions(1)
+        self.add("second")  # wakes the daemon: it must not launch, nor alert again
+        d.notify.wait_for(lambda m: "API key rejected" in m)
+        d.journal.drain(0.5)
+        alerts = [e for e in d.journal.entries if e.get("MESSAGE_ID") == "3cffc81229714862b0213440807db794"]
+        self.assertEqual(len(alerts), 1, alerts)
+        self.assertEqual(alerts[0]["PRIORITY"], "3")
+        self.assertEqual(alerts[0]["JADA_ALERT"], "api_key")
+        d.signal(signal.SIGHUP)  # the operator fixed the key: recovery is one notice
+        self.wait_state(1, "done")
+        d.journal.drain(0.5)
+        rec = [e for e in d.journal.entries if e.get("JADA_ALERT") == "api_key" and e["PRIORITY"] == "5"]
+        self.assertEqual(len(rec), 1, d.journal.entries)
+
     def test_transient_api_error_requeues_with_backoff(self):
         self.scenario(lines=[
             {"type": "system", "subtype": "init", "session_id": "$SESSION_ID"},
