@@ -214,6 +214,32 @@ double budget_session_cost(double reported, double previous_reported, bool resum
         return reported > previous_reported ? reported - previous_reported : 0;
 }
 
+int budget_outcomes_since(sqlite3 *db, int64_t since, struct budget_outcomes *ret)
+{
+        sqlite3_stmt *st;
+        int r, rc;
+
+        r = prepare(db,
+                    "SELECT count(*), count(outcome), count(*) FILTER (WHERE outcome = 'done'), "
+                    "count(*) FILTER (WHERE outcome = 'max_turns'), total(cost_usd) "
+                    "FROM sessions WHERE started_at >= ?1",
+                    &st);
+        if (r < 0)
+                return r;
+        sqlite3_bind_int64(st, 1, since);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+                *ret = (struct budget_outcomes){
+                        .total = sqlite3_column_int64(st, 0),
+                        .finished = sqlite3_column_int64(st, 1),
+                        .done = sqlite3_column_int64(st, 2),
+                        .max_turns = sqlite3_column_int64(st, 3),
+                        .cost_usd = sqlite3_column_double(st, 4),
+                };
+        sqlite3_finalize(st);
+        return rc == SQLITE_ROW ? 0 : db_errno(rc);
+}
+
 void budget_session_rows_free(struct budget_session_row *rows, size_t n)
 {
         for (size_t i = 0; i < n; i++) {

@@ -4,6 +4,10 @@
 #include "jada/log.h"
 #include "jada/util.h"
 
+#include <errno.h>
+#include <jansson.h>
+#include <string.h>
+
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -72,13 +76,36 @@ const char *health_worst_problem(const struct health *health)
         return NULL;
 }
 
+const char *health_problem_name(enum health_problem kind)
+{
+        return (unsigned)kind < _PROBLEM_MAX ? problem_kinds[kind].name : "unknown";
+}
+
+static char *details_json(const struct health *health)
+{
+        json_t *problems = json_array(), *doc;
+        char *out;
+
+        for (int i = 0; i < _PROBLEM_MAX; i++)
+                if (health->problems[i][0])
+                        json_array_append_new(problems, json_pack("{s:s, s:s}", "kind", problem_kinds[i].name,
+                                                                  "text", health->problems[i]));
+        doc = json_pack("{s:o}", "problems", problems);
+        out = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+        json_decref(doc);
+        if (!out)
+                abort(); /* out of memory */
+        return out;
+}
+
 int health_save(sqlite3 *db, const struct health *health, int64_t pid, uint64_t started_realtime_usec)
 {
         static const char sql[] =
-                "INSERT INTO health (id, pid, started_at, updated_at, state, status) "
-                "VALUES (1, ?1, ?2, ?3, ?4, ?5) "
+                "INSERT INTO health (id, pid, started_at, updated_at, state, status, details) "
+                "VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6) "
                 "ON CONFLICT (id) DO UPDATE SET pid = ?1, started_at = ?2, updated_at = ?3, "
-                "state = ?4, status = ?5";
+                "state = ?4, status = ?5, details = ?6";
+        char *details = details_json(health);
         sqlite3_stmt *st;
         int rc;
 
@@ -89,12 +116,48 @@ int health_save(sqlite3 *db, const struct health *health, int64_t pid, uint64_t 
                 sqlite3_bind_int64(st, 3, (int64_t)(now_realtime_usec() / 1000000));
                 sqlite3_bind_text(st, 4, health_state_name(health->state), -1, SQLITE_STATIC);
                 sqlite3_bind_text(st, 5, health->status, -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 6, details, -1, SQLITE_STATIC);
                 rc = sqlite3_step(st);
                 sqlite3_finalize(st);
         }
+        free(details);
         if (rc != SQLITE_DONE && rc != SQLITE_OK) {
                 log_warning("cannot update the health row: %s", sqlite3_errstr(rc));
                 return db_errno(rc);
         }
         return 0;
+}
+
+int health_load(sqlite3 *db, struct health_row *ret)
+{
+        sqlite3_stmt *st;
+        int rc;
+
+        *ret = (struct health_row){ 0 };
+        rc = sqlite3_prepare_v2(db, "SELECT pid, started_at, updated_at, state, status, details FROM health "
+                                    "WHERE id = 1", -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return db_errno(rc);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+                const char *c;
+                ret->pid = sqlite3_column_int64(st, 0);
+                ret->started_at = sqlite3_column_int64(st, 1);
+                ret->updated_at = sqlite3_column_int64(st, 2);
+                ret->state = xstrdup((c = (const char *)sqlite3_column_text(st, 3)) ? c : "");
+                ret->status = xstrdup((c = (const char *)sqlite3_column_text(st, 4)) ? c : "");
+                ret->details = xstrdup((c = (const char *)sqlite3_column_text(st, 5)) ? c : "{}");
+        }
+        sqlite3_finalize(st);
+        if (rc == SQLITE_DONE)
+                return -ENOENT;
+        return rc == SQLITE_ROW ? 0 : db_errno(rc);
+}
+
+void health_row_clear(struct health_row *row)
+{
+        free(row->state);
+        free(row->status);
+        free(row->details);
+        *row = (struct health_row){ 0 };
 }

@@ -41,8 +41,10 @@ static int cmd_help(struct cli *cli, int argc, char **argv);
 static const struct cli_command commands[] = {
         { "run",          "[-c FILE] [-v]", "run the daemon in the foreground (systemd's ExecStart)", cmd_run },
         { "check-config", "[-c FILE]",      "check a config file: exit 0, or 78 with FILE:LINE: problems", cmd_check_config },
+        { "status",       "[--json]",       "the health audit: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN", cmd_status },
         { "task",         "add|list|show|cancel|retry|done|reply ...", "the task queue (jada-agent task help)", cmd_task },
         { "sessions",     "[--since DURATION] [--json]", "session history, completion and turn-limit rates", cmd_sessions },
+        { "sync",         "[--now]",        "ask the running daemon for a port-sheet sync now", cmd_sync },
         { "version",      "",               "print the version", cmd_version },
         { "help",         "",               "show this help", cmd_help },
 };

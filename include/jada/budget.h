@@ -60,6 +60,13 @@ int budget_previous_reported_cost(sqlite3 *db, int64_t task_id, const char *clau
 double budget_session_cost(double reported, double previous_reported, bool resumed,
                            int64_t usage_input_tokens, int64_t model_usage_input_tokens);
 
+/* Outcomes over a window, for `jada-agent status` and the turn-limit alert. */
+struct budget_outcomes {
+        int64_t total, finished, done, max_turns;
+        double cost_usd;
+};
+int budget_outcomes_since(sqlite3 *db, int64_t since, struct budget_outcomes *ret);
+
 /* History for `jada-agent sessions`. */
 struct budget_session_row {
         int64_t id;

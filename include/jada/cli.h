@@ -31,6 +31,8 @@ struct cli_command {
 int cmd_check_config(struct cli *cli, int argc, char **argv);
 int cmd_task(struct cli *cli, int argc, char **argv);
 int cmd_sessions(struct cli *cli, int argc, char **argv);
+int cmd_sync(struct cli *cli, int argc, char **argv);
+int cmd_status(struct cli *cli, int argc, char **argv);
 
 /* The options every command takes, for a command's own getopt_long tables. */
 #define CLI_COMMON_SHORT "c:vh"

@@ -10,7 +10,9 @@
  * the poll timer looks at the queue anyway.
  */
 #define CONTROL_SOCKET_NAME "control.sock"
-#define CONTROL_WAKE "wake"
+#define CONTROL_WAKE "wake"                 /* look at the queue now */
+#define CONTROL_SYNC "sync"                 /* run the port-sheet sync now */
+#define CONTROL_RELOAD_AUTH "reload-auth"   /* the Google token file changed */
 
 typedef void (*control_fn)(const char *message, void *userdata);
 

@@ -43,5 +43,21 @@ void health_clear_problem(struct health *health, enum health_problem kind);
 /* The worst current problem, or NULL. */
 const char *health_worst_problem(const struct health *health);
 
-/* Keeps the db's one health row current (for `jada-agent status`). */
+/* Keeps the db's one health row current (for `jada-agent status`): the
+ * state, the STATUS= text, and the current problems as JSON details. */
 int health_save(sqlite3 *db, const struct health *health, int64_t pid, uint64_t started_realtime_usec);
+
+/* The problem kinds' names ("api_key", "google_token", ...), for JSON. */
+const char *health_problem_name(enum health_problem kind);
+
+/* The health row as the daemon last wrote it. */
+struct health_row {
+        int64_t pid;
+        int64_t started_at, updated_at;         /* UTC seconds */
+        char *state;
+        char *status;
+        char *details;                          /* JSON: {"problems": [{"kind", "text"}]} */
+};
+/* Returns 0, -ENOENT if the daemon never wrote one, or a negative errno. */
+int health_load(sqlite3 *db, struct health_row *ret);
+void health_row_clear(struct health_row *row);

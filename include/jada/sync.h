@@ -38,6 +38,18 @@ struct sync_status {
         char last_error[256];           /* "" after a good run */
 };
 
+/* What the sync_runs table says, for `jada-agent status` (any process). */
+struct sync_history {
+        int64_t runs;                   /* all runs recorded */
+        int64_t last_run_at;            /* UTC seconds; 0 if never */
+        int64_t last_ok_at;
+        int64_t failing_runs;           /* failed runs since the last good one */
+        long last_http_status;
+        char *last_error;               /* NULL if the last run was good */
+};
+int sync_history_load(sqlite3 *db, struct sync_history *ret);
+void sync_history_clear(struct sync_history *history);
+
 typedef void (*sync_result_fn)(struct sync *sync, bool ok, const char *error, void *userdata);
 
 int sync_new(sd_event *event, sqlite3 *db, struct http_client *http, struct oauth *oauth,
@@ -52,3 +64,7 @@ void sync_run_now(struct sync *sync);
 void sync_get_status(const struct sync *sync, struct sync_status *ret);
 /* Called after every run, good or bad. */
 void sync_set_result_callback(struct sync *sync, sync_result_fn fn, void *userdata);
+
+/* For tests: the backoff unit (the "1 s" of min(2^n + jitter, 64 s); the
+ * cap scales with it) and every request's timeout. 0 keeps a value. */
+void sync_set_timing(struct sync *sync, uint64_t retry_base_usec, uint64_t request_timeout_usec);
