@@ -86,7 +86,10 @@ check-build: $(BUILD)/jada-agent $(UNIT_BINS) $(TOOL_BINS) $(BUILD)/tests/libfak
 
 check-run: check-build
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
-	python3 tests/run.py --bin $(BUILD)/jada-agent --build $(BUILD)
+	@# The real Claude Code CLI (npm, pinned) for the end-to-end test; kept
+	@# in build/claude-cli so the sanitizer pass reuses it.
+	cli=$$(tools/install-claude-cli build/claude-cli) && \
+		JADA_CLAUDE_CLI=$$cli python3 tests/run.py --bin $(BUILD)/jada-agent --build $(BUILD)
 
 install: jada-agent
 	install -D -m 0755 jada-agent $(DESTDIR)$(BINDIR)/jada-agent

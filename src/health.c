@@ -53,6 +53,9 @@ void health_set_problem(struct health *health, enum health_problem kind, const c
                 _cleanup_free_ char *id = xasprintf("MESSAGE_ID=%s", problem_kinds[kind].problem_id);
                 _cleanup_free_ char *alert = xasprintf("JADA_ALERT=%s", problem_kinds[kind].name);
                 log_fields(LOG_ERR, JADA_FIELDS(id, alert), "ALERT: %s", health->problems[kind]);
+                if (health->on_alert)
+                        health->on_alert(health->alert_userdata, false, problem_kinds[kind].name,
+                                         health->problems[kind]);
         }
 }
 
@@ -64,6 +67,9 @@ void health_clear_problem(struct health *health, enum health_problem kind)
                 _cleanup_free_ char *id = xasprintf("MESSAGE_ID=%s", problem_kinds[kind].recovered_id);
                 _cleanup_free_ char *alert = xasprintf("JADA_ALERT=%s", problem_kinds[kind].name);
                 log_fields(LOG_NOTICE, JADA_FIELDS(id, alert), "RECOVERED: %s", health->problems[kind]);
+                if (health->on_alert)
+                        health->on_alert(health->alert_userdata, true, problem_kinds[kind].name,
+                                         health->problems[kind]);
         }
         health->problems[kind][0] = '\0';
 }

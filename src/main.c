@@ -43,6 +43,7 @@ static const struct cli_command commands[] = {
         { "check-config", "[-c FILE]",      "check a config file: exit 0, or 78 with FILE:LINE: problems", cmd_check_config },
         { "status",       "[--json]",       "the health audit: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN", cmd_status },
         { "task",         "add|list|show|cancel|retry|done|reply ...", "the task queue (jada-agent task help)", cmd_task },
+        { "auth",         "google [--no-browser] [--port N] | status [--json]", "authorize the port-sheet sync with Google; token status", cmd_auth },
         { "sessions",     "[--since DURATION] [--json]", "session history, completion and turn-limit rates", cmd_sessions },
         { "sync",         "[--now]",        "ask the running daemon for a port-sheet sync now", cmd_sync },
         { "version",      "",               "print the version", cmd_version },

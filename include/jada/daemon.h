@@ -9,8 +9,11 @@
 #include "jada/config.h"
 #include "jada/health.h"
 
+struct alerter;
 struct http_client;
+struct oauth;
 struct session;
+struct sync;
 
 /*
  * The one context of the daemon: everything it knows and holds is here and
@@ -22,6 +25,9 @@ struct jada_ctx {
         sqlite3 *db;
         sd_event *event;
         struct http_client *http;
+        struct alerter *alerter;        /* the webhook of [alerts] */
+        struct oauth *oauth;            /* NULL unless [sheets] enabled */
+        struct sync *sync;
 
         sd_event_source *poll_timer;
         sd_event_source *sig_term, *sig_int, *sig_hup;

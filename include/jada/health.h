@@ -2,6 +2,7 @@
 #pragma once
 
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 enum health_state {
@@ -30,6 +31,9 @@ struct health {
         enum health_state state;
         char status[512];       /* the STATUS= line, worst problem first */
         char problems[_PROBLEM_MAX][192]; /* "" when not current */
+        /* Told of every alert after its journal entry (the webhook). */
+        void (*on_alert)(void *userdata, bool recovered, const char *kind, const char *text);
+        void *alert_userdata;
 };
 
 const char *health_state_name(enum health_state state);

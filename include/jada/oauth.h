@@ -80,3 +80,8 @@ void oauth_set_state_callback(struct oauth *oauth, oauth_state_fn fn, void *user
  * auth google` finished): re-read them; a changed token file clears
  * OAUTH_NEEDS_REAUTH. New options (token_url, client_id) take effect. */
 void oauth_reload(struct oauth *oauth, const struct oauth_options *options);
+
+/* For tests: a shorter backoff (the first wait, and its ceiling) and
+ * request timeout; 0 keeps the default. */
+void oauth_set_timing(struct oauth *oauth, uint64_t backoff_base_usec, uint64_t backoff_max_usec,
+                      uint64_t request_timeout_usec);

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -20,7 +21,11 @@ TIMEOUT = float(os.environ.get("JADA_TEST_TIMEOUT", "20"))
 
 class NotifyRecorder:
     """A datagram socket standing in for systemd's NOTIFY_SOCKET. Records
-    every message (a datagram of NAME=value lines) in arrival order."""
+    every message (a datagram of NAME=value lines) in arrival order.
+
+    A thread reads it all the time, as systemd would: a unix datagram queue
+    holds only net.unix.max_dgram_qlen (10) messages, and a daemon whose
+    sd_notify() finds it full blocks in sendmsg()."""
 
     count = 0
 
@@ -29,55 +34,67 @@ class NotifyRecorder:
         self.path = os.path.join(directory, f"notify-{NotifyRecorder.count}.sock")
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(self.path)
+        self.sock.settimeout(0.1)
         self.messages = []
+        self.cond = threading.Condition()
+        self.closed = False
+        self.thread = threading.Thread(target=self._reader, daemon=True)
+        self.thread.start()
+
+    def _reader(self):
+        while not self.closed:
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            with self.cond:
+                self.messages.append(data.decode("utf-8", "replace"))
+                self.cond.notify_all()
 
     def close(self):
+        self.closed = True
+        self.thread.join(timeout=5)
         self.sock.close()
-
-    def _drain(self, timeout):
-        self.sock.settimeout(timeout)
-        try:
-            data = self.sock.recv(65536)
-        except (socket.timeout, BlockingIOError):
-            return False
-        self.messages.append(data.decode("utf-8", "replace"))
-        return True
 
     def wait_for(self, predicate, timeout=TIMEOUT, start=0):
         """Waits until predicate(message) holds for a message at index >= start;
         returns its index. Fails the test after timeout seconds."""
         deadline = time.monotonic() + timeout
         i = start
-        while True:
-            while i < len(self.messages):
-                if predicate(self.messages[i]):
-                    return i
-                i += 1
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"no matching notify message in {timeout}s; got {self.messages!r}")
-            self._drain(min(left, 0.5))
+        with self.cond:
+            while True:
+                while i < len(self.messages):
+                    if predicate(self.messages[i]):
+                        return i
+                    i += 1
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no matching notify message in {timeout}s; got {self.messages!r}")
+                self.cond.wait(min(left, 0.5))
 
     def wait_field(self, field, start=0, timeout=TIMEOUT):
         """Waits for a message carrying NAME=value line `field` (e.g. READY=1)."""
         return self.wait_for(lambda m: field in m.split("\n"), timeout, start)
 
     def drain(self):
-        """Takes in whatever has arrived, without waiting."""
-        while self._drain(0.001):
-            pass
+        """Lets messages already sent arrive (the reader thread takes them)."""
+        time.sleep(0.05)
 
     def text(self):
         self.drain()
-        return "\n".join(self.messages)
+        with self.cond:
+            return "\n".join(self.messages)
 
     def fields(self, name):
         self.drain()
         out = []
-        for m in self.messages:
-            for line in m.split("\n"):
-                if line.startswith(name + "="):
-                    out.append(line[len(name) + 1:])
+        with self.cond:
+            for m in self.messages:
+                for line in m.split("\n"):
+                    if line.startswith(name + "="):
+                        out.append(line[len(name) + 1:])
         return out
 
 

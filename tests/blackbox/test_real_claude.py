@@ -1,0 +1,326 @@
+# SPDX-License-Identifier: MIT
+"""End to end: the daemon runs the real Claude Code CLI (npm, pinned by
+tools/install-claude-cli) against a fake Messages API (tests/e2e/) on
+127.0.0.1, all inside a private network namespace with only loopback up.
+
+Set JADA_CLAUDE_CLI to the claude executable (the last line that
+tools/install-claude-cli prints). Needs root (a new network namespace) and
+`ip` (iproute2). Without them the tests fail: a skipped test would hide that
+the real client was never tried."""
+
+import contextlib
+import ctypes
+import json
+import os
+import select
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+
+from harness import REPO, TempStateTest
+
+FAKE_API = os.path.join(REPO, "tests", "e2e", "fake_messages_api.py")
+API_KEY = "sk-ant-e2e-0000-not-a-real-key"
+# The real CLI takes a second or two to start, more on a loaded machine.
+WAIT = float(os.environ.get("JADA_E2E_TIMEOUT", "120"))
+CONTINUE_MARKER = "Continue the task where you left off"
+CLONE_NEWNET = 0x40000000
+
+
+@contextlib.contextmanager
+def private_network():
+    """Within the block, processes started by this thread are created in a
+    new network namespace where only `lo` is up; afterwards the thread is back
+    in its own namespace, and the new one lives on as long as they do."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if libc.unshare(CLONE_NEWNET) != 0:
+            e = ctypes.get_errno()
+            raise AssertionError(f"unshare(CLONE_NEWNET): {os.strerror(e)}: "
+                                 "the end-to-end test needs root (CAP_SYS_ADMIN)")
+        try:
+            r = subprocess.run(["ip", "link", "set", "lo", "up"], capture_output=True, text=True, timeout=10)
+            if r.returncode != 0:
+                raise AssertionError(f"ip link set lo up: {r.stderr.strip()}")
+            yield
+        finally:
+            if libc.setns(home, CLONE_NEWNET) != 0:
+                # Do not let the rest of the suite run in the wrong namespace.
+                e = ctypes.get_errno()
+                print(f"setns back to the original network namespace: {os.strerror(e)}", file=sys.stderr)
+                os._exit(3)
+    finally:
+        os.close(home)
+
+
+class RealClaudeTest(TempStateTest):
+    def setUp(self):
+        super().setUp()
+        self.cli = os.environ.get("JADA_CLAUDE_CLI", "")
+        if not self.cli:
+            self.fail("JADA_CLAUDE_CLI is not set: run `tools/install-claude-cli` (it needs node and npm) "
+                      "and set JADA_CLAUDE_CLI to the path it prints on its last line")
+        self.cli = os.path.abspath(self.cli)
+        if not os.access(self.cli, os.X_OK):
+            self.fail(f"JADA_CLAUDE_CLI={self.cli} is not an executable file: run tools/install-claude-cli")
+        if not shutil.which("ip"):
+            self.fail("`ip` (Debian package iproute2) is needed to bring up loopback in the test's network namespace")
+        self.api_log = os.path.join(self.tmp, "fake-api.jsonl")
+        self.api_stderr = os.path.join(self.tmp, "fake-api.stderr")
+        self.fake = None
+
+    # ---- setting up the world ------------------------------------------------
+
+    def launch(self, rules, claude_config=""):
+        """Writes the config and the fake API's script, then starts the fake
+        API and the daemon together in a new network namespace."""
+        script = os.path.join(self.tmp, "fake-api-script.json")
+        with open(script, "w") as f:
+            json.dump({"rules": rules}, f, indent=1)
+        self.write_config(f"poll_interval = 1h\n[claude]\ncommand = {self.cli}\n{claude_config}")
+        with private_network():
+            self.version = self.cli_version()
+            with open(self.api_stderr, "wb") as err:
+                self.fake = subprocess.Popen([sys.executable, FAKE_API, script, "--log", self.api_log],
+                                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
+            self.addCleanup(self.stop_fake)
+            port = self.read_port()
+            d = self.start(extra_env={
+                "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{port}",
+                "ANTHROPIC_API_KEY": API_KEY,
+                # A proxy from the environment must not swallow loopback.
+                "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
+            })
+        d.notify.wait_field("READY=1")
+        self.check_isolated(d.proc.pid)
+        return d
+
+    def cli_version(self):
+        r = subprocess.run([self.cli, "--version"], capture_output=True, text=True, timeout=WAIT,
+                           env=dict(os.environ, CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
+                                    HOME=self.tmp, CLAUDE_CONFIG_DIR=os.path.join(self.tmp, "cli-version")))
+        self.assertEqual(r.returncode, 0, f"{self.cli} --version: {r.stderr}")
+        return r.stdout.strip()
+
+    def read_port(self):
+        deadline = time.monotonic() + 30
+        line = b""
+        while not line.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([self.fake.stdout], [], [], max(left, 0))
+            if not ready:
+                self.fail(f"the fake Messages API printed no port in 30s: {self.fake_stderr()}")
+            chunk = os.read(self.fake.stdout.fileno(), 64)
+            if not chunk:
+                self.fail(f"the fake Messages API exited: {self.fake_stderr()}")
+            line += chunk
+        return int(line)
+
+    def stop_fake(self):
+        if self.fake and self.fake.poll() is None:
+            self.fake.terminate()
+            try:
+                self.fake.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.fake.kill()
+                self.fake.wait()
+        if self.fake:
+            self.fake.stdout.close()
+
+    def check_isolated(self, pid):
+        """The daemon (so its claude) and the fake share a namespace that is
+        not ours and holds loopback alone."""
+        ns = os.readlink(f"/proc/{pid}/ns/net")
+        self.assertNotEqual(ns, os.readlink("/proc/self/ns/net"))
+        self.assertEqual(ns, os.readlink(f"/proc/{self.fake.pid}/ns/net"))
+        with open(f"/proc/{pid}/net/dev") as f:
+            interfaces = [l.split(":")[0].strip() for l in f.readlines()[2:]]
+        self.assertEqual(interfaces, ["lo"])
+
+    # ---- looking at it ---------------------------------------------------------
+
+    def fake_stderr(self):
+        try:
+            with open(self.api_stderr, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def requests(self):
+        if not os.path.exists(self.api_log):
+            return []
+        with open(self.api_log) as f:
+            return [json.loads(l) for l in f if l.strip()]
+
+    def conversation(self):
+        """The CLI's requests for the agent's own turns (those offering tools)."""
+        return [r for r in self.requests() if r.get("path", "").startswith("/v1/messages") and r.get("main")]
+
+    def diagnostics(self):
+        log = self.daemons[0].log() if self.daemons else ""
+        reqs = "\n".join(json.dumps({k: v for k, v in r.items() if k not in ("headers", "metadata", "system_tail")})
+                         for r in self.requests())
+        return f"\n--- CLI {getattr(self, 'version', '?')}\n--- daemon log:\n{log}\n--- fake API requests:\n{reqs}\n"
+
+    def add(self, prompt):
+        r = self.run_cli("-c", self.config, "task", "add", prompt)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return int(r.stdout)
+
+    def show(self, task_id):
+        r = self.run_cli("-c", self.config, "task", "show", str(task_id), "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return json.loads(r.stdout)
+
+    def drain_notify(self):
+        """Takes in what the daemon told "systemd". The stand-in socket queues
+        only net.unix.max_dgram_qlen (10) datagrams; past that the daemon's
+        sd_notify() blocks, and with it the daemon."""
+        for d in self.daemons:
+            d.notify.drain()
+
+    def tearDown(self):
+        self.drain_notify()
+        super().tearDown()
+
+    def wait_state(self, task_id, state, timeout=WAIT):
+        deadline = time.monotonic() + timeout
+        while True:
+            self.drain_notify()
+            t = self.show(task_id)
+            if t["state"] == state:
+                return t
+            if t["state"] not in ("queued", "running") or time.monotonic() > deadline:
+                self.fail(f"task {task_id} is {t['state']}, not {state}: {json.dumps(t, indent=1)}"
+                          + self.diagnostics())
+            time.sleep(0.2)
+
+    def sessions_json(self):
+        r = self.run_cli("-c", self.config, "sessions", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return json.loads(r.stdout)["sessions"]
+
+    def session_rows(self):
+        db = sqlite3.connect(os.path.join(self.state, "jada-agent.db"), timeout=30)
+        db.row_factory = sqlite3.Row
+        rows = [dict(r) for r in db.execute("SELECT * FROM sessions ORDER BY id")]
+        db.close()
+        return rows
+
+    def transcript(self, claude_id):
+        """The CLI's own record of the conversation under CLAUDE_CONFIG_DIR."""
+        projects = os.path.join(self.state, "home", ".claude", "projects")
+        for root, _, files in os.walk(projects):
+            if f"{claude_id}.jsonl" in files:
+                return os.path.join(root, f"{claude_id}.jsonl")
+        return None
+
+    def check_requests_came_from_the_daemon(self, claude_ids):
+        reqs = self.conversation()
+        self.assertTrue(reqs, self.diagnostics())
+        for r in reqs:
+            h = r.get("headers", {})
+            self.assertEqual(h.get("x-api-key"), API_KEY, "the API key reached the CLI")
+            # The conversation the CLI ran is the one the daemon named.
+            sid = h.get("x-claude-code-session-id")
+            if sid is None:
+                sid = json.loads((r.get("metadata") or {}).get("user_id") or "{}").get("session_id")
+            self.assertIn(sid, claude_ids)
+            self.assertTrue(r["stream"])
+        # The daemon's own system prompt reached the model.
+        for r in reqs:
+            self.assertIn("NEEDS-YOU: <what you need>", r.get("system_tail", ""))
+        # Nothing but the Messages API (and the CLI's HEAD / preconnect) was asked for.
+        for r in self.requests():
+            self.assertIn(r["path"].split("?")[0], ("/v1/messages", "/v1/messages/count_tokens", "/"), r)
+
+
+class RealClaude(RealClaudeTest):
+    def test_task_runs_to_done(self):
+        work = os.path.join(self.state, "work", "task-1")
+        self.launch(claude_config="allowed_tools = Bash(python3:*)\n", rules=[
+            # Side requests (no tools offered) get plain text, never a tool call.
+            {"main": False, "text": "Side answer."},
+            {"min_tool_results": 2, "text": "All done. hello.py printed: {last_result}"},
+            # Bash with python3 needs approval under acceptEdits: allowed_tools must have reached it.
+            {"min_tool_results": 1, "tool_use": {"name": "Bash", "input": {
+                "command": "python3 hello.py", "description": "Run the script"}}},
+            {"text": "Writing the script.", "tool_use": {"name": "Write", "input": {
+                "file_path": os.path.join(work, "hello.py"),
+                "content": "print('hello from ' + 'the fake model'.upper())\n"}}},
+        ])
+        i = self.add("Write hello.py, run it, and tell me what it printed.")
+        self.assertEqual(i, 1)
+        t = self.wait_state(i, "done")
+        self.assertEqual(t["result"], "All done. hello.py printed: hello from THE FAKE MODEL", self.diagnostics())
+        self.assertEqual(t["sessions_used"], 1)
+        self.assertGreater(t["turns_used"], 0)
+        self.assertGreater(t["cost_usd"], 0)
+        with open(os.path.join(work, "hello.py")) as f:
+            self.assertIn("the fake model", f.read())
+
+        (s,) = self.sessions_json()
+        self.assertEqual(s["outcome"], "done", self.diagnostics())
+        self.assertEqual(s["exit_status"], 0)
+        self.assertGreater(s["turns"], 0)
+        self.assertFalse(s["resumed"])
+        self.assertIsNone(s["error"])
+        self.assertEqual(s["claude_session_id"], t["claude_session_id"])
+        self.assertGreater(s["tokens"]["input"], 0)
+        (row,) = self.session_rows()
+        self.assertAlmostEqual(row["cost_usd"], row["reported_cost_usd"], places=6)
+
+        reqs = self.conversation()
+        self.assertEqual([r["tool_results"] for r in reqs], [0, 1, 2], self.diagnostics())
+        self.assertEqual(reqs[0]["last_user_text"].strip(), "Write hello.py, run it, and tell me what it printed.")
+        self.check_requests_came_from_the_daemon({t["claude_session_id"]})
+        self.assertIsNotNone(self.transcript(t["claude_session_id"]))
+
+    def test_max_turns_then_resume_completes(self):
+        work = os.path.join(self.state, "work", "task-1")
+        self.launch(claude_config="max_turns = 2\n", rules=[
+            {"main": False, "text": "Side answer."},
+            # The resumed session: the daemon's continue prompt is in the conversation.
+            {"contains": CONTINUE_MARKER, "text": "Finished the rest after resuming."},
+            # Until then, one more step every turn: the limit is hit.
+            {"text": "Step {n}.", "tool_use": {"name": "Write", "input": {
+                "file_path": os.path.join(work, "step-{n}.txt"), "content": "step {n}\n"}}},
+        ])
+        i = self.add("Do this long task in many steps.")
+        self.assertEqual(i, 1)
+        t = self.wait_state(i, "done")
+        self.assertEqual(t["result"], "Finished the rest after resuming.", self.diagnostics())
+        self.assertEqual(t["sessions_used"], 2)
+        self.assertTrue(os.path.exists(os.path.join(work, "step-0.txt")))
+        self.assertTrue(os.path.exists(os.path.join(work, "step-1.txt")))
+        self.assertFalse(os.path.exists(os.path.join(work, "step-2.txt")))
+
+        first, second = self.sessions_json()
+        self.assertEqual([first["outcome"], second["outcome"]], ["max_turns", "done"], self.diagnostics())
+        self.assertEqual([first["resumed"], second["resumed"]], [False, True])
+        self.assertEqual(first["claude_session_id"], second["claude_session_id"])
+        self.assertEqual(second["claude_session_id"], t["claude_session_id"])
+        self.assertEqual(first["exit_status"], 1)
+        self.assertEqual(second["exit_status"], 0)
+        self.assertGreater(first["turns"], 0)
+        self.assertGreater(second["turns"], 0)
+        self.assertEqual(t["turns_used"], first["turns"] + second["turns"])
+        self.assertIn("turn limit", first["error"])
+        self.assertIsNone(second["error"])
+        self.assertAlmostEqual(t["cost_usd"], first["cost_usd"] + second["cost_usd"], places=6)
+        self.assertGreater(second["cost_usd"], 0)
+        self.assertEqual([e["new_state"] for e in t["events"]][-4:], ["running", "queued", "running", "done"],
+                         t["events"])
+
+        # --max-turns 2 allowed exactly two requests; the resumed session
+        # sent the whole conversation back, with the continue prompt last.
+        reqs = self.conversation()
+        self.assertEqual(len(reqs), 3, self.diagnostics())
+        self.assertEqual([r["rule"] for r in reqs], [2, 2, 1])
+        self.assertEqual(reqs[2]["tool_results"], 2)
+        self.assertTrue(reqs[2]["last_user_text"].startswith(CONTINUE_MARKER), reqs[2]["last_user_text"])
+        self.check_requests_came_from_the_daemon({t["claude_session_id"]})
+        self.assertIn(f"resuming {t['claude_session_id']}", self.daemons[0].log())
