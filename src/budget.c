@@ -13,26 +13,7 @@ int64_t budget_day_start(int64_t t)
         return t - (r < 0 ? r + 86400 : r);
 }
 
-static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
-{
-        int rc = sqlite3_prepare_v2(db, sql, -1, st, NULL);
-        if (rc != SQLITE_OK) {
-                log_error("database: %s", sqlite3_errmsg(db));
-                return db_errno(rc);
-        }
-        return 0;
-}
 
-static int step_done(sqlite3 *db, sqlite3_stmt *st)
-{
-        int rc = sqlite3_step(st);
-        sqlite3_finalize(st);
-        if (rc != SQLITE_DONE) {
-                log_error("database: %s", sqlite3_errmsg(db));
-                return db_errno(rc);
-        }
-        return 0;
-}
 
 int budget_session_begin(sqlite3 *db, int64_t task_id, int64_t now, const char *claude_session_id,
                          bool resumed, int64_t *ret_session)
@@ -44,7 +25,7 @@ int budget_session_begin(sqlite3 *db, int64_t task_id, int64_t now, const char *
         r = db_begin_immediate(db);
         if (r < 0)
                 return r;
-        r = prepare(db,
+        r = db_prepare(db,
                     "INSERT INTO sessions (task_id, started_at, claude_session_id, resumed) "
                     "VALUES (?1, ?2, ?3, ?4)",
                     &st);
@@ -53,11 +34,11 @@ int budget_session_begin(sqlite3 *db, int64_t task_id, int64_t now, const char *
                 sqlite3_bind_int64(st, 2, now);
                 sqlite3_bind_text(st, 3, claude_session_id, -1, SQLITE_STATIC);
                 sqlite3_bind_int(st, 4, resumed);
-                r = step_done(db, st);
+                r = db_step_done(db, st);
                 id = sqlite3_last_insert_rowid(db);
         }
         if (r == 0)
-                r = prepare(db,
+                r = db_prepare(db,
                             "UPDATE tasks SET sessions_used = sessions_used + 1, claude_session_id = ?2, "
                             "reply = NULL, updated_at = ?3 WHERE id = ?1",
                             &st);
@@ -65,7 +46,7 @@ int budget_session_begin(sqlite3 *db, int64_t task_id, int64_t now, const char *
                 sqlite3_bind_int64(st, 1, task_id);
                 sqlite3_bind_text(st, 2, claude_session_id, -1, SQLITE_STATIC);
                 sqlite3_bind_int64(st, 3, now);
-                r = step_done(db, st);
+                r = db_step_done(db, st);
         }
         if (r == 0)
                 r = db_commit(db);
@@ -80,20 +61,20 @@ int budget_session_begin(sqlite3 *db, int64_t task_id, int64_t now, const char *
 int budget_session_set_pid(sqlite3 *db, int64_t session, int64_t pid, int64_t pid_start)
 {
         sqlite3_stmt *st;
-        int r = prepare(db, "UPDATE sessions SET pid = ?2, pid_start = ?3 WHERE id = ?1", &st);
+        int r = db_prepare(db, "UPDATE sessions SET pid = ?2, pid_start = ?3 WHERE id = ?1", &st);
 
         if (r < 0)
                 return r;
         sqlite3_bind_int64(st, 1, session);
         sqlite3_bind_int64(st, 2, pid);
         sqlite3_bind_int64(st, 3, pid_start);
-        return step_done(db, st);
+        return db_step_done(db, st);
 }
 
 int budget_session_finish(sqlite3 *db, int64_t session, int64_t now, const struct budget_session_end *e)
 {
         sqlite3_stmt *st;
-        int r = prepare(db,
+        int r = db_prepare(db,
                         "UPDATE sessions SET ended_at = ?2, outcome = ?3, exit_status = ?4, turns = ?5, "
                         "input_tokens = ?6, output_tokens = ?7, cache_creation_tokens = ?8, "
                         "cache_read_tokens = ?9, cost_usd = ?10, reported_cost_usd = ?11, error = ?12 "
@@ -115,7 +96,7 @@ int budget_session_finish(sqlite3 *db, int64_t session, int64_t now, const struc
         if (e->reported_cost_usd >= 0)
                 sqlite3_bind_double(st, 11, e->reported_cost_usd);
         sqlite3_bind_text(st, 12, e->error, -1, SQLITE_STATIC);
-        return step_done(db, st);
+        return db_step_done(db, st);
 }
 
 int budget_close_orphans(sqlite3 *db, int64_t now, budget_orphan_fn fn, void *userdata)
@@ -123,7 +104,7 @@ int budget_close_orphans(sqlite3 *db, int64_t now, budget_orphan_fn fn, void *us
         sqlite3_stmt *st;
         int r, rc, n = 0;
 
-        r = prepare(db, "SELECT pid, pid_start FROM sessions WHERE ended_at IS NULL AND pid IS NOT NULL", &st);
+        r = db_prepare(db, "SELECT pid, pid_start FROM sessions WHERE ended_at IS NULL AND pid IS NOT NULL", &st);
         if (r < 0)
                 return r;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW)
@@ -133,14 +114,14 @@ int budget_close_orphans(sqlite3 *db, int64_t now, budget_orphan_fn fn, void *us
         if (rc != SQLITE_DONE)
                 return db_errno(rc);
 
-        r = prepare(db,
+        r = db_prepare(db,
                     "UPDATE sessions SET ended_at = ?1, outcome = 'interrupted', "
                     "error = 'the daemon stopped while it ran' WHERE ended_at IS NULL",
                     &st);
         if (r < 0)
                 return r;
         sqlite3_bind_int64(st, 1, now);
-        r = step_done(db, st);
+        r = db_step_done(db, st);
         n = sqlite3_changes(db);
         return r < 0 ? r : n;
 }
@@ -150,7 +131,7 @@ int budget_sessions_since(sqlite3 *db, int64_t since, int64_t *ret)
         sqlite3_stmt *st;
         int r, rc;
 
-        r = prepare(db, "SELECT count(*) FROM sessions WHERE started_at >= ?1", &st);
+        r = db_prepare(db, "SELECT count(*) FROM sessions WHERE started_at >= ?1", &st);
         if (r < 0)
                 return r;
         sqlite3_bind_int64(st, 1, since);
@@ -165,7 +146,7 @@ int budget_cost_since(sqlite3 *db, int64_t since, double *ret)
         sqlite3_stmt *st;
         int r, rc;
 
-        r = prepare(db, "SELECT total(cost_usd) FROM sessions WHERE started_at >= ?1", &st);
+        r = db_prepare(db, "SELECT total(cost_usd) FROM sessions WHERE started_at >= ?1", &st);
         if (r < 0)
                 return r;
         sqlite3_bind_int64(st, 1, since);
@@ -181,7 +162,7 @@ int budget_previous_reported_cost(sqlite3 *db, int64_t task_id, const char *clau
         sqlite3_stmt *st;
         int r, rc;
 
-        r = prepare(db,
+        r = db_prepare(db,
                     "SELECT max(reported_cost_usd) FROM sessions "
                     "WHERE task_id = ?1 AND claude_session_id = ?2 AND id < ?3",
                     &st);
@@ -219,7 +200,7 @@ int budget_outcomes_since(sqlite3 *db, int64_t since, struct budget_outcomes *re
         sqlite3_stmt *st;
         int r, rc;
 
-        r = prepare(db,
+        r = db_prepare(db,
                     "SELECT count(*), count(outcome), count(*) FILTER (WHERE outcome = 'done'), "
                     "count(*) FILTER (WHERE outcome = 'max_turns'), total(cost_usd) "
                     "FROM sessions WHERE started_at >= ?1",
@@ -263,7 +244,7 @@ int budget_list_sessions(sqlite3 *db, int64_t since, struct budget_session_row *
         sqlite3_stmt *st;
         int r, rc;
 
-        r = prepare(db,
+        r = db_prepare(db,
                     "SELECT id, task_id, started_at, ended_at, outcome, exit_status, turns, input_tokens, "
                     "output_tokens, cache_creation_tokens, cache_read_tokens, cost_usd, claude_session_id, "
                     "resumed, error FROM sessions WHERE started_at >= ?1 ORDER BY id",

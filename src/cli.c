@@ -86,37 +86,7 @@ const char *cli_db_error(int r)
 
 int cli_read_stdin(size_t max, char **ret, size_t *size)
 {
-        size_t len = 0, cap = 65536;
-        char *buf = xmalloc(cap);
-
-        for (;;) {
-                ssize_t n;
-                if (len == cap - 1) {
-                        if (len > max) /* read one byte past max to tell "too big" */
-                                break;
-                        cap *= 2;
-                        buf = xreallocarray(buf, cap, 1);
-                }
-                n = read(STDIN_FILENO, buf + len, cap - 1 - len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0) {
-                        int r = -errno;
-                        free(buf);
-                        return r;
-                }
-                if (n == 0)
-                        break;
-                len += (size_t)n;
-        }
-        if (len > max) {
-                free(buf);
-                return -EFBIG;
-        }
-        buf[len] = '\0';
-        *ret = buf;
-        *size = len;
-        return 0;
+        return read_fd_capped(STDIN_FILENO, max, ret, size);
 }
 
 int cli_parse_id(const char *s, int64_t *ret)

@@ -159,6 +159,29 @@ int db_exec(sqlite3 *db, const char *sql)
         return 0;
 }
 
+int db_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
+{
+        int rc = sqlite3_prepare_v2(db, sql, -1, st, NULL);
+
+        if (rc != SQLITE_OK) {
+                log_error("database: %s", sqlite3_errmsg(db));
+                return db_errno(rc);
+        }
+        return 0;
+}
+
+int db_step_done(sqlite3 *db, sqlite3_stmt *st)
+{
+        int rc = sqlite3_step(st);
+
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE) {
+                log_error("database: %s", sqlite3_errmsg(db));
+                return db_errno(rc);
+        }
+        return 0;
+}
+
 int db_begin_immediate(sqlite3 *db)
 {
         return db_exec(db, "BEGIN IMMEDIATE");

@@ -52,34 +52,6 @@ bool oauth_file_id_equal(const struct oauth_file_id *a, const struct oauth_file_
                a->ctime_nsec == b->ctime_nsec;
 }
 
-/* Reads all of fd, at most max bytes (-EFBIG past it). */
-static int read_fd_capped(int fd, size_t max, char **ret, size_t *size)
-{
-        size_t len = 0;
-        char *buf = xmalloc(max + 2);
-
-        for (;;) {
-                ssize_t n = read(fd, buf + len, max + 1 - len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0) {
-                        int r = -errno;
-                        free(buf);
-                        return r;
-                }
-                if (n == 0)
-                        break;
-                len += (size_t)n;
-                if (len > max) {
-                        free(buf);
-                        return -EFBIG;
-                }
-        }
-        buf[len] = '\0';
-        *ret = buf;
-        *size = len;
-        return 0;
-}
 
 /* Optional string member: absent or null is NULL; another type is an error. */
 static int get_string(json_t *obj, const char *key, char **ret)

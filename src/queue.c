@@ -124,33 +124,14 @@ void queue_events_free(struct queue_event *events, size_t n)
         free(events);
 }
 
-static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
-{
-        int rc = sqlite3_prepare_v2(db, sql, -1, st, NULL);
-        if (rc != SQLITE_OK) {
-                log_error("database: %s", sqlite3_errmsg(db));
-                return db_errno(rc);
-        }
-        return 0;
-}
 
 /* Steps a statement that returns no rows, then finalizes it. */
-static int step_done(sqlite3 *db, sqlite3_stmt *st)
-{
-        int rc = sqlite3_step(st);
-        sqlite3_finalize(st);
-        if (rc != SQLITE_DONE) {
-                log_error("database: %s", sqlite3_errstr(rc));
-                return db_errno(rc);
-        }
-        return 0;
-}
 
 static int add_event(sqlite3 *db, int64_t id, int old_state, enum task_state new_state, const char *reason,
                      int64_t now)
 {
         sqlite3_stmt *st;
-        int r = prepare(db,
+        int r = db_prepare(db,
                         "INSERT INTO task_events (task_id, at, old_state, new_state, reason) "
                         "VALUES (?1, ?2, ?3, ?4, ?5)",
                         &st);
@@ -162,7 +143,7 @@ static int add_event(sqlite3 *db, int64_t id, int old_state, enum task_state new
                 sqlite3_bind_text(st, 3, state_names[old_state], -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 4, state_names[new_state], -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 5, reason ? reason : "", -1, SQLITE_TRANSIENT);
-        return step_done(db, st);
+        return db_step_done(db, st);
 }
 
 /* A title from the prompt's first non-empty line, cut at a character boundary. */
@@ -197,7 +178,7 @@ int queue_add(sqlite3 *db, const char *title, const char *prompt, int64_t priori
         r = db_begin_immediate(db);
         if (r < 0)
                 return r;
-        r = prepare(db,
+        r = db_prepare(db,
                     "INSERT INTO tasks (title, prompt, state, priority, run_after, created_at, updated_at) "
                     "VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?5)",
                     &st);
@@ -207,7 +188,7 @@ int queue_add(sqlite3 *db, const char *title, const char *prompt, int64_t priori
                 sqlite3_bind_int64(st, 3, priority);
                 sqlite3_bind_int64(st, 4, run_after);
                 sqlite3_bind_int64(st, 5, now);
-                r = step_done(db, st);
+                r = db_step_done(db, st);
         }
         id = sqlite3_last_insert_rowid(db);
         if (r == 0)
@@ -231,7 +212,7 @@ int queue_claim(sqlite3 *db, int64_t now, struct queue_task **ret)
         r = db_begin_immediate(db);
         if (r < 0)
                 return r;
-        r = prepare(db,
+        r = db_prepare(db,
                     "UPDATE tasks SET state = 'running', updated_at = ?1 "
                     "WHERE id = (SELECT id FROM tasks WHERE state = 'queued' AND run_after <= ?1 "
                     "            ORDER BY priority DESC, id LIMIT 1) "
@@ -271,7 +252,7 @@ static int read_state(sqlite3 *db, int64_t id, int *ret)
         sqlite3_stmt *st;
         int r, rc;
 
-        r = prepare(db, "SELECT state FROM tasks WHERE id = ?1", &st);
+        r = db_prepare(db, "SELECT state FROM tasks WHERE id = ?1", &st);
         if (r < 0)
                 return r;
         sqlite3_bind_int64(st, 1, id);
@@ -308,7 +289,7 @@ int queue_transition(sqlite3 *db, int64_t id, enum task_state to, const struct q
                 r = -EPERM;
                 goto fail;
         }
-        r = prepare(db,
+        r = db_prepare(db,
                     "UPDATE tasks SET state = ?2, updated_at = ?3, "
                     "  run_after = CASE WHEN ?4 > 0 THEN ?4 ELSE run_after END, "
                     "  reply = COALESCE(?5, reply), "
@@ -336,7 +317,7 @@ int queue_transition(sqlite3 *db, int64_t id, enum task_state to, const struct q
         sqlite3_bind_int(st, 11, change->clear_claude_session_id);
         sqlite3_bind_int64(st, 12, change->add_turns);
         sqlite3_bind_double(st, 13, change->add_cost_usd);
-        r = step_done(db, st);
+        r = db_step_done(db, st);
         if (r == 0)
                 r = add_event(db, id, from, to, change->reason, now);
         if (r == 0)
@@ -357,20 +338,20 @@ int queue_recover(sqlite3 *db, int64_t now, const char *reason)
         r = db_begin_immediate(db);
         if (r < 0)
                 return r;
-        r = prepare(db,
+        r = db_prepare(db,
                     "INSERT INTO task_events (task_id, at, old_state, new_state, reason) "
                     "SELECT id, ?1, 'running', 'queued', ?2 FROM tasks WHERE state = 'running'",
                     &st);
         if (r == 0) {
                 sqlite3_bind_int64(st, 1, now);
                 sqlite3_bind_text(st, 2, reason ? reason : "", -1, SQLITE_STATIC);
-                r = step_done(db, st);
+                r = db_step_done(db, st);
         }
         if (r == 0)
-                r = prepare(db, "UPDATE tasks SET state = 'queued', updated_at = ?1 WHERE state = 'running'", &st);
+                r = db_prepare(db, "UPDATE tasks SET state = 'queued', updated_at = ?1 WHERE state = 'running'", &st);
         if (r == 0) {
                 sqlite3_bind_int64(st, 1, now);
-                r = step_done(db, st);
+                r = db_step_done(db, st);
         }
         n = sqlite3_changes(db);
         if (r == 0)
@@ -388,11 +369,11 @@ int queue_prune(sqlite3 *db, int64_t before)
         int r;
 
         /* task_events go with their task: ON DELETE CASCADE. */
-        r = prepare(db, "DELETE FROM tasks WHERE state IN ('done', 'cancelled') AND updated_at < ?1", &st);
+        r = db_prepare(db, "DELETE FROM tasks WHERE state IN ('done', 'cancelled') AND updated_at < ?1", &st);
         if (r < 0)
                 return r;
         sqlite3_bind_int64(st, 1, before);
-        r = step_done(db, st);
+        r = db_step_done(db, st);
         return r < 0 ? r : sqlite3_changes(db);
 }
 
@@ -402,7 +383,7 @@ int queue_get(sqlite3 *db, int64_t id, struct queue_task **ret)
         sqlite3_stmt *st;
         int r, rc;
 
-        r = prepare(db, "SELECT " TASK_COLUMNS " FROM tasks WHERE id = ?1", &st);
+        r = db_prepare(db, "SELECT " TASK_COLUMNS " FROM tasks WHERE id = ?1", &st);
         if (r < 0)
                 return r;
         sqlite3_bind_int64(st, 1, id);
@@ -431,7 +412,7 @@ int queue_list(sqlite3 *db, int state, struct queue_task **ret, size_t *n)
 
         if (state >= _TASK_STATE_MAX)
                 return -EINVAL;
-        r = prepare(db,
+        r = db_prepare(db,
                     "SELECT " TASK_COLUMNS " FROM tasks WHERE ?1 IS NULL OR state = ?1 ORDER BY id",
                     &st);
         if (r < 0)
@@ -463,7 +444,7 @@ int queue_events(sqlite3 *db, int64_t id, size_t limit, struct queue_event **ret
         sqlite3_stmt *st;
         int r, rc;
 
-        r = prepare(db,
+        r = db_prepare(db,
                     "SELECT id, at, old_state, new_state, reason FROM "
                     "  (SELECT * FROM task_events WHERE task_id = ?1 ORDER BY id DESC LIMIT ?2) "
                     "ORDER BY id",
@@ -502,7 +483,7 @@ int queue_counts(sqlite3 *db, int64_t counts[_TASK_STATE_MAX])
         int r, rc;
 
         memset(counts, 0, sizeof(int64_t) * _TASK_STATE_MAX);
-        r = prepare(db, "SELECT state, count(*) FROM tasks GROUP BY state", &st);
+        r = db_prepare(db, "SELECT state, count(*) FROM tasks GROUP BY state", &st);
         if (r < 0)
                 return r;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -519,7 +500,7 @@ int queue_next_due(sqlite3 *db, int64_t *ret)
         sqlite3_stmt *st;
         int r, rc;
 
-        r = prepare(db, "SELECT min(run_after) FROM tasks WHERE state = 'queued'", &st);
+        r = db_prepare(db, "SELECT min(run_after) FROM tasks WHERE state = 'queued'", &st);
         if (r < 0)
                 return r;
         rc = sqlite3_step(st);

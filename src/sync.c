@@ -110,35 +110,14 @@ static void run_free(struct sync_run *run)
 
 /* ---- sync_runs and the last good sync ---- */
 
-static int sql_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
-{
-        int rc = sqlite3_prepare_v2(db, sql, -1, st, NULL);
 
-        if (rc != SQLITE_OK) {
-                log_error("sheets: database: %s", sqlite3_errmsg(db));
-                return db_errno(rc);
-        }
-        return 0;
-}
-
-static int sql_done(sqlite3 *db, sqlite3_stmt *st)
-{
-        int rc = sqlite3_step(st);
-
-        sqlite3_finalize(st);
-        if (rc != SQLITE_DONE) {
-                log_error("sheets: database: %s", sqlite3_errmsg(db));
-                return db_errno(rc);
-        }
-        return 0;
-}
 
 static int64_t last_ok_at(sqlite3 *db)
 {
         sqlite3_stmt *st;
         int64_t t = 0;
 
-        if (sql_prepare(db, "SELECT max(ended_at) FROM sync_runs WHERE ok = 1", &st) < 0)
+        if (db_prepare(db, "SELECT max(ended_at) FROM sync_runs WHERE ok = 1", &st) < 0)
                 return 0;
         if (sqlite3_step(st) == SQLITE_ROW)
                 t = sqlite3_column_int64(st, 0);
@@ -150,10 +129,10 @@ static void run_row_insert(struct sync *sync, struct sync_run *run)
 {
         sqlite3_stmt *st;
 
-        if (sql_prepare(sync->db, "INSERT INTO sync_runs (started_at) VALUES (?)", &st) < 0)
+        if (db_prepare(sync->db, "INSERT INTO sync_runs (started_at) VALUES (?)", &st) < 0)
                 return;
         sqlite3_bind_int64(st, 1, run->started_at);
-        if (sql_done(sync->db, st) == 0)
+        if (db_step_done(sync->db, st) == 0)
                 run->row_id = sqlite3_last_insert_rowid(sync->db);
 }
 
@@ -165,10 +144,10 @@ static void run_row_finish(struct sync *sync, struct sync_run *run, int64_t ende
 
         /* If the insert at the start failed, the row is written whole now. */
         r = run->row_id > 0
-                ? sql_prepare(sync->db,
+                ? db_prepare(sync->db,
                               "UPDATE sync_runs SET ended_at = ?, ok = ?, rows = ?, changed = ?, "
                               "http_status = ?, error = ? WHERE id = ?", &st)
-                : sql_prepare(sync->db,
+                : db_prepare(sync->db,
                               "INSERT INTO sync_runs (ended_at, ok, rows, changed, http_status, error, "
                               "started_at) VALUES (?, ?, ?, ?, ?, ?, ?)", &st);
         if (r < 0)
@@ -182,7 +161,7 @@ static void run_row_finish(struct sync *sync, struct sync_run *run, int64_t ende
         if (error)
                 sqlite3_bind_text(st, 6, error, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(st, 7, run->row_id > 0 ? run->row_id : run->started_at);
-        (void)sql_done(sync->db, st);
+        (void)db_step_done(sync->db, st);
 }
 
 /* ---- the timer ---- */
@@ -416,22 +395,22 @@ static int store(struct sync *sync, const struct sheets_values *values, const ch
                         r = -ENOMEM;
                         break;
                 }
-                r = sql_prepare(sync->db, "INSERT INTO port_sheet (row, data) VALUES (?, ?)", &st);
+                r = db_prepare(sync->db, "INSERT INTO port_sheet (row, data) VALUES (?, ?)", &st);
                 if (r < 0)
                         break;
                 sqlite3_bind_int64(st, 1, (int64_t)values->row_numbers[i]);
                 sqlite3_bind_text(st, 2, row, -1, SQLITE_TRANSIENT);
-                r = sql_done(sync->db, st);
+                r = db_step_done(sync->db, st);
         }
         if (r == 0)
-                r = sql_prepare(sync->db,
+                r = db_prepare(sync->db,
                                 "INSERT OR REPLACE INTO port_sheet_meta (id, header, content_hash, updated_at) "
                                 "VALUES (1, ?, ?, ?)", &st);
         if (r == 0) {
                 sqlite3_bind_text(st, 1, header, -1, SQLITE_TRANSIENT);
                 sqlite3_bind_text(st, 2, hash, -1, SQLITE_TRANSIENT);
                 sqlite3_bind_int64(st, 3, (int64_t)(now / USEC_PER_SEC));
-                r = sql_done(sync->db, st);
+                r = db_step_done(sync->db, st);
         }
         if (r == 0) {
                 r = write_file_atomic(path, json, strlen(json), SYNC_FILE_MODE);
@@ -451,7 +430,7 @@ static void stored_hash(struct sync *sync, char hash[65])
         sqlite3_stmt *st;
 
         hash[0] = '\0';
-        if (sql_prepare(sync->db, "SELECT content_hash FROM port_sheet_meta WHERE id = 1", &st) < 0)
+        if (db_prepare(sync->db, "SELECT content_hash FROM port_sheet_meta WHERE id = 1", &st) < 0)
                 return;
         if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
                 snprintf(hash, 65, "%s", (const char *)sqlite3_column_text(st, 0));

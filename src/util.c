@@ -95,41 +95,31 @@ char *strv_join(const char *const *strv, const char *sep)
         return out;
 }
 
-int read_file_capped(const char *path, size_t max, char **ret, size_t *size)
+int read_fd_capped(int fd, size_t max, char **ret, size_t *size)
 {
         size_t len = 0, cap = 4096;
-        char *buf;
-        int fd;
+        char *buf = xmalloc(cap);
 
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return -errno;
-        buf = xmalloc(cap);
         for (;;) {
                 ssize_t n;
                 if (len + 1 >= cap) {
-                        if (cap > max + 1) {
-                                free(buf);
-                                close(fd);
-                                return -EFBIG;
-                        }
-                        cap *= 2;
+                        if (len > max) /* one byte past max tells "too big" */
+                                break;
+                        cap = cap * 2 > max + 2 ? max + 2 : cap * 2;
                         buf = xreallocarray(buf, cap, 1);
                 }
                 n = read(fd, buf + len, cap - len - 1);
+                if (n < 0 && errno == EINTR)
+                        continue;
                 if (n < 0) {
-                        int r = errno == EINTR ? 0 : -errno;
-                        if (r == 0)
-                                continue;
+                        int r = -errno;
                         free(buf);
-                        close(fd);
                         return r;
                 }
                 if (n == 0)
                         break;
                 len += (size_t)n;
         }
-        close(fd);
         if (len > max) {
                 free(buf);
                 return -EFBIG;
@@ -139,6 +129,18 @@ int read_file_capped(const char *path, size_t max, char **ret, size_t *size)
         if (size)
                 *size = len;
         return 0;
+}
+
+int read_file_capped(const char *path, size_t max, char **ret, size_t *size)
+{
+        int fd, r;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        r = read_fd_capped(fd, max, ret, size);
+        close(fd);
+        return r;
 }
 
 int write_file_atomic(const char *path, const void *data, size_t size, unsigned mode)

@@ -24,6 +24,11 @@ int db_schema_version(void);
 /* Runs SQL with no result rows; logs and returns a negative errno on error. */
 int db_exec(sqlite3 *db, const char *sql);
 
+/* Prepares a statement; logs and returns a negative errno on error. */
+int db_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st);
+/* Steps a statement that returns no rows, then finalizes it. */
+int db_step_done(sqlite3 *db, sqlite3_stmt *st);
+
 int db_begin_immediate(sqlite3 *db);
 int db_commit(sqlite3 *db);
 void db_rollback(sqlite3 *db);

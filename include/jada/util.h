@@ -33,6 +33,10 @@ void strv_free(char **strv);
 size_t strv_length(char *const *strv);
 char *strv_join(const char *const *strv, const char *sep);
 
+/* Reads all of fd, at most max bytes (-EFBIG past it). NUL-terminated;
+ * *size counts every byte read. */
+int read_fd_capped(int fd, size_t max, char **ret, size_t *size);
+
 /* Reads a whole file, refusing one larger than max (-EFBIG). The buffer is
  * NUL-terminated; *size excludes the NUL. */
 int read_file_capped(const char *path, size_t max, char **ret, size_t *size);
