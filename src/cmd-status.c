@@ -161,9 +161,15 @@ int cmd_status(struct cli *cli, int argc, char **argv)
         if (running && r == 0) {
                 json_t *details = json_loads(row.details, 0, NULL), *p;
                 size_t i;
-                json_array_foreach(json_object_get(details, "problems"), i, p)
-                        daemon_problem(&rep, json_string_value(json_object_get(p, "kind")) ?: "unknown",
-                                       json_string_value(json_object_get(p, "text")) ?: "", cli->config_path);
+                json_array_foreach(json_object_get(details, "problems"), i, p) {
+                        const char *kind = json_string_value(json_object_get(p, "kind")) ?: "unknown";
+                        /* These this command works out from the db itself, below. */
+                        if (strcmp(kind, "disk") == 0 || strcmp(kind, "budget_spent") == 0 ||
+                            strcmp(kind, "max_turns") == 0 || strcmp(kind, "needs_you") == 0)
+                                continue;
+                        daemon_problem(&rep, kind, json_string_value(json_object_get(p, "text")) ?: "",
+                                       cli->config_path);
+                }
                 json_decref(details);
         }
 

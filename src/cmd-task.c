@@ -477,9 +477,9 @@ static int task_action(struct cli *cli, const struct task_action *a, int argc, c
         }
         printf("task %lld: %s → %s\n", (long long)id, task_state_name(from), task_state_name(a->to));
         fflush(stdout);
-        /* Queued: run it now. Cancelled: a running session must stop now. */
-        if (a->to == TASK_QUEUED || a->to == TASK_CANCELLED)
-                wake_daemon(config);
+        /* Queued: run it now. Cancelled: a running session must stop now.
+         * Done: what the daemon reports (tasks that need you) changed. */
+        wake_daemon(config);
         config_free(config);
         return EXIT_OK;
 }

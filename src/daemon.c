@@ -31,98 +31,13 @@
 /* Done and cancelled tasks past the retention are pruned this often. */
 #define PRUNE_INTERVAL_USEC (86400 * USEC_PER_SEC)
 
-/* The queue in a few words: "3 queued, 1 needs you". */
-static void describe_queue(const struct jada_ctx *ctx, char *buf, size_t size)
-{
-        const int64_t *n = ctx->queue_counts;
-        int len = snprintf(buf, size, "queue: %lld queued", (long long)n[TASK_QUEUED]);
-
-        if (n[TASK_RUNNING] && len >= 0 && (size_t)len < size)
-                len += snprintf(buf + len, size - (size_t)len, ", %lld running", (long long)n[TASK_RUNNING]);
-        if (n[TASK_NEEDS_YOU] && len >= 0 && (size_t)len < size)
-                len += snprintf(buf + len, size - (size_t)len, ", %lld needs you", (long long)n[TASK_NEEDS_YOU]);
-        if (n[TASK_FAILED] && len >= 0 && (size_t)len < size)
-                snprintf(buf + len, size - (size_t)len, ", %lld failed", (long long)n[TASK_FAILED]);
-}
-
-/* "3h12min" until the next 00:00 UTC. */
-static void until_midnight(char *buf, size_t size)
-{
-        int64_t now = (int64_t)(now_realtime_usec() / USEC_PER_SEC);
-        config_format_duration(buf, size, (uint64_t)(budget_day_start(now) + 86400 - now) * USEC_PER_SEC);
-}
-
-/* Whether the day's budget lets another session start; if not, why. */
-static bool budget_allows(struct jada_ctx *ctx, char *why, size_t size)
-{
-        const struct jada_config *c = ctx->config;
-        int64_t day = budget_day_start((int64_t)(now_realtime_usec() / USEC_PER_SEC)), sessions = 0;
-        double cost = 0;
-        char reset[32];
-
-        if (budget_sessions_since(ctx->db, day, &sessions) < 0)
-                sessions = c->claude.sessions_per_day; /* cannot count: do not risk going over */
-        until_midnight(reset, sizeof reset);
-        if (sessions >= (int64_t)c->claude.sessions_per_day) {
-                snprintf(why, size, "budget spent: %lld/%u sessions today, resets 00:00 UTC (in %s)",
-                         (long long)sessions, c->claude.sessions_per_day, reset);
-                return false;
-        }
-        if (c->claude.daily_cost_limit_usd > 0 && budget_cost_since(ctx->db, day, &cost) == 0 &&
-            cost >= c->claude.daily_cost_limit_usd) {
-                snprintf(why, size, "budget spent: $%.2f of $%.2f today, resets 00:00 UTC (in %s)", cost,
-                         c->claude.daily_cost_limit_usd, reset);
-                return false;
-        }
-        snprintf(why, size, "sessions %lld/%u today", (long long)sessions, c->claude.sessions_per_day);
-        return true;
-}
-
-void daemon_publish(struct jada_ctx *ctx)
-{
-        struct health *h = &ctx->health;
-        const char *problem = health_worst_problem(h);
-        char every[32], queue[128], budget[160], running[96] = "";
-        bool allowed;
-
-        config_format_duration(every, sizeof every, ctx->config->daemon.poll_interval);
-        describe_queue(ctx, queue, sizeof queue);
-        allowed = ctx->db ? budget_allows(ctx, budget, sizeof budget) : true;
-        if (ctx->n_sessions == 1)
-                snprintf(running, sizeof running, "Running task %lld (turn %u/%u)",
-                         (long long)session_task_id(ctx->sessions), session_turns(ctx->sessions),
-                         ctx->config->claude.max_turns);
-        else if (ctx->n_sessions > 1)
-                snprintf(running, sizeof running, "Running %u sessions", ctx->n_sessions);
-
-        if (ctx->stopping) {
-                h->state = HEALTH_STOPPING;
-                snprintf(h->status, sizeof h->status, "Stopping: waiting for %u session%s to end",
-                         ctx->n_sessions, ctx->n_sessions == 1 ? "" : "s");
-        } else if (problem) {
-                h->state = HEALTH_DEGRADED;
-                snprintf(h->status, sizeof h->status, "DEGRADED: %s · %s · %s", problem, queue, budget);
-        } else {
-                h->state = HEALTH_OK;
-                if (*running)
-                        snprintf(h->status, sizeof h->status, "%s · %s · %s", running, queue, budget);
-                else if (!allowed && ctx->queue_counts[TASK_QUEUED] > 0)
-                        snprintf(h->status, sizeof h->status, "Waiting: %s · %s", budget, queue);
-                else
-                        snprintf(h->status, sizeof h->status, "Idle · %s · %s · poll every %s", queue, budget, every);
-        }
-        sd_notifyf(false, "STATUS=%s", h->status);
-        if (ctx->db)
-                (void)health_save(ctx->db, h, (int64_t)getpid(), ctx->started_realtime);
-}
-
 /* Starts sessions for due tasks while concurrency and the budget allow. */
 static void daemon_launch(struct jada_ctx *ctx)
 {
         char why[160];
 
         while (!ctx->stopping && !ctx->launch_blocked && ctx->n_sessions < ctx->config->claude.concurrency &&
-               budget_allows(ctx, why, sizeof why)) {
+               daemon_budget_allows(ctx, why, sizeof why)) {
                 struct queue_task *task = NULL;
                 int r = queue_claim(ctx->db, (int64_t)(now_realtime_usec() / USEC_PER_SEC), &task);
                 if (r < 0) {
@@ -192,141 +107,12 @@ static int on_poll(sd_event_source *s, uint64_t usec, void *userdata)
         r = queue_counts(ctx->db, ctx->queue_counts);
         if (r < 0)
                 log_warning_errno(r, "cannot count the queue");
+        daemon_check_problems(ctx);
         daemon_publish(ctx);
+        daemon_write_metrics(ctx, true);
         return poll_arm(ctx, next_poll_delay(ctx));
 }
 
-/* Every alert also goes to the webhook, if one is set. */
-static void on_alert(void *userdata, bool recovered, const char *kind, const char *text)
-{
-        struct jada_ctx *ctx = userdata;
-        char host[256] = "";
-        _cleanup_free_ char *message = NULL;
-
-        if (!ctx->alerter)
-                return;
-        (void)gethostname(host, sizeof host - 1);
-        message = xasprintf("jada-agent on %s: %s %s", host, recovered ? "RECOVERED:" : "ALERT:", text);
-        alerter_send(ctx->alerter, message);
-}
-
-/* ---- Google: the token and the port-sheet sync ---------------------------- */
-
-static void oauth_options_of(const struct jada_config *c, struct oauth_options *o)
-{
-        *o = (struct oauth_options){
-                .auth = c->sheets.auth,
-                .token_url = c->sheets.token_url,
-                .client_id = c->sheets.client_id,
-                .client_secret_file = c->sheets.client_secret_file,
-                .state_dir = c->daemon.state_dir,
-        };
-}
-
-/* The token's state is a health problem (and so an alert) exactly while it
- * needs a person: revoked or expired, never authorized, unusable secrets. */
-static void google_token_health(struct jada_ctx *ctx, enum oauth_state state)
-{
-        const char *why = ctx->oauth ? oauth_last_error(ctx->oauth) : NULL;
-
-        switch (state) {
-        case OAUTH_NEEDS_REAUTH:
-                health_set_problem(&ctx->health, PROBLEM_GOOGLE_TOKEN,
-                                   "Google token revoked or expired (%s): run 'jada-agent auth google'",
-                                   why ? why : "refresh refused");
-                break;
-        case OAUTH_NO_TOKEN:
-                health_set_problem(&ctx->health, PROBLEM_GOOGLE_TOKEN,
-                                   "no Google token yet: run 'jada-agent auth google'");
-                break;
-        case OAUTH_BAD_CREDENTIALS:
-                health_set_problem(&ctx->health, PROBLEM_GOOGLE_TOKEN, "Google credentials unusable: %s",
-                                   why ? why : "see the journal");
-                break;
-        case OAUTH_OK:
-                health_clear_problem(&ctx->health, PROBLEM_GOOGLE_TOKEN);
-                break;
-        case OAUTH_BACKOFF:
-                break; /* transient: the sync's own failures tell if it lasts */
-        }
-}
-
-static void on_oauth_state(struct oauth *oauth, enum oauth_state old_state, enum oauth_state new_state,
-                           void *userdata)
-{
-        struct jada_ctx *ctx = userdata;
-
-        google_token_health(ctx, new_state);
-        daemon_publish(ctx);
-}
-
-/* Three failed runs in a row is an alert; a good run clears it. A dead
- * token has its own alert: no second one for the sync it stops. */
-static void on_sync_result(struct sync *sync, bool ok, const char *error, void *userdata)
-{
-        struct jada_ctx *ctx = userdata;
-        struct sync_status st;
-
-        sync_get_status(sync, &st);
-        if (ok)
-                health_clear_problem(&ctx->health, PROBLEM_SYNC);
-        else if (st.failing_runs >= 3 && oauth_get_state(ctx->oauth) != OAUTH_NEEDS_REAUTH &&
-                 oauth_get_state(ctx->oauth) != OAUTH_NO_TOKEN)
-                health_set_problem(&ctx->health, PROBLEM_SYNC, "port-sheet sync failing %u runs in a row: %s",
-                                   st.failing_runs, error ? error : "see the journal");
-        daemon_publish(ctx);
-}
-
-static void google_stop(struct jada_ctx *ctx)
-{
-        ctx->sync = sync_free(ctx->sync);
-        ctx->oauth = oauth_free(ctx->oauth);
-        health_clear_problem(&ctx->health, PROBLEM_GOOGLE_TOKEN);
-        health_clear_problem(&ctx->health, PROBLEM_SYNC);
-}
-
-static int google_start(struct jada_ctx *ctx)
-{
-        struct oauth_options o;
-        int r;
-
-        if (!ctx->config->sheets.enabled)
-                return 0;
-        oauth_options_of(ctx->config, &o);
-        r = oauth_new(ctx->event, ctx->http, &o, &ctx->oauth);
-        if (r < 0)
-                return log_error_errno(r, "cannot set up Google authorization");
-        oauth_set_state_callback(ctx->oauth, on_oauth_state, ctx);
-        google_token_health(ctx, oauth_get_state(ctx->oauth));
-        r = sync_new(ctx->event, ctx->db, ctx->http, ctx->oauth, ctx->config, &ctx->sync);
-        if (r < 0) {
-                google_stop(ctx);
-                return log_error_errno(r, "cannot set up the port-sheet sync");
-        }
-        sync_set_result_callback(ctx->sync, on_sync_result, ctx);
-        return 0;
-}
-
-/* After a reload: on, off, or new settings. The sync keeps a pointer to
- * the config, so this runs after ctx->config was replaced. */
-static void google_reconfigure(struct jada_ctx *ctx, bool was_enabled)
-{
-        struct oauth_options o;
-
-        if (!ctx->config->sheets.enabled) {
-                if (was_enabled)
-                        log_info("the port-sheet sync is now off");
-                google_stop(ctx);
-                return;
-        }
-        if (!was_enabled || !ctx->oauth) {
-                (void)google_start(ctx);
-                return;
-        }
-        oauth_options_of(ctx->config, &o);
-        oauth_reload(ctx->oauth, &o);
-        sync_set_config(ctx->sync, ctx->config);
-}
 
 static void on_control_message(const char *message, void *userdata)
 {
@@ -345,7 +131,7 @@ static void on_control_message(const char *message, void *userdata)
                 if (ctx->oauth) {
                         struct oauth_options o;
                         log_info("the Google token was renewed: reloading it");
-                        oauth_options_of(ctx->config, &o);
+                        daemon_oauth_options(ctx->config, &o);
                         oauth_reload(ctx->oauth, &o);
                         if (ctx->sync && !ctx->stopping)
                                 sync_run_now(ctx->sync);
@@ -391,7 +177,7 @@ static void daemon_apply_config(struct jada_ctx *ctx, struct jada_config *next)
         ctx->config = next;
         if (old->daemon.poll_interval != next->daemon.poll_interval)
                 (void)poll_arm(ctx, next->daemon.poll_interval);
-        google_reconfigure(ctx, old->sheets.enabled);
+        daemon_google_reconfigure(ctx, old->sheets.enabled);
         if (ctx->alerter)
                 alerter_set_url(ctx->alerter, next->alerts.webhook_url);
         config_free(old);
@@ -553,11 +339,11 @@ static int daemon_setup(struct jada_ctx *ctx)
         if (r < 0)
                 return log_error_errno(r, "cannot set up alerts");
         alerter_set_url(ctx->alerter, ctx->config->alerts.webhook_url);
-        ctx->health.on_alert = on_alert;
+        ctx->health.on_alert = daemon_on_alert;
         ctx->health.alert_userdata = ctx;
         /* A Google that cannot be set up is a health problem, not a reason
          * to leave the task queue unserved. */
-        (void)google_start(ctx);
+        (void)daemon_google_start(ctx);
         return 0;
 }
 
@@ -598,6 +384,7 @@ int daemon_run(const char *config_path)
         r = sd_event_loop(ctx.event);
         if (r < 0)
                 log_error_errno(r, "event loop failed");
+        daemon_write_metrics(&ctx, false); /* up 0: a stale file must not say it runs */
         log_info("stopped");
         daemon_free(&ctx);
         return r < 0 ? 1 : 0;

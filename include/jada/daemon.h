@@ -57,3 +57,14 @@ int daemon_run(const char *config_path);
 void daemon_session_ended(struct jada_ctx *ctx);
 /* Republishes STATUS= and the health row. */
 void daemon_publish(struct jada_ctx *ctx);
+
+/* Between the daemon's own files (daemon-status.c, daemon-google.c). */
+struct oauth_options;
+bool daemon_budget_allows(struct jada_ctx *ctx, char *why, size_t size);
+void daemon_check_problems(struct jada_ctx *ctx);
+void daemon_write_metrics(struct jada_ctx *ctx, bool up);
+void daemon_on_alert(void *userdata, bool recovered, const char *kind, const char *text);
+void daemon_oauth_options(const struct jada_config *config, struct oauth_options *options);
+int daemon_google_start(struct jada_ctx *ctx);
+void daemon_google_stop(struct jada_ctx *ctx);
+void daemon_google_reconfigure(struct jada_ctx *ctx, bool was_enabled);

@@ -19,7 +19,11 @@ enum health_problem {
         PROBLEM_API_KEY,        /* the API key was rejected: no session starts */
         PROBLEM_GOOGLE_TOKEN,   /* the Google refresh token is dead: run `jada-agent auth google` */
         PROBLEM_CLAUDE_COMMAND, /* the claude command cannot be run */
+        PROBLEM_DISK,           /* under 10% free where the state dir is */
         PROBLEM_SYNC,           /* the port-sheet sync failed 3 runs in a row */
+        PROBLEM_BUDGET,         /* the day's budget is spent while tasks wait */
+        PROBLEM_MAX_TURNS,      /* > 30% of the week's sessions hit the turn limit */
+        PROBLEM_NEEDS_YOU,      /* tasks wait for a person */
         PROBLEM_CONFIG_RELOAD,  /* a reload was refused; the old config runs */
         PROBLEM_DATABASE,       /* the db cannot be written */
         _PROBLEM_MAX,
