@@ -15,10 +15,12 @@
 #include "jada/util.h"
 
 #include <errno.h>
+#include <fts.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -99,6 +101,26 @@ static bool process_facts(int64_t pid, long *rss_kb, long *anon_kb, double *cpu_
         return true;
 }
 
+/* The state dir's size as du counts it (allocated blocks), not crossing
+ * into other filesystems. */
+static int64_t state_dir_bytes(const char *dir)
+{
+        char *const paths[] = { (char *)dir, NULL };
+        uint64_t bytes = 0;
+        FTSENT *e;
+        FTS *fts;
+
+        fts = fts_open(paths, FTS_PHYSICAL | FTS_XDEV | FTS_NOCHDIR, NULL);
+        if (!fts)
+                return -1;
+        while ((e = fts_read(fts)))
+                if (e->fts_info != FTS_DP && e->fts_statp && e->fts_info != FTS_NS && e->fts_info != FTS_ERR &&
+                    e->fts_info != FTS_DNR)
+                        bytes += (uint64_t)e->fts_statp->st_blocks * 512;
+        fts_close(fts);
+        return (int64_t)bytes;
+}
+
 static const char *ago(char *buf, size_t size, int64_t then, int64_t now)
 {
         char d[32];
@@ -122,6 +144,7 @@ int cmd_status(struct cli *cli, int argc, char **argv)
         double cost_today = 0, max_turns_rate = 0, completion = 0;
         long rss = 0, anon = 0;
         double cpu = 0, free_share = -1;
+        int64_t dir_bytes;
         bool running = false, json = false;
         char comm[64] = "", buf[128], buf2[64], resets[32];
         uint64_t stale_after;
@@ -205,6 +228,7 @@ int cmd_status(struct cli *cli, int argc, char **argv)
                          counts[TASK_FAILED] == 1 ? "" : "s");
                 add_problem(&rep, VERDICT_WARNING, "failed", buf, "jada-agent task show ID; jada-agent task retry ID");
         }
+        dir_bytes = state_dir_bytes(config->daemon.state_dir);
         if (statvfs(config->daemon.state_dir, &vfs) == 0 && vfs.f_blocks > 0) {
                 free_share = (double)vfs.f_bavail / (double)vfs.f_blocks;
                 if (free_share < DISK_WARNING) {
@@ -219,7 +243,7 @@ int cmd_status(struct cli *cli, int argc, char **argv)
                         "s:{s:I, s:i, s:f, s:f, s:s}, "
                         "s:{s:I, s:I, s:f, s:f}, "
                         "s:{s:b, s:o, s:o, s:I, s:o}, "
-                        "s:{s:s, s:f}, s:o}",
+                        "s:{s:s, s:I, s:f}, s:o}",
                         "verdict", verdict_names[rep.verdict], "exit_code", (int)rep.verdict,
                         "service", "running", running,
                         "pid", running ? json_integer(row.pid) : json_null(),
@@ -241,7 +265,8 @@ int cmd_status(struct cli *cli, int argc, char **argv)
                         "last_run_at", sync.last_run_at ? json_integer(sync.last_run_at) : json_null(),
                         "failing_runs", (json_int_t)sync.failing_runs,
                         "last_error", sync.last_error ? json_string(sync.last_error) : json_null(),
-                        "disk", "state_dir", config->daemon.state_dir, "free_share", free_share,
+                        "disk", "state_dir", config->daemon.state_dir, "state_dir_bytes", (json_int_t)dir_bytes,
+                        "free_share", free_share,
                         "problems", rep.problems);
         if (!doc)
                 abort();
@@ -287,7 +312,8 @@ int cmd_status(struct cli *cli, int argc, char **argv)
                                ago(buf, sizeof buf, sync.last_ok_at, now), sync.last_error ? "; last error: " : "",
                                sync.last_error ? sync.last_error : "");
                 if (free_share >= 0)
-                        printf("  %-9s %.0f%% free where %s is\n", "disk", 100 * free_share, config->daemon.state_dir);
+                        printf("  %-9s %s holds %.1f MB; %.0f%% free there\n", "disk", config->daemon.state_dir,
+                               (double)dir_bytes / 1e6, 100 * free_share);
                 if (json_array_size(rep.problems))
                         printf("problems:\n");
                 json_array_foreach(rep.problems, i, p)

@@ -74,3 +74,36 @@ class DeadToken(SyncTest):
         for e in d.journal.entries:  # no token in any log line
             self.assertNotIn("refresh-2", e.get("MESSAGE", ""))
             self.assertNotIn("test-secret", e.get("MESSAGE", ""))
+
+
+class SyncFailing(SyncTest):
+    def test_three_failed_runs_are_one_alert_and_a_good_run_clears_it(self):
+        hook = Hook()
+        self.addCleanup(hook.close)
+        self.sheets_config(f"[alerts]\nwebhook_url = {hook.url}\n")
+        denied = {"status": 403, "body": {"error": {"code": 403, "status": "PERMISSION_DENIED",
+                                                     "message": "The caller does not have permission"}}}
+        self.google.script(get=[denied] * 5)
+        d = self.start(extra_env={"GOOGLE_CLIENT_SECRET": "test-secret"}, journal=True)
+        d.notify.wait_field("READY=1")
+        self.wait_runs(1, d)  # the start-up run
+        for n in (2, 3, 4):
+            self.sync_now()
+            self.wait_runs(n, d)
+        d.journal.drain(0.5)
+        alerts = [e for e in d.journal.entries if e.get("JADA_ALERT") == "sync_failing"]
+        self.assertEqual([e["PRIORITY"] for e in alerts], ["3"], alerts)  # at the 3rd, not again at the 4th
+        self.assertIn("failing 3 runs in a row", alerts[0]["MESSAGE"])
+        self.assertIn("PERMISSION_DENIED", alerts[0]["MESSAGE"])
+        r = self.run_cli("-c", self.config, "status", "--json")
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn('"kind": "sync_failing"', r.stdout)
+
+        self.google.script(get=[], clear=True)  # access restored
+        self.sync_now()
+        d.journal.wait_for(lambda e: e.get("JADA_ALERT") == "sync_failing" and e["PRIORITY"] == "5")
+        hook.wait(2)
+        texts = hook.texts()
+        self.assertEqual(len(texts), 2, texts)
+        self.assertIn("ALERT: port-sheet sync failing 3 runs in a row", texts[0])
+        self.assertIn("RECOVERED:", texts[1])

@@ -42,6 +42,8 @@ class Status(SessionTest):
         self.assertEqual(doc["problems"], [])
         for key in ("queue", "budget", "sessions_7d", "sheets", "disk"):
             self.assertIn(key, doc)
+        self.assertGreater(doc["disk"]["state_dir_bytes"], 4096)  # the db at least
+        self.assertTrue(0 < doc["disk"]["free_share"] <= 1)
 
     def test_stopped_daemon_is_unknown_again(self):
         d = self.daemon()
