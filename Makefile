@@ -109,9 +109,10 @@ uninstall:
 		$(DESTDIR)$(CATALOGDIR)/jada-agent.catalog
 
 # Measurements, not tests: prints figures, asserts nothing.
-bench: deps-build
-	$(MAKE) jada-agent $(BUILD)/bench/stream
+bench: deps-check
+	$(MAKE) jada-agent $(BUILD)/bench/stream $(BUILD)/bench/claims
 	$(BUILD)/bench/stream
+	$(BUILD)/bench/claims
 	python3 bench/core.py --bin ./jada-agent
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libjada.a

@@ -51,9 +51,14 @@ static void daemon_launch(struct jada_ctx *ctx)
         }
 }
 
+/* A regular poll may be late by POLL_ACCURACY_USEC so wakeups batch; a
+ * poll asked for now (a wake from the command line, a session that ended)
+ * must not wait for that. */
 static int poll_arm(struct jada_ctx *ctx, uint64_t delay)
 {
-        int r = sd_event_source_set_time_relative(ctx->poll_timer, delay);
+        int r = sd_event_source_set_time_accuracy(ctx->poll_timer, delay == 0 ? 1 : POLL_ACCURACY_USEC);
+        if (r >= 0)
+                r = sd_event_source_set_time_relative(ctx->poll_timer, delay);
         if (r >= 0)
                 r = sd_event_source_set_enabled(ctx->poll_timer, SD_EVENT_ONESHOT);
         if (r < 0)

@@ -49,8 +49,10 @@ static const char *const migrations[] = {
         "  created_at INTEGER NOT NULL,"
         "  updated_at INTEGER NOT NULL"
         ") STRICT;"
-        /* The claim's scan: queued tasks, most urgent first. */
-        "CREATE INDEX tasks_queued ON tasks (priority DESC, id) WHERE state = 'queued';"
+        /* The claim walks this in order and stops at the first due task: no
+         * sort, however long the queue (a partial index on state lost to
+         * tasks_state_updated plus a temp B-tree in the planner). */
+        "CREATE INDEX tasks_claim ON tasks (state, priority DESC, id);"
         "CREATE INDEX tasks_state_updated ON tasks (state, updated_at);"
         "CREATE TABLE task_events ("
         "  id INTEGER PRIMARY KEY,"
