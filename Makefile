@@ -5,6 +5,8 @@ PREFIX    ?= /usr/local
 BINDIR    ?= $(PREFIX)/bin
 UNITDIR   ?= $(PREFIX)/lib/systemd/system
 CATALOGDIR ?= $(PREFIX)/lib/systemd/catalog
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+MANDIR    ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
 DESTDIR   ?=
 
@@ -30,7 +32,7 @@ TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/
 
 SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
-.PHONY: all run bench check check-build check-run check-asan install uninstall clean deps-build deps-check
+.PHONY: all run bench check check-unit check-build check-run check-asan install uninstall clean deps-build deps-check
 
 all: jada-agent
 
@@ -76,11 +78,20 @@ run: deps-build
 	mkdir -p var
 	./jada-agent run -c config/jada-agent.dev.conf
 
-# Every test: once with gcc, once with clang under ASan+UBSan.
+# Every test: once with gcc, once with clang under ASan+UBSan; and the
+# unit's hardening gate (systemd-analyze's exposure score, 10x: 25 is 2.5).
 check: deps-check
+	$(MAKE) check-unit
 	$(MAKE) check-run
 	$(MAKE) check-run BUILD=build/asan CC=clang CFLAGS="$(SAN_FLAGS)"
 	@echo "make check: all tests passed"
+
+check-unit:
+	systemd-analyze security --offline=true --threshold=25 systemd/jada-agent.service
+	@for m in man/*.[0-9]; do \
+		w=$$(MANWIDTH=80 man --warnings -l $$m 2>&1 >/dev/null); \
+		if [ -n "$$w" ]; then echo "$$m: $$w"; exit 1; fi; \
+	done
 
 check-build: $(BUILD)/jada-agent $(UNIT_BINS) $(TOOL_BINS) $(BUILD)/tests/libfakeclock.so
 
@@ -98,6 +109,9 @@ install: jada-agent
 		> $(DESTDIR)$(UNITDIR)/jada-agent.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/jada-agent.service
 	install -D -m 0644 systemd/jada-agent.catalog $(DESTDIR)$(CATALOGDIR)/jada-agent.catalog
+	install -D -m 0644 systemd/jada-agent.sysusers $(DESTDIR)$(SYSUSERSDIR)/jada-agent.conf
+	install -D -m 0644 man/jada-agent.8 $(DESTDIR)$(MANDIR)/man8/jada-agent.8
+	install -D -m 0644 man/jada-agent.conf.5 $(DESTDIR)$(MANDIR)/man5/jada-agent.conf.5
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/jada-agent.conf ]; then \
 		echo "keeping existing $(DESTDIR)$(SYSCONFDIR)/jada-agent.conf"; \
 	else \
@@ -106,7 +120,9 @@ install: jada-agent
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/jada-agent $(DESTDIR)$(UNITDIR)/jada-agent.service \
-		$(DESTDIR)$(CATALOGDIR)/jada-agent.catalog
+		$(DESTDIR)$(CATALOGDIR)/jada-agent.catalog $(DESTDIR)$(SYSUSERSDIR)/jada-agent.conf \
+		$(DESTDIR)$(MANDIR)/man8/jada-agent.8 $(DESTDIR)$(MANDIR)/man5/jada-agent.conf.5
+	@echo "kept $(DESTDIR)$(SYSCONFDIR)/jada-agent.conf (your configuration)"
 
 # Measurements, not tests: prints figures, asserts nothing.
 bench: deps-check
