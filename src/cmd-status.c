@@ -10,6 +10,8 @@
 #include "jada/config.h"
 #include "jada/db.h"
 #include "jada/health.h"
+#include "jada/oauth.h"
+#include "jada/oauth-token.h"
 #include "jada/queue.h"
 #include "jada/sync.h"
 #include "jada/util.h"
@@ -238,12 +240,40 @@ int cmd_status(struct cli *cli, int argc, char **argv)
                 }
         }
 
+        /* OAuth: what the token file says (the daemon's own view is in its
+         * problems: google_token). */
+        json_t *oauth = json_pack("{s:b}", "enabled", config->sheets.enabled);
+        if (config->sheets.enabled) {
+                _cleanup_free_ char *path = xasprintf("%s/%s", config->daemon.state_dir, OAUTH_TOKEN_FILE);
+                struct oauth_token tok = { 0 };
+                char *reason = NULL;
+                json_object_set_new(oauth, "auth", json_string(config->sheets.auth == SHEETS_AUTH_OAUTH
+                                                               ? "oauth" : "service_account"));
+                if (config->sheets.auth == SHEETS_AUTH_OAUTH) {
+                        if (oauth_token_load(path, true, &tok, &reason, NULL) == 0) {
+                                json_object_set_new(oauth, "token", json_string(tok.needs_reauth ? "needs_reauth" : "ok"));
+                                json_object_set_new(oauth, "refresh_token_age_seconds",
+                                                    tok.obtained_at ? json_integer(now - tok.obtained_at) : json_null());
+                                json_object_set_new(oauth, "access_token_expires_at",
+                                                    tok.expires_at ? json_string(format_utc(buf, sizeof buf,
+                                                                     (uint64_t)tok.expires_at * USEC_PER_SEC)) : json_null());
+                                json_object_set_new(oauth, "last_error", tok.last_error ? json_string(tok.last_error)
+                                                                                        : json_null());
+                        } else {
+                                json_object_set_new(oauth, "token", json_string("none"));
+                                json_object_set_new(oauth, "reason", json_string(reason ? reason : "unreadable"));
+                        }
+                        oauth_token_clear(&tok);
+                        free(reason);
+                }
+        }
+
         doc = json_pack("{s:s, s:i, s:{s:b, s:o, s:o, s:o, s:I, s:I, s:f, s:s}, "
                         "s:{s:I, s:I, s:I, s:I, s:I, s:I}, "
                         "s:{s:I, s:i, s:f, s:f, s:s}, "
                         "s:{s:I, s:I, s:f, s:f}, "
                         "s:{s:b, s:o, s:o, s:I, s:o}, "
-                        "s:{s:s, s:I, s:f}, s:o}",
+                        "s:o, s:{s:s, s:I, s:f}, s:o}",
                         "verdict", verdict_names[rep.verdict], "exit_code", (int)rep.verdict,
                         "service", "running", running,
                         "pid", running ? json_integer(row.pid) : json_null(),
@@ -265,6 +295,7 @@ int cmd_status(struct cli *cli, int argc, char **argv)
                         "last_run_at", sync.last_run_at ? json_integer(sync.last_run_at) : json_null(),
                         "failing_runs", (json_int_t)sync.failing_runs,
                         "last_error", sync.last_error ? json_string(sync.last_error) : json_null(),
+                        "oauth", oauth,
                         "disk", "state_dir", config->daemon.state_dir, "state_dir_bytes", (json_int_t)dir_bytes,
                         "free_share", free_share,
                         "problems", rep.problems);
@@ -311,6 +342,19 @@ int cmd_status(struct cli *cli, int argc, char **argv)
                                sync.failing_runs ? "failing" : sync.runs ? "ok" : "not synced yet",
                                ago(buf, sizeof buf, sync.last_ok_at, now), sync.last_error ? "; last error: " : "",
                                sync.last_error ? sync.last_error : "");
+                if (config->sheets.enabled) {
+                        const char *tok = json_string_value(json_object_get(oauth, "token"));
+                        json_t *age = json_object_get(oauth, "refresh_token_age_seconds");
+                        printf("  %-9s %s, token %s", "oauth", json_string_value(json_object_get(oauth, "auth")),
+                               tok ? tok : "-");
+                        if (json_is_integer(age)) {
+                                char a[32];
+                                config_format_duration(a, sizeof a, (uint64_t)json_integer_value(age) * USEC_PER_SEC);
+                                printf(", refresh token %s old%s", a,
+                                       json_integer_value(age) > 6 * 86400 ? " (Testing apps lose it at 7 days)" : "");
+                        }
+                        putchar('\n');
+                }
                 if (free_share >= 0)
                         printf("  %-9s %s holds %.1f MB; %.0f%% free there\n", "disk", config->daemon.state_dir,
                                (double)dir_bytes / 1e6, 100 * free_share);

@@ -4,6 +4,7 @@ be one loud alert at once (journal with MESSAGE_ID, STATUS=, status exit 2),
 no hammering of the token endpoint, and a re-authorization must recover
 without a restart."""
 
+import json
 import os
 import socket
 import time
@@ -42,6 +43,9 @@ class DeadToken(SyncTest):
         r = self.run_cli("-c", self.config, "status", "--json")
         self.assertEqual(r.returncode, 2, r.stdout)
         self.assertIn('"fix": "jada-agent auth google"', r.stdout)
+        oauth = json.loads(r.stdout)["oauth"]
+        self.assertEqual((oauth["auth"], oauth["token"]), ("oauth", "needs_reauth"))
+        self.assertIn("invalid_grant", oauth["last_error"])
 
         # More syncs while the token is dead: no token request, no new alert.
         for _ in range(5):
