@@ -32,7 +32,7 @@ TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/
 
 SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
-.PHONY: all run bench check check-unit check-build check-run check-asan install uninstall clean deps-build deps-check
+.PHONY: all run bench check check-unit check-system check-build check-run check-asan install uninstall clean deps-build deps-check
 
 all: jada-agent
 
@@ -83,6 +83,7 @@ run: deps-build
 check: deps-check
 	$(MAKE) check-unit
 	$(MAKE) check-run
+	$(MAKE) check-system
 	$(MAKE) check-run BUILD=build/asan CC=clang CFLAGS="$(SAN_FLAGS)"
 	@echo "make check: all tests passed"
 
@@ -92,6 +93,13 @@ check-unit:
 		w=$$(MANWIDTH=80 man --warnings -l $$m 2>&1 >/dev/null); \
 		if [ -n "$$w" ]; then echo "$$m: $$w"; exit 1; fi; \
 	done
+
+# System tests under a real systemd: an nspawn boot of a cached Debian 12
+# tree (root only; the tree is built once with network, the tests need
+# none). The gcc build: the tree has no libasan.
+check-system: $(BUILD)/jada-agent
+	tree=$$(tools/system-tree | tail -n1) && \
+		timeout 900 python3 tests/system/test_system.py --bin $(BUILD)/jada-agent --tree "$$tree"
 
 check-build: $(BUILD)/jada-agent $(UNIT_BINS) $(TOOL_BINS) $(BUILD)/tests/libfakeclock.so
 
