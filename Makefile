@@ -98,8 +98,10 @@ check-unit:
 # tree (root only; the tree is built once with network, the tests need
 # none). The gcc build: the tree has no libasan.
 check-system: $(BUILD)/jada-agent
+	tools/install-claude-cli build/claude-cli >/dev/null && \
 	tree=$$(tools/system-tree | tail -n1) && \
-		timeout 900 python3 tests/system/test_system.py --bin $(BUILD)/jada-agent --tree "$$tree"
+		timeout 900 python3 tests/system/test_system.py --bin $(BUILD)/jada-agent --tree "$$tree" \
+			--claude-cli build/claude-cli
 
 check-build: $(BUILD)/jada-agent $(UNIT_BINS) $(TOOL_BINS) $(BUILD)/tests/libfakeclock.so
 

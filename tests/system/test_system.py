@@ -7,7 +7,12 @@ with `systemd-nspawn --boot`, installs the daemon the way `make install`
 does (PREFIX=/usr/local) plus the fake claude, and drives the container with
 `nsenter` (machinectl has no host systemd to talk to here).
 
-usage: python3 tests/system/test_system.py --bin build/jada-agent --tree TREE [-k NAME] [--keep]
+usage: python3 tests/system/test_system.py --bin build/jada-agent --tree TREE
+                                          [--claude-cli build/claude-cli] [-k NAME] [--keep]
+
+--claude-cli is the directory tools/install-claude-cli filled (the pinned
+npm install of the real Claude Code CLI); check_real_claude copies it into
+the container and fails without it.
 
 Needs root, systemd-nspawn, nsenter and overlayfs; a missing prerequisite
 is a failure, never a skip. Every wait is bounded; the container is always
@@ -36,8 +41,27 @@ DROPIN_DIR = "/etc/systemd/system/jada-agent.service.d"
 API_KEY = "sk-ant-system-test-dummy"
 SUCCESS = "samples/v2.1.332_success.stream.jsonl"
 CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# The real Claude Code CLI (check_real_claude): the host's npm install, copied in.
+CLAUDE_DIR = "/usr/local/lib/claude-cli"
+CLAUDE = f"{CLAUDE_DIR}/node_modules/.bin/claude"
+CLAUDE_VERSION = "2.1.112"                    # pinned by tools/install-claude-cli
+FAKE_API = f"{SHARE}/fake_messages_api.py"    # tests/e2e/fake_messages_api.py
+API_DIR = "/var/lib/jada-test/api"            # its script, request log and port (root's, outside the sandbox)
+API_UNIT = "jada-fake-api.service"
 NEEDS_YOU_ID = "3d14176fe0c8445f82cbba86e0bfa005"
 CONFIG_REFUSED_ID = "2ef26d2ae91e45d8a7ce13f806dedc79"
+
+# What the fake model has the CLI write and run (Write, then Bash): it says
+# what sandbox the CLI's tools, so the CLI, ran in.
+HELLO_PY = """\
+import os
+st = dict(l.split(":", 1) for l in open("/proc/self/status").read().splitlines() if ":" in l)
+uid_map = open("/proc/self/uid_map").read().split()
+sandbox = {k: st[k].strip() for k in ("Seccomp", "NoNewPrivs", "CapEff")}
+sandbox["usr_ro"] = int(bool(os.statvfs("/usr").f_flag & os.ST_RDONLY))
+sandbox["userns"] = int(uid_map[:3] != ["0", "0", "4294967295"])
+print("hello from " + "the fake model".upper(), " ".join(f"{k}={v}" for k, v in sandbox.items()))
+"""
 
 CONFIG = """\
 # /etc/jada-agent.conf written by tests/system/test_system.py
@@ -319,8 +343,13 @@ class SystemTest:
             problems.append(f"--bin {self.bin}: not an executable")
         if not os.path.exists(os.path.join(self.tree, ".jada-tree-complete")):
             problems.append(f"--tree {self.tree}: not a tree built by tools/system-tree")
+        if self.args.claude_cli:
+            cli = os.path.join(self.args.claude_cli, "node_modules", ".bin", "claude")
+            if not os.path.exists(cli):
+                problems.append(f"--claude-cli {self.args.claude_cli}: no node_modules/.bin/claude "
+                                "(run tools/install-claude-cli DIR first)")
         for f in ("systemd/jada-agent.service", "systemd/jada-agent.sysusers", "systemd/jada-agent.catalog",
-                  "tests/fake/fake-claude"):
+                  "tests/fake/fake-claude", "tests/e2e/fake_messages_api.py"):
             if not os.path.exists(os.path.join(REPO, f)):
                 problems.append(f"{f} missing")
         if problems:
@@ -335,6 +364,10 @@ class SystemTest:
                   "/usr/local/lib/systemd/catalog/jada-agent.catalog")
         c.install(os.path.join(REPO, "tests/fake/fake-claude"), f"{SHARE}/fake-claude", 0o755)
         shutil.copytree(os.path.join(REPO, "tests/fake/scenarios"), c.path(f"{SHARE}/scenarios"))
+        c.install(os.path.join(REPO, "tests/e2e/fake_messages_api.py"), FAKE_API, 0o755)
+        if self.args.claude_cli:
+            # .bin/claude is a relative symlink to cli.js (#!/usr/bin/env node): keep it one.
+            shutil.copytree(os.path.abspath(self.args.claude_cli), c.path(CLAUDE_DIR), symlinks=True)
         # The fake renames numbered scenarios and appends to its log: a
         # writable place, opened to the service the way an operator would
         # (README: a drop-in with ReadWritePaths=).
@@ -706,11 +739,151 @@ class SystemTest:
         log(textwrap.indent("warnings and errors of the unit:\n" + r.stdout, "  ") if r.stdout.strip()
             else "  no warnings from the unit")
 
+    def check_real_claude(self):
+        """R. the real Claude Code CLI (Node 18) runs a task to done inside the hardened unit."""
+        if not self.args.claude_cli:
+            raise Failure("needs --claude-cli DIR (the directory tools/install-claude-cli filled)")
+        try:
+            self._check_real_claude()
+        except Failure as e:
+            raise Failure(f"{e}\n{self.real_claude_diagnostics()}")
+        finally:
+            self.systemctl("stop", API_UNIT, check=False)   # --collect: gone once stopped or failed
+            dropin = self.c.path(f"{DROPIN_DIR}/30-real-claude.conf")
+            if os.path.exists(dropin):
+                os.unlink(dropin)
+            self.write_config()
+            self.systemctl("daemon-reload")
+            self.systemctl("restart", "jada-agent")
+
+    def _check_real_claude(self):
+        # Outside the sandbox first: a CLI that cannot run at all is not the hardening's fault.
+        node = self.c.run(["node", "--version"], check=False)
+        if node.returncode != 0:
+            raise Failure(f"node --version in the container: {node.stdout}{node.stderr} (tools/system-tree has nodejs?)")
+        major = int(node.stdout.strip().lstrip("v").split(".")[0])
+        if major < 18:
+            raise Failure(f"node {node.stdout.strip()} in the container; the CLI needs >= 18")
+        r = self.c.run(["env", "HOME=/tmp/jada-cli-version", "CLAUDE_CONFIG_DIR=/tmp/jada-cli-version/.claude",
+                        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1", CLAUDE, "--version"], check=False, timeout=60)
+        if r.returncode != 0 or not r.stdout.startswith(CLAUDE_VERSION):
+            raise Failure(f"{CLAUDE} --version as root outside the unit: exit {r.returncode}\n{r.stdout}{r.stderr}")
+        # --private-network: loopback only. systemd (PID 1) brings lo up; make sure.
+        self.c.run(["ip", "link", "set", "lo", "up"])
+        links = self.c.run(["ip", "-o", "link", "show"]).stdout
+        if "lo:" not in links or "UP" not in links.split("lo:")[1].split("\n")[0]:
+            raise Failure(f"loopback is not up in the container:\n{links}")
+
+        # The task first (daemon stopped), so the script can name its work directory.
+        self.systemctl("stop", "jada-agent")
+        prompt = "Write hello.py, run it, and tell me what it printed."
+        tid = int(self.cli("task", "add", "--title", "real claude", prompt).stdout.strip())
+        self.tasks["real_claude"] = tid
+        work = f"/var/lib/jada-agent/work/task-{tid}"
+        rules = [
+            # Side requests (no tools offered) get plain text, never a tool call.
+            {"main": False, "text": "Side answer."},
+            {"min_tool_results": 2, "text": "All done. hello.py printed: {last_result}"},
+            # Bash with python3 needs approval under acceptEdits: allowed_tools must have reached it.
+            {"min_tool_results": 1, "tool_use": {"name": "Bash", "input": {
+                "command": "python3 hello.py", "description": "Run the script"}}},
+            {"text": "Writing the script.", "tool_use": {"name": "Write", "input": {
+                "file_path": f"{work}/hello.py", "content": HELLO_PY}}},
+        ]
+        os.makedirs(self.c.path(API_DIR), exist_ok=True)
+        self.c.write(f"{API_DIR}/script.json", json.dumps({"rules": rules}, indent=1) + "\n")
+        for f in ("port", "requests.jsonl"):
+            if os.path.exists(self.c.path(f"{API_DIR}/{f}")):
+                os.unlink(self.c.path(f"{API_DIR}/{f}"))
+        # The fake Messages API: a transient unit as root, outside jada-agent's sandbox.
+        self.c.run(["systemd-run", f"--unit={API_UNIT}", "--collect", "--quiet",
+                    f"--property=StandardOutput=truncate:{API_DIR}/port", "--property=StandardError=journal",
+                    "python3", FAKE_API, f"{API_DIR}/script.json", "--log", f"{API_DIR}/requests.jsonl"])
+
+        def port():
+            try:
+                with open(self.c.path(f"{API_DIR}/port")) as f:
+                    text = f.read()
+            except FileNotFoundError:
+                return None
+            return int(text) if text.endswith("\n") else None
+        api = self.wait("the fake Messages API to print its port", port, 30)
+        self.c.write(f"{DROPIN_DIR}/30-real-claude.conf", textwrap.dedent(f"""\
+            [Service]
+            Environment=ANTHROPIC_BASE_URL=http://127.0.0.1:{api}
+            Environment=NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
+            """))
+        self.c.write("/etc/jada-agent.conf", CONFIG.format(poll="5s", share=SHARE, extra="allowed_tools = Bash(python3:*)\n")
+                     .replace(f"command = {SHARE}/fake-claude", f"command = {CLAUDE}"))
+        self.systemctl("daemon-reload")
+        self.since = self.c.run(["date", "+@%s.%N"]).stdout.strip()
+        t0 = time.monotonic()
+        self.systemctl("start", "jada-agent")
+        t = self.wait_task(tid, ("done", "failed", "needs_you"), 150)
+        took = time.monotonic() - t0
+        if t["state"] != "done":
+            raise Failure(f"task {tid} ended {t['state']}: {json.dumps(t, indent=1)}")
+        # hello.py ran under the CLI's Bash tool, so inside the CLI's own sandbox
+        # (seccomp, no_new_privs, the user namespace and the mounts are inherited).
+        result = t.get("result") or ""
+        want = "All done. hello.py printed: hello from THE FAKE MODEL"
+        if not result.startswith(want):
+            raise Failure(f"task {tid} result {result!r}, not {want!r}...")
+        seen = dict(kv.split("=", 1) for kv in result[len(want):].split())
+        sandbox = {"Seccomp": "2", "NoNewPrivs": "1", "CapEff": "0000000000000000", "usr_ro": "1", "userns": "1"}
+        wrong = {k: seen.get(k) for k, v in sandbox.items() if seen.get(k) != v}
+        if wrong:
+            raise Failure(f"the CLI's tool did not run inside the unit's sandbox: {wrong} (want {sandbox}); "
+                          f"result {result!r}")
+        sessions = [s for s in json.loads(self.cli("sessions", "--json").stdout)["sessions"]
+                    if s.get("task_id") == tid]
+        if len(sessions) != 1:
+            raise Failure(f"task {tid} has {len(sessions)} session rows: {sessions}")
+        s = sessions[0]
+        if s["outcome"] != "done" or not s["turns"] > 0 or s["exit_status"] != 0 or s.get("error"):
+            raise Failure(f"the session row: {json.dumps(s, indent=1)}")
+        if not os.path.exists(self.c.path(f"{work}/hello.py")):
+            raise Failure(f"the CLI's Write tool left no {work}/hello.py")
+        reqs = self.api_requests()
+        conv = [q for q in reqs if q.get("path", "").startswith("/v1/messages") and q.get("main")]
+        if [q["tool_results"] for q in conv] != [0, 1, 2]:
+            raise Failure(f"the CLI's turns (tool results per request): {[q['tool_results'] for q in conv]}")
+        for q in conv:
+            h = q.get("headers", {})
+            if h.get("x-api-key") != API_KEY:
+                raise Failure(f"the CLI sent x-api-key {h.get('x-api-key')!r}, not the key from /etc/credstore")
+            if h.get("x-claude-code-session-id") not in (None, t["claude_session_id"]):
+                raise Failure(f"the CLI ran conversation {h.get('x-claude-code-session-id')}, "
+                              f"not the daemon's {t['claude_session_id']}")
+        agent = conv[0]["headers"].get("user-agent", "")
+        if f"claude-cli/{CLAUDE_VERSION}" not in agent:
+            raise Failure(f"user-agent {agent!r}: not the real CLI {CLAUDE_VERSION}")
+        log(f"  task {tid} done in {took:.1f}s: {s['turns']} turns, {len(reqs)} requests to the fake API, "
+            f"node {major}, {agent}\n  the CLI's Bash tool saw: {' '.join(f'{k}={v}' for k, v in seen.items())}")
+
+    def api_requests(self):
+        try:
+            with open(self.c.path(f"{API_DIR}/requests.jsonl")) as f:
+                return [json.loads(l) for l in f if l.strip()]
+        except FileNotFoundError:
+            return []
+
+    def real_claude_diagnostics(self):
+        try:
+            since = getattr(self, "since", None)
+            args = ["journalctl", "--no-pager", "-o", "short-precise", "-u", "jada-agent", "-u", API_UNIT]
+            jr = self.c.run(args + (["--since", since] if since else ["-n", "60"]), check=False).stdout
+            reqs = "\n".join(json.dumps({k: v for k, v in q.items() if k not in ("headers", "metadata", "system_tail")})
+                             for q in self.api_requests())
+            return textwrap.indent(f"--- journal (jada-agent, {API_UNIT})\n{jr}--- fake API requests\n{reqs}\n", "    ")
+        except Failure as e:
+            return f"    (no diagnostics: {e})"
+
     CHECKS = ["check_unit_verify", "check_sysusers", "check_start", "check_sandbox_applied", "check_status_text",
               "check_reload",
               "check_task_done", "check_journal", "check_catalog", "check_stop_during_session", "check_state_survives_restart",
               "check_watchdog", "check_cli_as_root_while_stopped", "check_bad_config_no_restart",
-              "check_no_unit_problems"]
+              "check_real_claude", "check_no_unit_problems"]
 
     def record(self, name, ok, detail="", took=0.0):
         self.results.append((name, ok))
@@ -782,6 +955,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", required=True, help="the jada-agent binary to install in the container")
     ap.add_argument("--tree", required=True, help="the Debian tree from tools/system-tree (not modified)")
+    ap.add_argument("--claude-cli", metavar="DIR",
+                    help="the npm install from tools/install-claude-cli DIR (for check_real_claude)")
     ap.add_argument("-k", action="append", help="run only checks whose name contains this (repeatable)")
     ap.add_argument("--keep", action="store_true", help="keep the overlay's upper layer and console log")
     ap.add_argument("--journal", help="write the container's whole journal to this file")
