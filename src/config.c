@@ -226,7 +226,16 @@ int config_parse_duration(const char *s, uint64_t *ret_usec)
 
                 if (whole > UINT64_MAX / mult)
                         return -ERANGE;
-                part = whole * mult + (uint64_t)(frac * (double)mult);
+                part = whole * mult;
+                {
+                        /* frac < 1, so frac * mult < mult; but the sum may
+                         * still pass UINT64_MAX, and converting a double
+                         * that does not fit is undefined (found by fuzzing). */
+                        double f = frac * (double)mult;
+                        if (f >= (double)(UINT64_MAX - part))
+                                return -ERANGE;
+                        part += (uint64_t)f;
+                }
                 if (part > UINT64_MAX - total)
                         return -ERANGE;
                 total += part;

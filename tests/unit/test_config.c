@@ -43,6 +43,7 @@ static void test_duration_bad(void **state)
         static const char *const bad[] = {
                 "", " ", "s", "-5s", "5x", "5 sec onds", "1h-30min", "abc", "1..5s", ".s", "5s,",
                 "99999999999999999999", "18446744073709551615s", "9999999999999d", "1e3s", "0x10",
+                "18446744073709.9", "30500568.999w", /* fractions past UINT64_MAX (fuzzing) */
         };
         for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
                 uint64_t v = 777;
