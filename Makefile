@@ -32,7 +32,7 @@ TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/
 
 SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
-.PHONY: all run bench check check-unit check-system check-build check-run check-asan install uninstall clean deps-build deps-check
+.PHONY: all run bench fuzz check check-unit check-system check-build check-run check-asan install uninstall clean deps-build deps-check
 
 all: jada-agent
 
@@ -85,6 +85,7 @@ check: deps-check
 	$(MAKE) check-run
 	$(MAKE) check-system
 	$(MAKE) check-run BUILD=build/asan CC=clang CFLAGS="$(SAN_FLAGS)"
+	tools/fuzz --replay
 	@echo "make check: all tests passed"
 
 check-unit:
@@ -133,6 +134,11 @@ uninstall:
 		$(DESTDIR)$(CATALOGDIR)/jada-agent.catalog $(DESTDIR)$(SYSUSERSDIR)/jada-agent.conf \
 		$(DESTDIR)$(MANDIR)/man8/jada-agent.8 $(DESTDIR)$(MANDIR)/man5/jada-agent.conf.5
 	@echo "kept $(DESTDIR)$(SYSCONFDIR)/jada-agent.conf (your configuration)"
+
+# libFuzzer targets (tests/fuzz/), FUZZ_SECONDS each, one after another.
+FUZZ_SECONDS ?= 600
+fuzz: deps-check
+	tools/fuzz $(FUZZ_SECONDS)
 
 # Measurements, not tests: prints figures, asserts nothing.
 bench: deps-check
