@@ -1,0 +1,62 @@
+# SPDX-License-Identifier: MIT
+"""Secrets never reach a log, the db or a state file: a daemon that runs a
+Claude session and a Google sync (with a token refresh) is searched, journal
+stand-in, stderr, the db with its WAL and every file of the state dir, for
+the API key, the client secret and the refresh and access tokens it used.
+The only allowed places are the credential and the token file."""
+
+import json
+import os
+import time
+
+from harness import TIMEOUT
+from test_sessions import FAKE, SAMPLES
+from test_sync import SyncTest
+
+API_KEY = "sk-ant-test-secret-5f1c0e9a7b2d"
+CLIENT_SECRET = "client-secret-9d8e7f6a5b4c"
+REFRESH = "refresh-token-3c2b1a0f9e8d"
+
+
+class Secrets(SyncTest):
+    def test_no_secret_outside_the_credential_and_token_files(self):
+        scenarios = os.path.join(self.tmp, "scenarios")
+        os.makedirs(scenarios)
+        with open(os.path.join(scenarios, "default.json"), "w") as f:
+            json.dump({"stream": SAMPLES + "success.stream.jsonl"}, f)
+        self.write_token({"refresh_token": REFRESH})
+        self.sheets_config(f"[claude]\ncommand = {FAKE}\n")
+        d = self.start(extra_env={"GOOGLE_CLIENT_SECRET": CLIENT_SECRET, "ANTHROPIC_API_KEY": API_KEY,
+                                  "FAKE_CLAUDE_SCENARIOS": scenarios}, journal=True)
+        d.notify.wait_field("READY=1")
+        self.wait_runs(1, d)  # a refresh and a sync
+        r = self.run_cli("-c", self.config, "task", "add", "say hi")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        deadline = time.monotonic() + TIMEOUT
+        while '"state": "done"' not in self.run_cli("-c", self.config, "task", "show", "1", "--json").stdout:
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.1)
+        self.sync_now()
+        self.wait_runs(2, d)
+        stats = self.google.stats()
+        access = [f"fake-access-{n}" for n in range(1, stats["token"] + 1)]
+        self.assertTrue(access)
+        d.journal.drain(0.5)
+        d.stop()
+
+        secrets = [API_KEY, CLIENT_SECRET, REFRESH] + access
+        places = {"journal": json.dumps(d.journal.entries), "stderr": d.log()}
+        for root, _, files in os.walk(self.state):
+            for name in files:
+                path = os.path.join(root, name)
+                if name == "google-token.json":
+                    continue  # the token file: tokens belong there
+                with open(path, "rb") as f:
+                    places[os.path.relpath(path, self.state)] = f.read().decode("latin-1")
+        self.assertIn("jada-agent.db", places)
+        self.assertGreater(len(d.journal.entries), 5)
+        for where, text in places.items():
+            for secret in secrets:
+                self.assertNotIn(secret, text, f"{secret[:12]}... found in {where}")
+        with open(os.path.join(self.state, "google-token.json")) as f:
+            self.assertIn(REFRESH, f.read())  # the search can find what is there
