@@ -231,12 +231,6 @@ void budget_session_rows_free(struct budget_session_row *rows, size_t n)
         free(rows);
 }
 
-static char *column_strdup(sqlite3_stmt *st, int i)
-{
-        const unsigned char *s = sqlite3_column_text(st, i);
-        return s ? xstrdup((const char *)s) : NULL;
-}
-
 int budget_list_sessions(sqlite3 *db, int64_t since, struct budget_session_row **ret, size_t *n)
 {
         struct budget_session_row *rows = NULL;
@@ -259,7 +253,7 @@ int budget_list_sessions(sqlite3 *db, int64_t since, struct budget_session_row *
                         .task_id = sqlite3_column_int64(st, 1),
                         .started_at = sqlite3_column_int64(st, 2),
                         .ended_at = sqlite3_column_int64(st, 3),
-                        .outcome = column_strdup(st, 4),
+                        .outcome = db_column_strdup(st, 4),
                         .exit_status = sqlite3_column_type(st, 5) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 5),
                         .turns = sqlite3_column_int64(st, 6),
                         .input_tokens = sqlite3_column_int64(st, 7),
@@ -267,9 +261,9 @@ int budget_list_sessions(sqlite3 *db, int64_t since, struct budget_session_row *
                         .cache_creation_tokens = sqlite3_column_int64(st, 9),
                         .cache_read_tokens = sqlite3_column_int64(st, 10),
                         .cost_usd = sqlite3_column_double(st, 11),
-                        .claude_session_id = column_strdup(st, 12),
+                        .claude_session_id = db_column_strdup(st, 12),
                         .resumed = sqlite3_column_int(st, 13) != 0,
-                        .error = column_strdup(st, 14),
+                        .error = db_column_strdup(st, 14),
                 };
         }
         sqlite3_finalize(st);

@@ -184,6 +184,12 @@ int db_step_done(sqlite3 *db, sqlite3_stmt *st)
         return 0;
 }
 
+char *db_column_strdup(sqlite3_stmt *st, int column)
+{
+        const unsigned char *s = sqlite3_column_text(st, column);
+        return s ? xstrdup((const char *)s) : NULL;
+}
+
 int db_begin_immediate(sqlite3 *db)
 {
         return db_exec(db, "BEGIN IMMEDIATE");

@@ -49,12 +49,6 @@ bool queue_transition_allowed(enum task_state from, enum task_state to)
         return allowed[from] & (1u << to);
 }
 
-static char *column_strdup(sqlite3_stmt *st, int i)
-{
-        const unsigned char *s = sqlite3_column_text(st, i);
-        return s ? xstrdup((const char *)s) : NULL;
-}
-
 /* Fills a task from a row of TASK_COLUMNS. A state the db should not hold
  * (someone edited it by hand) is -EBADMSG, never a crash. */
 static int task_from_row(sqlite3_stmt *st, struct queue_task *t)
@@ -63,8 +57,8 @@ static int task_from_row(sqlite3_stmt *st, struct queue_task *t)
 
         *t = (struct queue_task){
                 .id = sqlite3_column_int64(st, 0),
-                .title = column_strdup(st, 1),
-                .prompt = column_strdup(st, 2),
+                .title = db_column_strdup(st, 1),
+                .prompt = db_column_strdup(st, 2),
                 .state = state < 0 ? TASK_FAILED : (enum task_state)state,
                 .priority = sqlite3_column_int64(st, 4),
                 .run_after = sqlite3_column_int64(st, 5),
@@ -72,11 +66,11 @@ static int task_from_row(sqlite3_stmt *st, struct queue_task *t)
                 .sessions_used = sqlite3_column_int64(st, 7),
                 .turns_used = sqlite3_column_int64(st, 8),
                 .cost_usd = sqlite3_column_double(st, 9),
-                .claude_session_id = column_strdup(st, 10),
-                .needs_you_reason = column_strdup(st, 11),
-                .reply = column_strdup(st, 12),
-                .result = column_strdup(st, 13),
-                .error = column_strdup(st, 14),
+                .claude_session_id = db_column_strdup(st, 10),
+                .needs_you_reason = db_column_strdup(st, 11),
+                .reply = db_column_strdup(st, 12),
+                .result = db_column_strdup(st, 13),
+                .error = db_column_strdup(st, 14),
                 .created_at = sqlite3_column_int64(st, 15),
                 .updated_at = sqlite3_column_int64(st, 16),
         };
@@ -462,7 +456,7 @@ int queue_events(sqlite3 *db, int64_t id, size_t limit, struct queue_event **ret
                         .at = sqlite3_column_int64(st, 1),
                         .old_state = old ? task_state_from_name(old) : -1,
                         .new_state = new_state < 0 ? TASK_FAILED : (enum task_state)new_state,
-                        .reason = column_strdup(st, 4),
+                        .reason = db_column_strdup(st, 4),
                 };
                 if (!events[count - 1].reason)
                         events[count - 1].reason = xstrdup("");

@@ -29,6 +29,9 @@ int db_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st);
 /* Steps a statement that returns no rows, then finalizes it. */
 int db_step_done(sqlite3 *db, sqlite3_stmt *st);
 
+/* A text column as a new string, or NULL for SQL NULL. */
+char *db_column_strdup(sqlite3_stmt *st, int column);
+
 int db_begin_immediate(sqlite3 *db);
 int db_commit(sqlite3 *db);
 void db_rollback(sqlite3 *db);
