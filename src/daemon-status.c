@@ -99,8 +99,14 @@ void daemon_publish(struct jada_ctx *ctx)
                         snprintf(h->status, sizeof h->status, "Idle · %s · %s · poll every %s", queue, budget, every);
         }
         sd_notifyf(false, "STATUS=%s", h->status);
-        if (ctx->db)
-                (void)health_save(ctx->db, h, (int64_t)getpid(), ctx->started_realtime);
+        if (ctx->db) {
+                int r = health_save(ctx->db, h, (int64_t)getpid(), ctx->started_realtime);
+                if (r < 0 && !health_has_problem(h, PROBLEM_DATABASE)) {
+                        daemon_db_failed(ctx, r, "saving the health row");
+                        daemon_publish(ctx); /* once more, for STATUS=: the problem is set now */
+                } else if (r < 0)
+                        ctx->db_error = r;
+        }
 }
 
 /* Thresholds of the alerts that come from facts rather than events. */

@@ -36,12 +36,15 @@ static void daemon_launch(struct jada_ctx *ctx)
 {
         char why[160];
 
-        while (!ctx->stopping && !ctx->launch_blocked && ctx->n_sessions < ctx->config->claude.concurrency &&
-               daemon_budget_allows(ctx, why, sizeof why)) {
+        /* While an outcome waits to be recorded, the db cannot take a
+         * session's row either: the budget is only safe with the row. */
+        while (!ctx->stopping && !ctx->launch_blocked && !ctx->unrecorded &&
+               ctx->n_sessions < ctx->config->claude.concurrency && daemon_budget_allows(ctx, why, sizeof why)) {
                 struct queue_task *task = NULL;
                 int r = queue_claim(ctx->db, (int64_t)(now_realtime_usec() / USEC_PER_SEC), &task);
                 if (r < 0) {
                         log_error_errno(r, "cannot claim a task");
+                        daemon_db_failed(ctx, r, "claiming a task");
                         break;
                 }
                 if (r == 0)
@@ -77,6 +80,13 @@ static uint64_t next_poll_delay(struct jada_ctx *ctx)
         return to_midnight < interval ? to_midnight : interval;
 }
 
+void daemon_db_failed(struct jada_ctx *ctx, int r, const char *what)
+{
+        ctx->db_error = r;
+        health_set_problem(&ctx->health, PROBLEM_DATABASE, "cannot write the database (%s): %s%s", what,
+                           strerror(-r), r == -ENOSPC ? "; free space on the disk of the state directory" : "");
+}
+
 void daemon_session_ended(struct jada_ctx *ctx)
 {
         if (ctx->stopping) {
@@ -98,7 +108,10 @@ static int on_poll(sd_event_source *s, uint64_t usec, void *userdata)
 
         ctx->polls++;
         ctx->last_poll_realtime = now_realtime_usec();
+        ctx->db_error = 0;
         log_debug("poll #%" PRIu64, ctx->polls);
+
+        session_retry_unrecorded(ctx);
 
         if (ctx->last_prune_monotonic == 0 || now_mono - ctx->last_prune_monotonic >= PRUNE_INTERVAL_USEC) {
                 int64_t before = (int64_t)((ctx->last_poll_realtime - ctx->config->daemon.retention) / USEC_PER_SEC);
@@ -114,6 +127,11 @@ static int on_poll(sd_event_source *s, uint64_t usec, void *userdata)
                 log_warning_errno(r, "cannot count the queue");
         daemon_check_problems(ctx);
         daemon_publish(ctx);
+        /* Cleared only by a poll that wrote all it had to. */
+        if (ctx->db_error == 0 && !ctx->unrecorded && health_has_problem(&ctx->health, PROBLEM_DATABASE)) {
+                health_clear_problem(&ctx->health, PROBLEM_DATABASE);
+                daemon_publish(ctx);
+        }
         daemon_write_metrics(ctx, true);
         return poll_arm(ctx, next_poll_delay(ctx));
 }
@@ -228,6 +246,9 @@ static int on_reload_signal(sd_event_source *s, const struct signalfd_siginfo *s
 static void daemon_free(struct jada_ctx *ctx)
 {
         session_kill_all(ctx);
+        if (ctx->db)
+                session_retry_unrecorded(ctx); /* a last try */
+        session_free_unrecorded(ctx);
         sync_free(ctx->sync);
         oauth_free(ctx->oauth);
         alerter_free(ctx->alerter);

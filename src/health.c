@@ -42,6 +42,11 @@ static const struct {
         [PROBLEM_DATABASE]       = { "database",       "79e8e38ecf2249d68ba1d8ab7da85708", "9df0ec9cb9564a7b8518c89f541cb8b7" },
 };
 
+bool health_has_problem(const struct health *health, enum health_problem kind)
+{
+        return (unsigned)kind < _PROBLEM_MAX && health->problems[kind][0] != '\0';
+}
+
 void health_set_problem(struct health *health, enum health_problem kind, const char *fmt, ...)
 {
         bool was_set;

@@ -50,6 +50,23 @@ struct session {
         char claude_field[64];                  /* JADA_CLAUDE_SESSION_ID=... */
 };
 
+/* What a session's end (or a failed start) must write: the sessions row and
+ * the task's transition. When the db cannot take it (a full disk), it is
+ * kept here and written again at each poll, so an outcome is never lost
+ * while the daemon runs; the task stays "running" in the db meanwhile, so
+ * nothing claims it twice. Both writes are idempotent until they succeed. */
+struct session_record {
+        struct session_record *next;
+        int64_t task_id;
+        int64_t row;                            /* 0: no sessions row to close */
+        struct budget_session_end end;          /* .error points at error below */
+        bool transition;                        /* false: leave the task as it is */
+        enum task_state to;
+        struct queue_change change;             /* strings point at the copies below */
+        int64_t now;
+        char *reason, *result, *error, *needs_you_reason;
+};
+
 int64_t session_task_id(const struct session *s)
 {
         return s->task->id;
@@ -493,6 +510,93 @@ static int64_t now_seconds(void)
         return (int64_t)(now_realtime_usec() / USEC_PER_SEC);
 }
 
+static void record_free(struct session_record *rec)
+{
+        free(rec->reason);
+        free(rec->result);
+        free(rec->error);
+        free(rec->needs_you_reason);
+        free(rec);
+}
+
+/* Writes what is left of a record: 0 when all of it is in the db. */
+static int record_write(struct jada_ctx *ctx, struct session_record *rec)
+{
+        int r;
+
+        if (rec->row > 0) {
+                r = budget_session_finish(ctx->db, rec->row, rec->now, &rec->end);
+                if (r < 0)
+                        return r;
+                rec->row = 0;
+        }
+        if (rec->transition) {
+                enum task_state from;
+
+                r = queue_transition(ctx->db, rec->task_id, rec->to, &rec->change, rec->now, &from);
+                if (r == -EPERM)
+                        log_notice("task %lld became %s while its session ran; left as it is",
+                                   (long long)rec->task_id, task_state_name(from));
+                else if (r == -ENOENT)
+                        log_notice("task %lld was deleted while its session ran", (long long)rec->task_id);
+                else if (r < 0)
+                        return r;
+                rec->transition = false;
+        }
+        return 0;
+}
+
+/* Writes a record now, or keeps it for the next poll. */
+static void record_commit(struct jada_ctx *ctx, struct session_record *rec)
+{
+        struct session_record **p;
+        int r = record_write(ctx, rec);
+
+        if (r == 0) {
+                record_free(rec);
+                return;
+        }
+        log_error_errno(r, "task %lld: cannot record the session's outcome (%s); kept until the database "
+                        "can be written", (long long)rec->task_id, rec->end.outcome);
+        for (p = &ctx->unrecorded; *p; p = &(*p)->next)
+                ;
+        *p = rec;
+        daemon_db_failed(ctx, r, "recording a session's outcome");
+}
+
+void session_retry_unrecorded(struct jada_ctx *ctx)
+{
+        struct session_record **p = &ctx->unrecorded;
+
+        while (*p) {
+                struct session_record *rec = *p;
+                int r = record_write(ctx, rec);
+                if (r < 0) {
+                        daemon_db_failed(ctx, r, "recording a session's outcome");
+                        return; /* in order: the next would fail the same way */
+                }
+                *p = rec->next;
+                log_info("task %lld: the outcome kept in memory (%s) is recorded", (long long)rec->task_id,
+                         rec->end.outcome);
+                record_free(rec);
+        }
+}
+
+void session_free_unrecorded(struct jada_ctx *ctx)
+{
+        unsigned n = 0;
+
+        while (ctx->unrecorded) {
+                struct session_record *rec = ctx->unrecorded;
+                ctx->unrecorded = rec->next;
+                record_free(rec);
+                n++;
+        }
+        if (n > 0)
+                log_warning("%u session outcome%s could not be recorded before the stop; the next start "
+                            "recovers the task%s as interrupted", n, n == 1 ? "" : "s", n == 1 ? "" : "s");
+}
+
 static void session_finish(struct session *s)
 {
         struct jada_ctx *ctx = s->ctx;
@@ -500,8 +604,9 @@ static void session_finish(struct session *s)
         const struct stream_stats *stats;
         struct outcome out;
         int64_t now = now_seconds();
+        struct session_record *rec;
         double previous = 0, cost;
-        int exec_errno = 0, r;
+        int exec_errno = 0;
 
         stream_parser_finish(s->parser);
         res = stream_parser_result(s->parser);
@@ -527,7 +632,17 @@ static void session_finish(struct session *s)
         (void)budget_previous_reported_cost(ctx->db, s->task->id, s->claude_id, s->row, &previous);
         cost = budget_session_cost(res->seen ? res->total_cost_usd : 0, previous, s->resumed,
                                    res->input_tokens, res->model_usage_input_tokens);
-        r = budget_session_finish(ctx->db, s->row, now, &(struct budget_session_end){
+
+        if (exec_errno)
+                session_log(s, LOG_ERR, "cannot run the claude command '%s': %s", ctx->config->claude.command,
+                            strerror(exec_errno));
+
+        rec = xcalloc(1, sizeof *rec);
+        rec->task_id = s->task->id;
+        rec->row = s->row;
+        rec->now = now;
+        rec->error = out.kind == OUTCOME_DONE || !out.reason ? NULL : xstrdup(out.reason);
+        rec->end = (struct budget_session_end){
                 .outcome = out.name,
                 .exit_status = s->exit_status,
                 .turns = stats->turns,
@@ -537,36 +652,27 @@ static void session_finish(struct session *s)
                 .cache_read_tokens = res->cache_read_input_tokens,
                 .cost_usd = cost,
                 .reported_cost_usd = res->seen ? res->total_cost_usd : -1,
-                .error = out.kind == OUTCOME_DONE ? NULL : out.reason,
-        });
-        if (r < 0)
-                session_log(s, LOG_ERR, "task %lld: cannot record the session's end", (long long)s->task->id);
-
-        if (exec_errno)
-                session_log(s, LOG_ERR, "cannot run the claude command '%s': %s", ctx->config->claude.command,
-                            strerror(exec_errno));
-
+                .error = rec->error,
+        };
         if (out.kind != OUTCOME_CANCELLED) {
-                struct queue_change change = {
-                        .reason = out.reason,
+                rec->transition = true;
+                rec->to = out.next;
+                rec->reason = out.reason ? xstrdup(out.reason) : NULL;
+                rec->result = out.kind == OUTCOME_DONE && out.result ? xstrdup(out.result) : NULL;
+                rec->needs_you_reason = out.next == TASK_NEEDS_YOU && out.reason ? xstrdup(out.reason) : NULL;
+                rec->change = (struct queue_change){
+                        .reason = rec->reason,
                         .run_after = now + out.retry_delay,
-                        .result = out.kind == OUTCOME_DONE ? out.result : NULL,
-                        .error = out.next == TASK_FAILED ? out.reason : NULL,
-                        .needs_you_reason = out.next == TASK_NEEDS_YOU ? out.reason : NULL,
+                        .result = rec->result,
+                        .error = out.next == TASK_FAILED ? rec->reason : NULL,
+                        .needs_you_reason = rec->needs_you_reason,
                         .count_attempt = out.count_attempt,
                         .clear_claude_session_id = out.clear_session_id,
                         .add_turns = stats->turns,
                         .add_cost_usd = cost,
                 };
-                enum task_state from;
-                r = queue_transition(ctx->db, s->task->id, out.next, &change, now, &from);
-                if (r == -EPERM)
-                        session_log(s, LOG_NOTICE, "task %lld became %s while its session ran; left as it is",
-                                    (long long)s->task->id, task_state_name(from));
-                else if (r < 0)
-                        session_log(s, LOG_ERR, "task %lld: cannot record its new state %s: %s",
-                                    (long long)s->task->id, task_state_name(out.next), strerror(-r));
         }
+        record_commit(ctx, rec);
 
         switch (out.kind) {
         case OUTCOME_AUTH_ERROR:
@@ -668,11 +774,7 @@ int session_start(struct jada_ctx *ctx, struct queue_task *task)
         in_fd = -1;
         if (r < 0) {
                 log_error_errno(r, "task %lld: cannot start claude", (long long)task->id);
-                /* Counted, not run: close the row and give the task back. */
-                budget_session_finish(ctx->db, s->row, now_seconds(), &(struct budget_session_end){
-                        .outcome = "launch_error", .exit_status = -1, .reported_cost_usd = -1,
-                        .error = "fork failed" });
-                goto fail_early_requeue;
+                goto fail_early; /* counted, not run: the row is closed below */
         }
         (void)budget_session_set_pid(ctx->db, s->row, s->pid, process_start_time(s->pid));
 
@@ -706,15 +808,28 @@ int session_start(struct jada_ctx *ctx, struct queue_task *task)
         daemon_publish(ctx);
         return 0;
 
-fail_early_requeue:
 fail_early:
         if (in_fd >= 0)
                 close(in_fd);
-        /* The task was claimed: give it back, unchanged, for a later poll. */
-        (void)queue_transition(ctx->db, task->id, TASK_QUEUED,
-                               &(struct queue_change){ .reason = "could not start a session",
-                                                       .run_after = now_seconds() + 60 },
-                               now_seconds(), NULL);
+        /* The task was claimed: give it back, unchanged, for a later poll;
+         * a row already written is closed as a launch error. */
+        {
+                struct session_record *rec = xcalloc(1, sizeof *rec);
+                int64_t now = now_seconds();
+
+                rec->task_id = task->id;
+                rec->row = s->row;
+                rec->now = now;
+                rec->error = xasprintf("could not start: %s", strerror(-r));
+                rec->end = (struct budget_session_end){ .outcome = "launch_error", .exit_status = -1,
+                                                        .reported_cost_usd = -1, .error = rec->error };
+                rec->transition = true;
+                rec->to = TASK_QUEUED;
+                rec->reason = xstrdup("could not start a session");
+                rec->change = (struct queue_change){ .reason = rec->reason, .run_after = now + 60,
+                                                     .only_from = 1u << TASK_RUNNING };
+                record_commit(ctx, rec);
+        }
         stream_parser_free(s->parser);
         queue_task_free(task);
         free(s);

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""Runs the black-box tests (tests/blackbox/test_*.py) against a binary."""
+"""Runs the black-box tests (tests/blackbox/test_*.py) and the crash
+torture (tests/torture/test_*.py) against a binary."""
 
 import argparse
 import os
@@ -21,7 +22,10 @@ sys.path.insert(0, os.path.join(here, "lib"))
 loader = unittest.TestLoader()
 if args.k:
     loader.testNamePatterns = [f"*{k}*" for k in args.k]
-suite = loader.discover(os.path.join(here, "blackbox"), top_level_dir=os.path.join(here, "blackbox"))
+suite = unittest.TestSuite()
+for directory in ("blackbox", "torture"):
+    path = os.path.join(here, directory)
+    suite.addTests(loader.discover(path, top_level_dir=path))
 result = unittest.TextTestRunner(verbosity=2).run(suite)
 if result.testsRun == 0:
     print("no tests ran", file=sys.stderr)

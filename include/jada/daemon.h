@@ -43,6 +43,10 @@ struct jada_ctx {
 
         struct session *sessions;       /* running sessions, a list */
         unsigned n_sessions;
+        /* Outcomes the db could not take yet (a full disk): written again
+         * at each poll; no session starts while any waits. */
+        struct session_record *unrecorded;
+        int db_error;                   /* the last failed db write of this poll, or 0 */
         bool launch_blocked;            /* API key rejected or claude missing: until reload */
         unsigned api_error_streak;      /* transient API errors in a row */
 
@@ -57,6 +61,9 @@ int daemon_run(const char *config_path);
 void daemon_session_ended(struct jada_ctx *ctx);
 /* Republishes STATUS= and the health row. */
 void daemon_publish(struct jada_ctx *ctx);
+/* A write the daemon needed failed (r: negative errno): the database
+ * problem, until a poll writes what it must. */
+void daemon_db_failed(struct jada_ctx *ctx, int r, const char *what);
 
 /* Between the daemon's own files (daemon-status.c, daemon-google.c). */
 struct oauth_options;

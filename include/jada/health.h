@@ -48,6 +48,7 @@ void health_set_problem(struct health *health, enum health_problem kind, const c
         __attribute__((format(printf, 3, 4)));
 /* Clears it; if it was set, a recovery entry at priority notice. */
 void health_clear_problem(struct health *health, enum health_problem kind);
+bool health_has_problem(const struct health *health, enum health_problem kind);
 /* The worst current problem, or NULL. */
 const char *health_worst_problem(const struct health *health);
 

@@ -46,5 +46,10 @@ void session_check_cancelled(struct jada_ctx *ctx);
  * their rows. */
 void session_reap_orphans(struct jada_ctx *ctx);
 
+/* Outcomes the db could not take when their session ended are kept and
+ * written again here (each poll), in order; freed at exit, unwritten. */
+void session_retry_unrecorded(struct jada_ctx *ctx);
+void session_free_unrecorded(struct jada_ctx *ctx);
+
 int64_t session_task_id(const struct session *s);
 unsigned session_turns(const struct session *s);
