@@ -48,20 +48,26 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata)
 static void on_posted(struct http_request *req, const struct http_response *resp, void *userdata)
 {
         struct alerter *a = userdata;
+        _cleanup_free_ char *why = NULL;
         uint64_t delay;
 
         a->request = NULL;
-        if (resp->curl_code == 0 && resp->status >= 200 && resp->status < 300) {
+        /* A 2xx status line means the hook took the alert, even when its
+         * answer's body then fails (cut short, over max_body, too slow): the
+         * body is never used, and a retry would post the same alert again
+         * (the HTTP fault matrix found a delivered alert posted 6 times). */
+        if (resp->status >= 200 && resp->status < 300) {
                 queue_pop(a);
                 alerter_kick(a);
                 return;
         }
+        /* The cause in words; "%s%ld" with the status made "...server0". */
+        why = resp->error ? xstrdup(resp->error) : xasprintf("HTTP %ld", resp->status);
         a->attempts++;
         if (a->attempts >= ALERT_ATTEMPTS || (resp->status >= 400 && resp->status < 500 && resp->status != 408 &&
                                               resp->status != 429)) {
-                log_warning("alert webhook: giving up on an alert after %u attempt%s (last: %s%ld)", a->attempts,
-                            a->attempts == 1 ? "" : "s", resp->error ? resp->error : "HTTP ",
-                            resp->error ? 0L : resp->status);
+                log_warning("alert webhook: giving up on an alert after %u attempt%s (last: %s)", a->attempts,
+                            a->attempts == 1 ? "" : "s", why);
                 queue_pop(a);
                 alerter_kick(a);
                 return;
@@ -69,8 +75,7 @@ static void on_posted(struct http_request *req, const struct http_response *resp
         delay = ALERT_RETRY_BASE_USEC << (a->attempts - 1);
         if (resp->retry_after_usec > delay)
                 delay = resp->retry_after_usec;
-        log_notice("alert webhook: %s%ld; retrying in %llus", resp->error ? resp->error : "HTTP ",
-                   resp->error ? 0L : resp->status, (unsigned long long)(delay / USEC_PER_SEC));
+        log_notice("alert webhook: %s; retrying in %llus", why, (unsigned long long)(delay / USEC_PER_SEC));
         if (sd_event_add_time_relative(a->event, &a->retry, CLOCK_MONOTONIC, delay, USEC_PER_SEC, on_retry, a) < 0)
                 queue_pop(a);
 }

@@ -10,6 +10,8 @@ Google's side:
     POST /token                               the OAuth token endpoint (form body)
     GET  /v4/spreadsheets/ID/values/RANGE     values.get: the sheet's values
     PUT  /v4/spreadsheets/ID/values/RANGE     values.update: recorded, answered 200
+    POST /hook...                             an alert webhook (not Google's, but
+                                              scripted the same way): 200 {"ok": true}
 Answers come from the scripts first (FIFO per endpoint), else the default:
 a new access token "fake-access-N"; {"range", "majorDimension": "ROWS",
 "values"} with "values" left out when the sheet is empty (as Google does);
@@ -17,18 +19,30 @@ an updateValues summary.
 
 Control (the tests' side):
     POST /_sheet   {"values": [[...], ...]}            what values.get serves
-    POST /_script  {"token": [A...], "get": [A...], "put": [A...], "clear": bool}
+    POST /_script  {"token": [A...], "get": [A...], "put": [A...], "hook": [A...],
+                    "clear": bool}
                    A = {"status": 200, "body": obj-or-str, "raw": str,
                         "content_type": str, "retry_after": str,
-                        "hang": seconds (read the request, never answer)}
-    GET  /_stats   {"token": n, "get": n, "put": n, "requests": [{"method",
-                   "path", "query", "auth", "time", "body"}]}
+                        "hang": seconds (read the request, never answer),
+                        "truncate": true (Content-Length 100 bytes more than
+                                          sent, then the connection closed),
+                        "huge": bytes (a JSON body of that size, streamed),
+                        "drip": seconds (headers, then one body byte a second,
+                                         never the whole body)}
+    GET  /_stats   {"token": n, "get": n, "put": n, "hook": n, "requests": [{"method",
+                   "path", "query", "auth", "time", "body"}], "tls_failed": n,
+                   "tls_failures": [time, ...]}
     POST /_reset   clears the counters, the scripts and the token numbering
+
+With --tls-cert PEM --tls-key PEM it speaks HTTPS only (the control side
+too); a client that refuses the certificate never gets to send a request,
+so failed handshakes are counted instead (tls_failed, with their times).
 """
 
 import argparse
 import json
 import os
+import ssl
 import sys
 import threading
 import time
@@ -36,22 +50,25 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
 HANG_MAX_SEC = 60
+KINDS = ("token", "get", "put", "hook")
 
 lock = threading.Lock()
 state = {
     "values": [["port", "city"], ["Hamburg", "DE"]],
-    "scripts": {"token": [], "get": [], "put": []},
-    "counts": {"token": 0, "get": 0, "put": 0},
+    "scripts": {k: [] for k in KINDS},
+    "counts": {k: 0 for k in KINDS},
     "requests": [],
     "issued": 0,
+    "tls_failures": [],
 }
 
 
 def reset():
-    state["scripts"] = {"token": [], "get": [], "put": []}
-    state["counts"] = {"token": 0, "get": 0, "put": 0}
+    state["scripts"] = {k: [] for k in KINDS}
+    state["counts"] = {k: 0 for k in KINDS}
     state["requests"] = []
     state["issued"] = 0
+    state["tls_failures"] = []
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -91,16 +108,67 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return False
         body = a["raw"] if "raw" in a else a.get("body", "")
-        self.send(int(a.get("status", 200)), body, a.get("content_type", "application/json; charset=UTF-8"),
-                  a.get("retry_after"))
+        status, ctype = int(a.get("status", 200)), a.get("content_type", "application/json; charset=UTF-8")
+        try:
+            if a.get("truncate") or a.get("drip"):
+                self.send_cut(status, body, ctype, a)
+            elif a.get("huge"):
+                self.send_huge(status, int(a["huge"]), ctype)
+            else:
+                self.send(status, body, ctype, a.get("retry_after"))
+        except OSError:
+            self.close_connection = True  # the client gave up on the answer: part of the tests
         return True
+
+    def send_cut(self, code, body, ctype, a):
+        """An answer whose body never arrives whole: with "truncate", all but
+        the 100 bytes Content-Length still promises, then the connection is
+        closed; with "drip", one byte a second for that many seconds."""
+        if not isinstance(body, (bytes, str)):
+            body = json.dumps(body)
+        if isinstance(body, str):
+            body = body.encode()
+        if a.get("drip"):
+            body = body.ljust(1000, b" ")
+        self.close_connection = True
+        self.send_response(code)
+        if ctype:
+            self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body) + (100 if a.get("truncate") else 0)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if a.get("truncate"):
+            self.wfile.write(body)
+            self.wfile.flush()
+            return
+        self.wfile.flush()
+        for i in range(min(int(a["drip"]), HANG_MAX_SEC, len(body) - 1)):
+            self.wfile.write(body[i:i + 1])
+            self.wfile.flush()
+            time.sleep(1)
+
+    def send_huge(self, code, n, ctype):
+        """A syntactically valid JSON body of n bytes, in 64 KiB writes."""
+        head, tail = b'{"values": [["', b'"]]}'
+        n = max(n, len(head) + len(tail))
+        self.send_response(code)
+        if ctype:
+            self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(n))
+        self.end_headers()
+        self.wfile.write(head)
+        left, chunk = n - len(head) - len(tail), b"x" * 65536
+        while left > 0:
+            self.wfile.write(chunk[:left])
+            left -= min(left, len(chunk))
+        self.wfile.write(tail)
 
     def record(self, kind, body):
         parts = urlsplit(self.path)
         rec = {"method": self.command, "path": unquote(parts.path), "raw_path": parts.path,
                "query": parts.query, "auth": self.headers.get("Authorization", ""),
                "time": time.monotonic(), "body": None}
-        if kind == "put":
+        if kind in ("put", "hook"):
             try:
                 rec["body"] = json.loads(body)
             except ValueError:
@@ -118,7 +186,8 @@ class Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         if parts.path == "/_stats":
             with lock:
-                self.send(200, {**state["counts"], "requests": state["requests"]})
+                self.send(200, {**state["counts"], "requests": state["requests"],
+                                "tls_failed": len(state["tls_failures"]), "tls_failures": state["tls_failures"]})
             return
         if parts.path.startswith("/v4/spreadsheets/") and "/values/" in parts.path:
             self.record("get", b"")
@@ -173,6 +242,14 @@ class Handler(BaseHTTPRequestHandler):
             self.send(200, {"access_token": f"fake-access-{n}", "expires_in": 3599, "token_type": "Bearer",
                             "scope": "https://www.googleapis.com/auth/spreadsheets"})
             return
+        if parts.path.startswith("/hook"):
+            self.record("hook", body)
+            a = self.scripted("hook")
+            if a:
+                self.answer(a)
+                return
+            self.send(200, {"ok": True})
+            return
         try:
             msg = json.loads(body or b"{}")
         except ValueError:
@@ -183,8 +260,8 @@ class Handler(BaseHTTPRequestHandler):
                 state["values"] = msg.get("values")
             elif parts.path == "/_script":
                 if msg.get("clear"):
-                    state["scripts"] = {"token": [], "get": [], "put": []}
-                for k in ("token", "get", "put"):
+                    state["scripts"] = {k: [] for k in KINDS}
+                for k in KINDS:
                     state["scripts"][k].extend(msg.get(k, []))
             elif parts.path == "/_reset":
                 reset()
@@ -196,16 +273,42 @@ class Handler(BaseHTTPRequestHandler):
 
 class Server(ThreadingHTTPServer):
     daemon_threads = True
+    tls = None  # an ssl.SSLContext with --tls-cert
 
     def handle_error(self, request, client_address):
         pass  # clients that time out and hang up are part of the tests
+
+    def finish_request(self, request, client_address):
+        # The handshake runs here, in the connection's own thread, so a
+        # client that never completes it cannot stall the accept loop.
+        if self.tls:
+            request.settimeout(10)
+            try:
+                request = self.tls.wrap_socket(request, server_side=True)
+            except (ssl.SSLError, OSError):
+                with lock:
+                    state["tls_failures"].append(time.monotonic())
+                return
+            request.settimeout(None)
+            try:
+                super().finish_request(request, client_address)
+            finally:
+                request.close()
+            return
+        super().finish_request(request, client_address)
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port-file")
+    ap.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM)")
+    ap.add_argument("--tls-key", help="the certificate's private key (PEM)")
     args = ap.parse_args()
     httpd = Server(("127.0.0.1", 0), Handler)
+    if args.tls_cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        httpd.tls = ctx
     port = httpd.server_address[1]
     if args.port_file:
         with open(args.port_file + ".tmp", "w") as f:
