@@ -16,7 +16,8 @@ int sync_history_load(sqlite3 *db, struct sync_history *ret)
                                 "SELECT (SELECT count(*) FROM sync_runs), "
                                 "       (SELECT max(started_at) FROM sync_runs), "
                                 "       (SELECT max(ended_at) FROM sync_runs WHERE ok), "
-                                "       (SELECT count(*) FROM sync_runs WHERE NOT ok AND id > "
+                                /* A run still going (or cut off by a crash) is not a failed one. */
+                                "       (SELECT count(*) FROM sync_runs WHERE NOT ok AND ended_at IS NOT NULL AND id > "
                                 "          coalesce((SELECT max(id) FROM sync_runs WHERE ok), 0)), "
                                 "       r.http_status, r.error, r.ok "
                                 "FROM (SELECT 1) LEFT JOIN (SELECT * FROM sync_runs WHERE ended_at IS NOT NULL "

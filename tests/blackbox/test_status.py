@@ -45,6 +45,16 @@ class Status(SessionTest):
         self.assertGreater(doc["disk"]["state_dir_bytes"], 4096)  # the db at least
         self.assertTrue(0 < doc["disk"]["free_share"] <= 1)
 
+    def test_a_sync_still_running_is_not_a_failing_one(self):
+        self.daemon()
+        now = int(time.time())
+        self.sql("INSERT INTO sync_runs (started_at, ended_at, ok) VALUES (?, ?, 1)", now - 60, now - 59)
+        self.sql("INSERT INTO sync_runs (started_at) VALUES (?)", now)  # in flight: ok 0, no end
+        code, doc = self.status()
+        self.assertEqual(doc["sheets"]["failing_runs"], 0, doc)
+        self.sql("INSERT INTO sync_runs (started_at, ended_at, ok, error) VALUES (?, ?, 0, 'x')", now, now)
+        self.assertEqual(self.status()[1]["sheets"]["failing_runs"], 1)
+
     def test_stopped_daemon_is_unknown_again(self):
         d = self.daemon()
         d.signal(signal.SIGTERM)
