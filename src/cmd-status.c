@@ -77,7 +77,7 @@ static void daemon_problem(struct report *r, const char *kind, const char *text,
 }
 
 /* VmRSS and RssAnon in kB, CPU seconds, of a process; false if it is gone. */
-static bool process_facts(int64_t pid, long *rss_kb, long *anon_kb, double *cpu_s, char *comm, size_t comm_size)
+static bool process_facts(int64_t pid, long *rss_kb, long *anon_kb, double *cpu_s)
 {
         _cleanup_free_ char *status_path = xasprintf("/proc/%lld/status", (long long)pid);
         _cleanup_free_ char *stat_path = xasprintf("/proc/%lld/stat", (long long)pid);
@@ -95,12 +95,33 @@ static bool process_facts(int64_t pid, long *rss_kb, long *anon_kb, double *cpu_
                 *rss_kb = strtol(p + 6, NULL, 10);
         if ((p = strstr(status, "RssAnon:")))
                 *anon_kb = strtol(p + 8, NULL, 10);
-        if ((p = strstr(status, "Name:")))
-                snprintf(comm, comm_size, "%.*s", (int)strcspn(p + 6, "\n"), p + 6 + strspn(p + 6, " \t"));
         p = strrchr(stat, ')');
         if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) == 2)
                 *cpu_s = (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
         return true;
+}
+
+/* Whether a pid is `jada-agent run` (the health row's pid may have been
+ * reused). By its command line rather than its name, so that the daemon
+ * under a wrapper that keeps the arguments (valgrind, in `make valgrind`)
+ * is still itself. */
+static bool process_is_daemon(int64_t pid)
+{
+        _cleanup_free_ char *path = xasprintf("/proc/%lld/cmdline", (long long)pid);
+        _cleanup_free_ char *cmdline = NULL;
+        size_t size;
+
+        if (read_file_capped(path, 65536, &cmdline, &size) < 0)
+                return false;
+        for (size_t i = 0; i < size; i += strlen(cmdline + i) + 1) {
+                const char *arg = cmdline + i, *base = strrchr(arg, '/');
+                size_t next = i + strlen(arg) + 1;
+
+                base = base ? base + 1 : arg;
+                if (strcmp(base, "jada-agent") == 0 && next < size && strcmp(cmdline + next, "run") == 0)
+                        return true;
+        }
+        return false;
 }
 
 /* The state dir's size as du counts it (allocated blocks), not crossing
@@ -148,7 +169,7 @@ int cmd_status(struct cli *cli, int argc, char **argv)
         double cpu = 0, free_share = -1;
         int64_t dir_bytes;
         bool running = false, json = false;
-        char comm[64] = "", buf[128], buf2[64], resets[32];
+        char buf[128], buf2[64], resets[32];
         uint64_t stale_after;
         struct statvfs vfs;
         sqlite3 *db = NULL;
@@ -170,8 +191,8 @@ int cmd_status(struct cli *cli, int argc, char **argv)
         /* The daemon: its row, and whether that pid is still a jada-agent. */
         r = health_load(db, &row);
         stale_after = 3 * config->daemon.poll_interval / USEC_PER_SEC;
-        if (r == 0 && row.pid > 0 && process_facts(row.pid, &rss, &anon, &cpu, comm, sizeof comm) &&
-            strncmp(comm, "jada-agent", 10) == 0 && strcmp(row.state, "stopping") != 0)
+        if (r == 0 && row.pid > 0 && process_facts(row.pid, &rss, &anon, &cpu) && process_is_daemon(row.pid) &&
+            strcmp(row.state, "stopping") != 0)
                 running = true;
         if (r == -ENOENT || !running)
                 add_problem(&rep, VERDICT_UNKNOWN, "not_running", "the daemon is not running",

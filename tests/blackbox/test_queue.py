@@ -12,7 +12,7 @@ import subprocess
 import threading
 import time
 
-from harness import BIN, TIMEOUT, TempStateTest
+from harness import BIN, TIMEOUT, WRAP, TempStateTest
 
 TOOL = os.path.join(os.environ.get("JADA_BUILD", "build"), "tests", "queue-tool")
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -115,11 +115,11 @@ class TaskCommands(QueueTest):
                 r = self.task(*args, input="")
                 self.assertEqual(r.returncode, code, r.stderr)
                 self.assertIn(text, r.stderr)
-        r = subprocess.run([BIN, "-c", self.config, "task", "add", "-"], input=b"bad \xff\xfe utf8",
+        r = subprocess.run([*WRAP, BIN, "-c", self.config, "task", "add", "-"], input=b"bad \xff\xfe utf8",
                            capture_output=True, timeout=TIMEOUT)
         self.assertEqual(r.returncode, 1)
         self.assertIn(b"not valid UTF-8", r.stderr)
-        r = subprocess.run([BIN, "-c", self.config, "task", "add", "-"], input=b"nul \x00 byte",
+        r = subprocess.run([*WRAP, BIN, "-c", self.config, "task", "add", "-"], input=b"nul \x00 byte",
                            capture_output=True, timeout=TIMEOUT)
         self.assertEqual(r.returncode, 1)
         self.assertEqual(self.snapshot(), before, "nothing may be written on bad input")
@@ -355,8 +355,9 @@ class WithDaemon(QueueTest):
         self.assertIsNone(d.proc.poll())
 
     def test_recovery_at_start(self):
-        i = self.add("was running")
-        j = self.add("still queued")
+        # Due later, so that no poll claims them before they are looked at.
+        i = self.add("--after", "1h", "was running")
+        j = self.add("--after", "1h", "still queued")
         self.set_state(i, "running", claude_session_id="4b7c2f5e-0000-4000-8000-000000000001")
         d = self.start()
         d.notify.wait_field("READY=1")

@@ -352,7 +352,7 @@ class ChildKill(TortureBase):
         self.wait_until(lambda: self.invocations() and self.invocations()[0]["child_pid"], "claude to start")
         first = self.invocations()[0]
         os.kill(first["pid"], signal.SIGKILL)
-        self.wait_until(lambda: self.query("SELECT * FROM sessions WHERE ended_at IS NOT NULL"), "the row to close")
+        self.wait_until(lambda: self.query("SELECT state FROM tasks")[0]["state"] != "running", "the outcome")
         (row,) = self.query("SELECT * FROM sessions")
         self.assertEqual((row["outcome"], row["exit_status"]), ("crashed", 128 + signal.SIGKILL))
         (t,) = self.query("SELECT * FROM tasks WHERE id = ?", i)
