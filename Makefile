@@ -32,7 +32,7 @@ TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/
 
 SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
-.PHONY: all run bench fuzz check check-unit check-system check-build check-run check-asan install uninstall clean deps-build deps-check
+.PHONY: all run bench fuzz valgrind check-valgrind deps-valgrind check check-unit check-system check-build check-run check-asan install uninstall clean deps-build deps-check
 
 all: jada-agent
 
@@ -134,6 +134,25 @@ uninstall:
 		$(DESTDIR)$(CATALOGDIR)/jada-agent.catalog $(DESTDIR)$(SYSUSERSDIR)/jada-agent.conf \
 		$(DESTDIR)$(MANDIR)/man8/jada-agent.8 $(DESTDIR)$(MANDIR)/man5/jada-agent.conf.5
 	@echo "kept $(DESTDIR)$(SYSCONFDIR)/jada-agent.conf (your configuration)"
+
+# Once in a while, not in `make check` (it takes about N minutes): the unit
+# tests, then the black-box suite and the crash torture (fewer kills) with the
+# daemon and every command-line run under valgrind memcheck. Any error, or a
+# leak that is definitely lost, fails the test that caused it.
+VALGRIND := valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+	--show-leak-kinds=definite --child-silent-after-fork=yes
+valgrind: deps-valgrind
+	$(MAKE) check-valgrind BUILD=build/valgrind CFLAGS="-O1 -g"
+
+check-valgrind: check-build
+	@set -e; for t in $(UNIT_BINS); do echo "== valgrind $$t"; $(VALGRIND) $$t; done
+	cli=$$(tools/install-claude-cli build/claude-cli) && \
+		JADA_CLAUDE_CLI=$$cli JADA_TEST_TIMEOUT=120 JADA_TORTURE_KILLS=20 JADA_FAULT_ROWS_AT_ONCE=4 \
+		JADA_TEST_WRAPPER="$(VALGRIND)" \
+		python3 tests/run.py --bin $(BUILD)/jada-agent --build $(BUILD)
+
+deps-valgrind:
+	@tools/install-deps valgrind
 
 # libFuzzer targets (tests/fuzz/), FUZZ_SECONDS each, one after another.
 FUZZ_SECONDS ?= 600

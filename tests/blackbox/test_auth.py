@@ -14,7 +14,7 @@ import time
 import urllib.parse
 import urllib.request
 
-from harness import BIN, REPO, TIMEOUT, TempStateTest
+from harness import BIN, REPO, TIMEOUT, WRAP, TempStateTest
 
 FAKE = os.path.join(REPO, "tests", "fake", "fake_google_oauth.py")
 CLIENT_ID = "123-test.apps.googleusercontent.com"
@@ -65,7 +65,7 @@ class AuthTest(TempStateTest):
         e = dict(os.environ)
         e.pop("JADA_AGENT_CONFIG", None)
         e.update(self.env())
-        proc = subprocess.Popen([BIN, "-c", self.config, "auth", "google", "--no-browser", *args],
+        proc = subprocess.Popen([*WRAP, BIN, "-c", self.config, "auth", "google", "--no-browser", *args],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True, env=e)
         self.addCleanup(self.reap, proc)

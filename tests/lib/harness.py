@@ -3,6 +3,8 @@
 state dir and a stand-in NOTIFY_SOCKET that records what it tells systemd."""
 
 import os
+import re
+import shlex
 import shutil
 import signal
 import socket
@@ -13,6 +15,10 @@ import time
 import unittest
 
 BIN = os.environ.get("JADA_BIN", "./jada-agent")
+# A command every run of the binary goes through (`make valgrind` sets it to
+# valgrind memcheck); whatever it reports fails the test (see VALGRIND_REPORT).
+WRAP = shlex.split(os.environ.get("JADA_TEST_WRAPPER", ""))
+VALGRIND_REPORT = re.compile(r"^==\d+== ", re.M)
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 # Every wait in the tests is bounded; this is the ceiling, generous for ASan.
@@ -165,7 +171,7 @@ class Daemon:
         env["NOTIFY_SOCKET"] = self.notify.path
         env.update(extra_env or {})
         self.stderr = open(self.stderr_path, "wb")
-        argv = [BIN, "run", "-c", config_path, *args]
+        argv = [*WRAP, BIN, "run", "-c", config_path, *args]
         if journal:
             # A private mount namespace where journald's socket is ours.
             env["INVOCATION_ID"] = "0123456789abcdef0123456789abcdef"
@@ -220,6 +226,7 @@ class TempStateTest(unittest.TestCase):
             # Sanitizer reports fail the test even when the exit code was not looked at.
             for marker in ("Sanitizer", "runtime error:", "LeakSanitizer"):
                 self.assertNotIn(marker, log, log)
+            self.assertIsNone(VALGRIND_REPORT.search(log), log)
 
     def write_config(self, text="", path=None):
         path = path or self.config
@@ -236,5 +243,7 @@ class TempStateTest(unittest.TestCase):
         e = dict(os.environ)
         e.pop("JADA_AGENT_CONFIG", None)
         e.update(env or {})
-        return subprocess.run([BIN, *args], input=input, capture_output=True, text=True,
-                              env=e, timeout=TIMEOUT)
+        r = subprocess.run([*WRAP, BIN, *args], input=input, capture_output=True, text=True,
+                           env=e, timeout=TIMEOUT)
+        self.assertIsNone(VALGRIND_REPORT.search(r.stderr), r.stderr)
+        return r
