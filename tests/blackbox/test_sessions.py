@@ -10,19 +10,11 @@ import socket
 import sqlite3
 import time
 
-from harness import REPO, TIMEOUT, TempStateTest
+from harness import REPO, TIMEOUT, TempStateTest, alive
 
 FAKE = os.path.join(REPO, "tests", "fake", "fake-claude")
 SAMPLES = "samples/v2.1.332_"
 API_KEY = "sk-ant-test-0000-not-a-real-key"
-
-
-def alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 class SessionTest(TempStateTest):

@@ -25,6 +25,15 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 TIMEOUT = float(os.environ.get("JADA_TEST_TIMEOUT", "20"))
 
 
+def alive(pid):
+    """Whether a process exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 class NotifyRecorder:
     """A datagram socket standing in for systemd's NOTIFY_SOCKET. Records
     every message (a datagram of NAME=value lines) in arrival order.

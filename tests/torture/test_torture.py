@@ -20,7 +20,7 @@ import sys
 import time
 import urllib.request
 
-from harness import REPO, TIMEOUT, TempStateTest
+from harness import REPO, TIMEOUT, TempStateTest, alive
 
 FAKE_CLAUDE = os.path.join(REPO, "tests", "fake", "fake-claude")
 FAKE_GOOGLE = os.path.join(REPO, "tests", "fake", "fake_google_sheets.py")
@@ -45,14 +45,6 @@ def proc_comm(pid):
             return f.read().strip()
     except OSError:
         return ""
-
-
-def alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 class TortureBase(TempStateTest):
