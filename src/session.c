@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "jada/session.h"
 #include "jada/budget.h"
+#include "jada/child.h"
 #include "jada/config.h"
 #include "jada/daemon.h"
 #include "jada/log.h"
@@ -8,17 +9,13 @@
 #include "jada/util.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <systemd/sd-id128.h>
 #include <unistd.h>
-
-extern char **environ;
 
 /* Reads per IO callback: a chatty child must not starve the rest of the loop. */
 #define READS_PER_EVENT 16
@@ -79,224 +76,6 @@ unsigned session_turns(const struct session *s)
 
 #define session_log(s, prio, ...) \
         log_fields((prio), JADA_FIELDS((s)->task_field, (s)->claude_field), __VA_ARGS__)
-
-/* ---- the child's world --------------------------------------------------- */
-
-/* A credential: $CREDENTIALS_DIRECTORY/name (systemd's LoadCredential=), else
- * the environment variable, for development. NULL if neither. Never logged. */
-static char *read_credential(const char *name, const char *env)
-{
-        const char *dir = getenv("CREDENTIALS_DIRECTORY");
-        char *value = NULL;
-        size_t size;
-
-        if (dir && *dir) {
-                _cleanup_free_ char *path = xasprintf("%s/%s", dir, name);
-                if (read_file_capped(path, 64 * 1024, &value, &size) == 0) {
-                        value[strcspn(value, "\r\n")] = '\0';
-                        if (*value)
-                                return value;
-                        free(value);
-                }
-        }
-        value = getenv(env);
-        return value && *value ? xstrdup(value) : NULL;
-}
-
-static bool env_dropped(const char *entry)
-{
-        static const char *const drop[] = {
-                "NOTIFY_SOCKET=", "WATCHDOG_USEC=", "WATCHDOG_PID=", "LISTEN_FDS=", "LISTEN_PID=",
-                "LISTEN_FDNAMES=", "INVOCATION_ID=", "JOURNAL_STREAM=", "CREDENTIALS_DIRECTORY=",
-                "STATE_DIRECTORY=", "RUNTIME_DIRECTORY=", "ANTHROPIC_API_KEY=", "CLAUDE_CODE_OAUTH_TOKEN=",
-                "HOME=", "CLAUDE_CONFIG_DIR=", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=", "JADA_", NULL,
-        };
-        for (size_t i = 0; drop[i]; i++)
-                if (strncmp(entry, drop[i], strlen(drop[i])) == 0)
-                        return true;
-        return false;
-}
-
-/* The daemon's environment without what belongs to the daemon (its notify
- * socket, watchdog, credentials, own variables), plus the child's own. */
-static char **child_environment(const struct session *s, const char *home)
-{
-        size_t n = strv_length(environ), k = 0;
-        char **envp = xcalloc(n + 8, sizeof *envp);
-        char *key;
-
-        for (size_t i = 0; i < n; i++)
-                if (!env_dropped(environ[i]))
-                        envp[k++] = xstrdup(environ[i]);
-        envp[k++] = xasprintf("HOME=%s", home);
-        envp[k++] = xasprintf("CLAUDE_CONFIG_DIR=%s/.claude", home);
-        envp[k++] = xstrdup("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1");
-        envp[k++] = xasprintf("JADA_TASK_ID=%lld", (long long)s->task->id);
-        if ((key = read_credential("anthropic-api-key", "ANTHROPIC_API_KEY"))) {
-                envp[k++] = xasprintf("ANTHROPIC_API_KEY=%s", key);
-                explicit_bzero(key, strlen(key));
-                free(key);
-        }
-        if ((key = read_credential("claude-oauth-token", "CLAUDE_CODE_OAUTH_TOKEN"))) {
-                envp[k++] = xasprintf("CLAUDE_CODE_OAUTH_TOKEN=%s", key);
-                explicit_bzero(key, strlen(key));
-                free(key);
-        }
-        envp[k] = NULL;
-        return envp;
-}
-
-static char **child_arguments(const struct session *s)
-{
-        const struct jada_config *c = s->ctx->config;
-        char **argv = xcalloc(24 + strv_length(c->claude.extra_args), sizeof *argv);
-        size_t k = 0;
-
-        argv[k++] = xstrdup(c->claude.command);
-        argv[k++] = xstrdup("-p");
-        argv[k++] = xstrdup("--output-format");
-        argv[k++] = xstrdup("stream-json");
-        argv[k++] = xstrdup("--verbose");       /* stream-json refuses to run without it */
-        argv[k++] = xstrdup("--max-turns");
-        argv[k++] = xasprintf("%u", c->claude.max_turns);
-        argv[k++] = xstrdup(s->resumed ? "--resume" : "--session-id");
-        argv[k++] = xstrdup(s->claude_id);
-        argv[k++] = xstrdup("--permission-mode");
-        argv[k++] = xstrdup(c->claude.permission_mode);
-        if (*c->claude.allowed_tools) {
-                argv[k++] = xstrdup("--allowedTools");
-                argv[k++] = xstrdup(c->claude.allowed_tools);
-        }
-        if (*c->claude.model) {
-                argv[k++] = xstrdup("--model");
-                argv[k++] = xstrdup(c->claude.model);
-        }
-        argv[k++] = xstrdup("--append-system-prompt");
-        argv[k++] = xstrdup(SESSION_SYSTEM_PROMPT);
-        for (size_t i = 0; c->claude.extra_args && c->claude.extra_args[i]; i++)
-                argv[k++] = xstrdup(c->claude.extra_args[i]);
-        argv[k] = NULL;
-        return argv;
-}
-
-/* execve() does not search PATH, and execvpe() searches the daemon's PATH,
- * not the child's: resolve it here, before the fork. */
-static char *resolve_command(const char *command, char *const *envp)
-{
-        const char *path = NULL;
-
-        if (strchr(command, '/'))
-                return xstrdup(command);
-        for (size_t i = 0; envp[i]; i++)
-                if (strncmp(envp[i], "PATH=", 5) == 0)
-                        path = envp[i] + 5;
-        if (!path)
-                path = "/usr/local/bin:/usr/bin:/bin";
-        for (const char *p = path; *p;) {
-                size_t n = strcspn(p, ":");
-                _cleanup_free_ char *dir = n ? xstrndup(p, n) : xstrdup(".");
-                char *candidate = xasprintf("%s/%s", dir, command);
-                if (access(candidate, X_OK) == 0)
-                        return candidate;
-                free(candidate);
-                p += n + (p[n] == ':');
-        }
-        return xstrdup(command); /* execve fails with ENOENT, reported like any exec failure */
-}
-
-/* The prompt goes to the child on stdin from a file (argv strings are
- * limited to 128 KiB; prompts may be 1 MiB). The file is unlinked at once:
- * the open descriptor is all the child needs. */
-static int prompt_fd(const char *work_dir, const char *prompt)
-{
-        _cleanup_free_ char *path = xasprintf("%s/.jada-prompt", work_dir);
-        int r, fd;
-
-        r = write_file_atomic(path, prompt, strlen(prompt), 0600);
-        if (r < 0)
-                return r;
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        r = fd < 0 ? -errno : fd;
-        (void)unlink(path);
-        return r;
-}
-
-/* The start time of a process in clock ticks since boot (/proc/PID/stat
- * field 22): with the pid, it names one process even after pid reuse. */
-static int64_t process_start_time(pid_t pid)
-{
-        _cleanup_free_ char *path = xasprintf("/proc/%d/stat", (int)pid), *data = NULL;
-        unsigned long long start = 0;
-        const char *p;
-        size_t size;
-
-        if (read_file_capped(path, 4096, &data, &size) < 0)
-                return -1;
-        p = strrchr(data, ')'); /* the command name may hold spaces and parentheses */
-        if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
-                         &start) != 1)
-                return -1;
-        return (int64_t)start;
-}
-
-/* fork + exec, because the child needs PR_SET_PDEATHSIG (so a SIGKILLed
- * daemon takes its claude along) and posix_spawn cannot set it. Between fork
- * and exec only async-signal-safe calls. */
-static int spawn(struct session *s, const char *path, char **argv, char **envp, const char *cwd, int stdin_fd)
-{
-        int out[2] = { -1, -1 }, err[2] = { -1, -1 }, ex[2] = { -1, -1 };
-        pid_t parent = getpid(), pid;
-
-        if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 || pipe2(ex, O_CLOEXEC | O_NONBLOCK) < 0) {
-                int r = -errno;
-                for (int i = 0; i < 2; i++) {
-                        if (out[i] >= 0) close(out[i]);
-                        if (err[i] >= 0) close(err[i]);
-                        if (ex[i] >= 0) close(ex[i]);
-                }
-                return r;
-        }
-        pid = fork();
-        if (pid < 0) {
-                int r = -errno;
-                close(out[0]); close(out[1]); close(err[0]); close(err[1]); close(ex[0]); close(ex[1]);
-                return r;
-        }
-        if (pid == 0) {
-                sigset_t none;
-                int e;
-
-                (void)setpgid(0, 0);
-                (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-                if (getppid() != parent)
-                        _exit(127); /* the daemon died before prctl took hold */
-                for (int sig = 1; sig < NSIG; sig++)
-                        if (sig != SIGKILL && sig != SIGSTOP)
-                                (void)signal(sig, SIG_DFL);
-                sigemptyset(&none);
-                (void)sigprocmask(SIG_SETMASK, &none, NULL);
-                if (dup2(stdin_fd, STDIN_FILENO) < 0 || dup2(out[1], STDOUT_FILENO) < 0 ||
-                    dup2(err[1], STDERR_FILENO) < 0 || chdir(cwd) < 0)
-                        goto fail;
-                execve(path, argv, envp);
-        fail:
-                e = errno;
-                (void)!write(ex[1], &e, sizeof e);
-                _exit(127);
-        }
-        /* Both sides set the group: whichever runs first, the kill below finds it. */
-        (void)setpgid(pid, pid);
-        close(out[1]);
-        close(err[1]);
-        close(ex[1]);
-        s->pid = pid;
-        s->out_fd = out[0];
-        s->err_fd = err[0];
-        s->exec_fd = ex[0];
-        (void)fcntl(s->out_fd, F_SETFL, O_NONBLOCK);
-        (void)fcntl(s->err_fd, F_SETFL, O_NONBLOCK);
-        return 0;
-}
 
 /* ---- supervision --------------------------------------------------------- */
 
@@ -718,9 +497,8 @@ int session_start(struct jada_ctx *ctx, struct queue_task *task)
         const struct jada_config *c = ctx->config;
         _cleanup_free_ char *work = xasprintf("%s/work/task-%lld", c->daemon.state_dir, (long long)task->id);
         _cleanup_free_ char *home = xasprintf("%s/home", c->daemon.state_dir);
-        _cleanup_free_ char *path = NULL;
         struct session *s = xcalloc(1, sizeof *s);
-        char **argv = NULL, **envp = NULL;
+        struct child child;
         const char *prompt;
         int r, in_fd = -1;
 
@@ -748,7 +526,7 @@ int session_start(struct jada_ctx *ctx, struct queue_task *task)
         r = stream_parser_new(SESSION_MAX_LINE, &s->parser);
         if (r < 0)
                 goto fail_early;
-        in_fd = prompt_fd(work, prompt);
+        in_fd = child_prompt_fd(work, prompt);
         if (in_fd < 0) {
                 r = log_error_errno(in_fd, "task %lld: cannot write its prompt file", (long long)task->id);
                 goto fail_early;
@@ -762,21 +540,20 @@ int session_start(struct jada_ctx *ctx, struct queue_task *task)
                 goto fail_early;
         }
 
-        argv = child_arguments(s);
-        envp = child_environment(s, home);
-        path = resolve_command(c->claude.command, envp);
-        r = spawn(s, path, argv, envp, work, in_fd);
-        strv_free(argv);
-        for (size_t i = 0; envp[i]; i++)
-                explicit_bzero(envp[i], strlen(envp[i])); /* the API key */
-        strv_free(envp);
+        r = child_spawn(&(struct child_spec){ .config = c, .task_id = task->id, .claude_id = s->claude_id,
+                                              .resumed = s->resumed, .home = home, .work_dir = work,
+                                              .stdin_fd = in_fd }, &child);
         close(in_fd);
         in_fd = -1;
         if (r < 0) {
                 log_error_errno(r, "task %lld: cannot start claude", (long long)task->id);
                 goto fail_early; /* counted, not run: the row is closed below */
         }
-        (void)budget_session_set_pid(ctx->db, s->row, s->pid, process_start_time(s->pid));
+        s->pid = child.pid;
+        s->out_fd = child.out_fd;
+        s->err_fd = child.err_fd;
+        s->exec_fd = child.exec_fd;
+        (void)budget_session_set_pid(ctx->db, s->row, s->pid, child_start_time(s->pid));
 
         s->next = ctx->sessions;
         ctx->sessions = s;
@@ -855,7 +632,7 @@ static void kill_orphan(int64_t pid, int64_t pid_start, void *userdata)
 
         if (pid <= 1)
                 return;
-        now_start = process_start_time((pid_t)pid);
+        now_start = child_start_time((pid_t)pid);
         /* Gone (its group may live on: a pgid is not reused while it has
          * members), or still the same process: kill the group. A different
          * start time is an unrelated process that got the pid: leave it. */

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "jada/config.h"
+
+/* What a claude child is started with (DESIGN.md §4): `claude -p
+ * --output-format stream-json --verbose --max-turns N` with `--session-id`
+ * for a new conversation or `--resume` for a later session, its own process
+ * group, PR_SET_PDEATHSIG, cwd the task's work dir, HOME and
+ * CLAUDE_CONFIG_DIR under the state dir, the credentials and none of the
+ * daemon's own variables (NOTIFY_SOCKET above all). */
+struct child_spec {
+        const struct jada_config *config;
+        int64_t task_id;
+        const char *claude_id;          /* the conversation's UUID */
+        bool resumed;
+        const char *home, *work_dir;
+        int stdin_fd;                   /* the prompt (child_prompt_fd) */
+};
+
+struct child {
+        pid_t pid;                      /* also its process group id */
+        int out_fd, err_fd;             /* non-blocking read ends of its stdout and stderr */
+        int exec_fd;                    /* holds the errno of a failed exec, else EOF */
+};
+
+/* Writes the prompt to a file in work_dir and returns a descriptor of it
+ * (unlinked at once), or a negative errno. argv strings are limited to
+ * 128 KiB; prompts may be 1 MiB. */
+int child_prompt_fd(const char *work_dir, const char *prompt);
+
+/* Forks and execs claude. 0 or a negative errno; an exec failure shows
+ * later, on exec_fd. */
+int child_spawn(const struct child_spec *spec, struct child *ret);
+
+/* A process's start time in clock ticks since boot (/proc/PID/stat field
+ * 22), or -1 if it is gone: with the pid, it names one process even after
+ * the pid is reused. */
+int64_t child_start_time(pid_t pid);
