@@ -135,7 +135,7 @@ uninstall:
 		$(DESTDIR)$(MANDIR)/man8/jada-agent.8 $(DESTDIR)$(MANDIR)/man5/jada-agent.conf.5
 	@echo "kept $(DESTDIR)$(SYSCONFDIR)/jada-agent.conf (your configuration)"
 
-# Once in a while, not in `make check` (it takes about N minutes): the unit
+# Once in a while, not in `make check` (it takes about 13 minutes): the unit
 # tests, then the black-box suite and the crash torture (fewer kills) with the
 # daemon and every command-line run under valgrind memcheck. Any error, or a
 # leak that is definitely lost, fails the test that caused it.
