@@ -36,7 +36,8 @@ Control (the tests' side):
 
 With --tls-cert PEM --tls-key PEM it speaks HTTPS only (the control side
 too); a client that refuses the certificate never gets to send a request,
-so failed handshakes are counted instead (tls_failed, with their times).
+so failed handshakes are counted instead (tls_failed, with the times the
+connections arrived).
 """
 
 import argparse
@@ -282,12 +283,16 @@ class Server(ThreadingHTTPServer):
         # The handshake runs here, in the connection's own thread, so a
         # client that never completes it cannot stall the accept loop.
         if self.tls:
+            # Stamped at arrival, not when the client gives up: the client's
+            # retry timer starts after the arrival, not necessarily after
+            # the moment its refusal reaches us (the check takes it a while).
+            arrived = time.monotonic()
             request.settimeout(10)
             try:
                 request = self.tls.wrap_socket(request, server_side=True)
             except (ssl.SSLError, OSError):
                 with lock:
-                    state["tls_failures"].append(time.monotonic())
+                    state["tls_failures"].append(arrived)
                 return
             request.settimeout(None)
             try:
