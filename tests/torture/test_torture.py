@@ -185,7 +185,7 @@ class CrashTorture(TortureBase):
         finally:
             s.close()
 
-    def wait_for_session_end(self, rng, timeout=3.0):
+    def wait_for_session_end(self, timeout=3.0):
         """Returns once a session row ends (or the timeout passes)."""
         before = self.query("SELECT count(*) AS n FROM sessions WHERE ended_at IS NOT NULL")[0]["n"]
         deadline = time.monotonic() + timeout
@@ -272,7 +272,7 @@ class CrashTorture(TortureBase):
                 self.wait_for_new_invocation()
                 time.sleep(rng.uniform(0, 0.05))
             elif phase == "session end":
-                self.wait_for_session_end(rng)
+                self.wait_for_session_end()
                 time.sleep(rng.uniform(0, 0.003))
             else:
                 self.request_sync()
