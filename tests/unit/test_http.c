@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "jada/http.h"
+#include "fake-server.h"
 #include "jada/log.h"
 
 #define USEC_PER_MSEC 1000ULL
@@ -135,68 +136,20 @@ static int start(struct fixture *f, const struct http_options *opts, struct resu
         return http_request_start(f->client, opts, on_done, r, ret);
 }
 
-/* Reads one line of at most size-1 bytes from fd, waiting up to deadline. */
-static bool read_line(int fd, char *buf, size_t size, uint64_t deadline)
-{
-        size_t n = 0;
-
-        while (n + 1 < size) {
-                struct pollfd p = { .fd = fd, .events = POLLIN };
-                uint64_t now = now_usec();
-                ssize_t k;
-
-                if (now >= deadline || poll(&p, 1, (int)((deadline - now) / 1000) + 1) <= 0)
-                        return false;
-                k = read(fd, buf + n, 1);
-                if (k <= 0)
-                        return false;
-                if (buf[n] == '\n') {
-                        buf[n] = '\0';
-                        return true;
-                }
-                n++;
-        }
-        return false;
-}
-
 static int server_start(void **state)
 {
         struct server *s = calloc(1, sizeof *s);
-        uint64_t deadline = now_usec() + 10 * USEC_PER_SEC;
-        char line[32];
-        int pipefd[2];
+        int ports[2];
 
         if (!s)
                 return -1;
-        if (pipe2(pipefd, O_CLOEXEC) < 0) {
-                free(s);
-                return -1;
-        }
-        s->pid = fork();
+        s->pid = fake_server_start("tests/fake/slow_http.py", ports, 2);
         if (s->pid < 0) {
-                close(pipefd[0]);
-                close(pipefd[1]);
                 free(s);
                 return -1;
         }
-        if (s->pid == 0) {
-                /* The server must not outlive a crashed test. */
-                prctl(PR_SET_PDEATHSIG, SIGTERM);
-                dup2(pipefd[1], STDOUT_FILENO);
-                execlp("python3", "python3", "tests/fake/slow_http.py", (char *)NULL);
-                _exit(127);
-        }
-        close(pipefd[1]);
-        if (!read_line(pipefd[0], line, sizeof line, deadline) || (s->http_port = atoi(line)) <= 0 ||
-            !read_line(pipefd[0], line, sizeof line, deadline) || (s->udp_port = atoi(line)) <= 0) {
-                fprintf(stderr, "slow_http.py did not report its ports\n");
-                kill(s->pid, SIGTERM);
-                waitpid(s->pid, NULL, 0);
-                close(pipefd[0]);
-                free(s);
-                return -1;
-        }
-        close(pipefd[0]);
+        s->http_port = ports[0];
+        s->udp_port = ports[1];
         *state = s;
         return 0;
 }
@@ -206,8 +159,7 @@ static int server_stop(void **state)
         struct server *s = *state;
 
         if (s) {
-                kill(s->pid, SIGTERM);
-                waitpid(s->pid, NULL, 0);
+                fake_server_stop(s->pid);
                 free(s);
         }
         return 0;

@@ -32,6 +32,7 @@
 #include "jada/oauth-token.h"
 #include "jada/oauth.h"
 #include "jada/util.h"
+#include "fake-server.h"
 
 #define MSEC 1000ULL
 #define SEC 1000000ULL
@@ -541,31 +542,8 @@ static void fake_script(const char *answers_json)
         json_decref(fake_call("/_script", answers_json));
 }
 
-static bool read_line(int fd, char *buf, size_t size, uint64_t deadline)
-{
-        size_t n = 0;
-
-        while (n + 1 < size) {
-                struct pollfd p = { .fd = fd, .events = POLLIN };
-                uint64_t now = mono();
-                if (now >= deadline || poll(&p, 1, (int)((deadline - now) / 1000) + 1) <= 0)
-                        return false;
-                if (read(fd, buf + n, 1) <= 0)
-                        return false;
-                if (buf[n] == '\n') {
-                        buf[n] = '\0';
-                        return true;
-                }
-                n++;
-        }
-        return false;
-}
-
 static int group_setup(void **state)
 {
-        char line[32];
-        int pipefd[2];
-
         strcpy(tmpdir, "/tmp/test-oauth-XXXXXX");
         if (!mkdtemp(tmpdir))
                 return -1;
@@ -577,24 +555,9 @@ static int group_setup(void **state)
         setenv("GOOGLE_CLIENT_SECRET", "test-secret", 1);
         make_account();
 
-        if (pipe2(pipefd, O_CLOEXEC) < 0)
-                return -1;
-        F.pid = fork();
+        F.pid = fake_server_start("tests/fake/fake_google_oauth.py", &F.port, 1);
         if (F.pid < 0)
                 return -1;
-        if (F.pid == 0) {
-                prctl(PR_SET_PDEATHSIG, SIGTERM);
-                dup2(pipefd[1], STDOUT_FILENO);
-                execlp("python3", "python3", "tests/fake/fake_google_oauth.py", (char *)NULL);
-                _exit(127);
-        }
-        close(pipefd[1]);
-        if (!read_line(pipefd[0], line, sizeof line, mono() + 10 * SEC) || (F.port = atoi(line)) <= 0) {
-                fprintf(stderr, "fake_google_oauth.py did not report its port\n");
-                close(pipefd[0]);
-                return -1;
-        }
-        close(pipefd[0]);
         snprintf(F.base, sizeof F.base, "http://127.0.0.1:%d", F.port);
         snprintf(F.token_url, sizeof F.token_url, "%s/token", F.base);
         F.token_path = xasprintf("%s/%s", tmpdir, OAUTH_TOKEN_FILE);
@@ -605,10 +568,7 @@ static int group_teardown(void **state)
 {
         _cleanup_free_ char *cmd = xasprintf("rm -rf %s", tmpdir);
 
-        if (F.pid > 0) {
-                kill(F.pid, SIGTERM);
-                waitpid(F.pid, NULL, 0);
-        }
+        fake_server_stop(F.pid);
         free(F.token_path);
         free(key_path);
         free(pub_path);

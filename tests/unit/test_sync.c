@@ -34,6 +34,7 @@
 #include "jada/oauth.h"
 #include "jada/queue.h"
 #include "jada/sync.h"
+#include "fake-server.h"
 #include "jada/util.h"
 
 #define WAIT_USEC (30 * USEC_PER_SEC)   /* a ceiling for ASan, never a measurement */
@@ -136,49 +137,17 @@ static json_t *request(struct fixture *f, const char *method, int i)
         return found;
 }
 
-static bool read_line(int fd, char *buf, size_t size)
-{
-        size_t n = 0;
-
-        while (n + 1 < size) {
-                struct pollfd p = { .fd = fd, .events = POLLIN };
-
-                if (poll(&p, 1, 10000) <= 0 || read(fd, buf + n, 1) != 1)
-                        return false;
-                if (buf[n] == '\n') {
-                        buf[n] = '\0';
-                        return true;
-                }
-                n++;
-        }
-        return false;
-}
-
 static int server_start(void **state)
 {
         struct server *s = calloc(1, sizeof *s);
-        char line[32];
-        int pipefd[2];
 
-        if (!s || pipe2(pipefd, O_CLOEXEC) < 0)
+        if (!s)
                 return -1;
-        s->pid = fork();
-        if (s->pid < 0)
-                return -1;
-        if (s->pid == 0) {
-                prctl(PR_SET_PDEATHSIG, SIGTERM);
-                dup2(pipefd[1], STDOUT_FILENO);
-                execlp("python3", "python3", "tests/fake/fake_google_sheets.py", (char *)NULL);
-                _exit(127);
-        }
-        close(pipefd[1]);
-        if (!read_line(pipefd[0], line, sizeof line) || (s->port = atoi(line)) <= 0) {
-                fprintf(stderr, "fake_google_sheets.py did not report its port\n");
-                kill(s->pid, SIGTERM);
-                waitpid(s->pid, NULL, 0);
+        s->pid = fake_server_start("tests/fake/fake_google_sheets.py", &s->port, 1);
+        if (s->pid < 0) {
+                free(s);
                 return -1;
         }
-        close(pipefd[0]);
         curl_global_init(CURL_GLOBAL_DEFAULT);
         setenv("GOOGLE_CLIENT_SECRET", "test-secret", 1);
         unsetenv("CREDENTIALS_DIRECTORY");
@@ -190,8 +159,7 @@ static int server_stop(void **state)
 {
         struct server *s = *state;
 
-        kill(s->pid, SIGTERM);
-        waitpid(s->pid, NULL, 0);
+        fake_server_stop(s->pid);
         free(s);
         return 0;
 }
