@@ -2,6 +2,7 @@
 """The task queue through the real binary: every `task` command, bad input,
 wake on add, crash recovery, retention, and many processes claiming."""
 
+import calendar
 import json
 import os
 import random
@@ -126,16 +127,19 @@ class TaskCommands(QueueTest):
 
     def test_after(self):
         t0 = int(time.time())
+        # A UTC time some years after today, whatever today is.
+        year = time.gmtime(t0).tm_year + 4
+        later = calendar.timegm((year, 1, 2, 3, 4, 5))
         i = self.add("--after", "2h", "later")
-        j = self.add("--after", "2030-01-02T03:04:05Z", "much later")
-        k = self.add("--after", "2030-01-02T03:04Z", "minutes")
+        j = self.add("--after", f"{year}-01-02T03:04:05Z", "much later")
+        k = self.add("--after", f"{year}-01-02T03:04Z", "minutes")
         db = self.db()
         ra = dict(db.execute("SELECT id, run_after FROM tasks").fetchall())
         db.close()
         self.assertTrue(t0 + 7200 <= ra[i] <= int(time.time()) + 7200)
-        self.assertEqual(ra[j], 1893553445)
-        self.assertEqual(ra[k], 1893553440)
-        self.assertEqual(self.show(j)["run_after"], "2030-01-02T03:04:05Z")
+        self.assertEqual(ra[j], later)
+        self.assertEqual(ra[k], later - 5)
+        self.assertEqual(self.show(j)["run_after"], f"{year}-01-02T03:04:05Z")
 
     def test_list_table_and_json(self):
         self.add("--title", "Alpha", "a")

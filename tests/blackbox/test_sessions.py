@@ -387,7 +387,9 @@ class Budget(SessionTest):
         self.configure("sessions_per_day = 1\n")
         self.add("before midnight")
         self.add("after midnight")
-        midnight = 1795996800  # 2026-11-30T00:00:00Z
+        # The next UTC midnight after now: the tasks are stamped with the
+        # real clock, so the daemon's fake clock must start after them.
+        midnight = (int(time.time()) // 86400 + 1) * 86400
         d = self.daemon(extra_env={
             "LD_PRELOAD": shim, "FAKE_REALTIME_START": str(midnight - 4),
             "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"})

@@ -269,7 +269,7 @@ class Push(SyncTest):
         # Tasks first (the CLI creates the db), then the daemon's first sync.
         ids = []
         for title in ("First", "Second"):
-            r = self.run_cli("-c", self.config, "task", "add", "--title", title, "--after", "2099-01-01T00:00:00Z",
+            r = self.run_cli("-c", self.config, "task", "add", "--title", title, "--after", "3650d",
                              f"prompt {title}")
             self.assertEqual(r.returncode, 0, r.stderr)
             ids.append(int(r.stdout.strip()))
