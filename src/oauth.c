@@ -549,6 +549,17 @@ void oauth_cancel(struct oauth *o, oauth_token_fn done, void *userdata)
         cancel_in(&o->delivering, done, userdata);
 }
 
+void oauth_invalidate(struct oauth *o, const char *access_token)
+{
+        if (!o->token.access_token || (access_token && strcmp(access_token, o->token.access_token) != 0))
+                return;
+        secret_free(o->token.access_token);
+        o->token.access_token = NULL;
+        o->token.expires_at = 0;
+        log_info("google oauth: the access token was refused by the API; dropped, refreshing");
+        save_token(o);
+}
+
 static bool same_string(const char *a, const char *b)
 {
         return strcmp(a ? a : "", b ? b : "") == 0;

@@ -63,6 +63,7 @@ struct sync_run {
         size_t rows;                    /* data rows pulled */
         size_t pushed;                  /* task rows in the push in flight */
         bool changed;
+        bool token_renewed;             /* after a 401: refreshed once in this run */
 };
 
 struct sync {
@@ -517,6 +518,23 @@ static void on_http(struct http_request *req, const struct http_response *resp, 
         }
         google = sheets_error_message(resp->body, resp->body_len);
         what = xasprintf("%s: HTTP %ld%s%s", op, resp->status, google ? ": " : "", google ? google : "");
+        /* 401: the access token was revoked, or the whole grant with it.
+         * Refresh once and repeat the request once (as google-auth does):
+         * a dead refresh token then shows as invalid_grant now, not when
+         * the cached access token would have expired. */
+        if (resp->status == 401 && !run->token_renewed && sync->oauth) {
+                run->token_renewed = true;
+                log_warning("sheets: %s; refreshing the access token and trying once more", what);
+                oauth_invalidate(sync->oauth, run->token);
+                run->after_token = run->step;
+                run->step = STEP_TOKEN;
+                run_step(sync);
+                return;
+        }
+        if (resp->status == 401) {
+                finish(sync, false, "%s (refused again with a fresh access token)", what);
+                return;
+        }
         if (resp->status == 408 || resp->status == 429 || resp->status >= 500)
                 retry(sync, what, resp->retry_after_usec);
         else

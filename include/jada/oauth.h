@@ -67,6 +67,15 @@ int oauth_get_token(struct oauth *oauth, oauth_token_fn done, void *userdata);
 /* Forgets a waiting callback (its owner is going away). */
 void oauth_cancel(struct oauth *oauth, oauth_token_fn done, void *userdata);
 
+/* A Google API answered 401 to this access token: it was revoked (or the
+ * whole grant was). Forgets it, in memory and in the token file, so that the
+ * next oauth_get_token() refreshes; an invalid_grant then takes the usual
+ * path to OAUTH_NEEDS_REAUTH at once, not when the cached token would have
+ * expired. Google's own client libraries do the same (refresh once on 401,
+ * retry once). A token other than the current one (already replaced) is
+ * left alone. */
+void oauth_invalidate(struct oauth *oauth, const char *access_token);
+
 enum oauth_state oauth_get_state(const struct oauth *oauth);
 const char *oauth_state_name(enum oauth_state state);
 /* The token endpoint's last error as "error: error_description" (or the

@@ -80,6 +80,84 @@ class DeadToken(SyncTest):
             self.assertNotIn("test-secret", e.get("MESSAGE", ""))
 
 
+class RevokedAccess(SyncTest):
+    """Google answers 401 UNAUTHENTICATED at once when access is revoked,
+    long before a cached access token would expire. The daemon must drop
+    the token, refresh once and retry once (as google-auth does)."""
+
+    def setUp(self):
+        super().setUp()
+        now = int(time.time())
+        # A cached access token valid for another hour: without the 401
+        # rule it would be used, and fail, until it expired.
+        self.write_token({"refresh_token": "refresh-1", "access_token": "cached-access-1",
+                          "expires_at": now + 3600, "refreshed_at": now - 60, "obtained_at": now - 86400})
+
+    def token_file(self):
+        with open(os.path.join(self.state, "google-token.json")) as f:
+            return json.load(f)
+
+    def gets(self):
+        return [r for r in self.google.stats()["requests"] if r["method"] == "GET"]
+
+    def test_revoked_grant_is_the_token_alert_at_the_first_401(self):
+        self.sheets_config()
+        self.google.revoke(refresh=True)
+        d = self.start(extra_env={"GOOGLE_CLIENT_SECRET": "test-secret"}, journal=True)
+        alert = d.journal.wait_for(lambda e: e.get("MESSAGE_ID") == REAUTH)
+        first_401 = self.gets()[0]["time"]
+        print(f"\n    first 401 to the dead-token alert: "
+              f"{(alert['_RECEIVED_MONOTONIC'] - first_401) * 1000:.0f} ms", end=" ")
+        self.assertIn("invalid_grant", alert["MESSAGE"])
+        stats = self.google.stats()
+        self.assertEqual(stats["token"], 1, "exactly one token request")
+        self.assertEqual(stats["get"], 1, "no retry of values.get without a token")
+        self.assertEqual(self.gets()[0]["auth"], "Bearer cached-access-1")
+        d.notify.wait_for(lambda m: "STATUS=DEGRADED: Google token revoked" in m)
+        r = self.run_cli("-c", self.config, "status", "--json")
+        self.assertEqual(r.returncode, 2, r.stdout)
+        # The refused access token is gone from the file too: a restart
+        # must not use it again, nor ask the token endpoint again.
+        tok = self.token_file()
+        self.assertNotIn("cached-access-1", json.dumps(tok))
+        self.assertTrue(tok.get("needs_reauth"), tok)
+        d.stop()
+        d2 = self.start(extra_env={"GOOGLE_CLIENT_SECRET": "test-secret"}, journal=True)
+        d2.journal.wait_for(lambda e: e.get("MESSAGE_ID") == REAUTH)
+        self.wait_runs(2, d2)
+        stats = self.google.stats()
+        self.assertEqual((stats["token"], stats["get"]), (1, 1), stats)
+
+    def test_revoked_access_token_is_refreshed_and_the_run_succeeds(self):
+        self.sheets_config()
+        self.google.revoke(refresh=False)
+        d = self.start_daemon()
+        runs = self.wait_runs(1, d)
+        self.assertEqual(runs[0]["ok"], 1, runs)
+        stats = self.google.stats()
+        self.assertEqual(stats["token"], 1)
+        self.assertEqual([g["auth"] for g in self.gets()], ["Bearer cached-access-1", "Bearer fake-access-1"])
+        self.assertEqual(self.token_file()["access_token"], "fake-access-1")
+        self.assertIn("refreshing the access token and trying once more", d.log())
+
+    def test_a_second_401_with_a_fresh_token_fails_the_run_with_googles_message(self):
+        self.sheets_config()
+        unauth = {"status": 401, "body": {"error": {"code": 401, "status": "UNAUTHENTICATED",
+                                                     "message": "Request had invalid authentication credentials."}}}
+        self.google.script(get=[unauth, unauth])
+        d = self.start_daemon()
+        runs = self.wait_runs(1, d)
+        self.assertEqual(runs[0]["ok"], 0, runs)
+        self.assertEqual(runs[0]["http_status"], 401)
+        self.assertIn("UNAUTHENTICATED: Request had invalid authentication credentials.", runs[0]["error"])
+        self.assertIn("refused again with a fresh access token", runs[0]["error"])
+        stats = self.google.stats()
+        self.assertEqual((stats["token"], stats["get"]), (1, 2), stats)
+        # A working refresh is no dead token.
+        r = self.run_cli("-c", self.config, "status", "--json")
+        self.assertNotIn("needs_reauth", r.stdout)
+
+
 class SyncFailing(SyncTest):
     def test_three_failed_runs_are_one_alert_and_a_good_run_clears_it(self):
         hook = Hook()

@@ -45,6 +45,11 @@ class FakeGoogle:
     def stats(self):
         return self.call("/_stats")
 
+    def revoke(self, refresh):
+        """The user revoked access: every access token issued so far is
+        refused (401); with refresh, the refresh token too (invalid_grant)."""
+        self.call("/_revoke", {"refresh": refresh})
+
 
 class SyncTest(TempStateTest):
     def setUp(self):

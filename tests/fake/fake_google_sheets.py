@@ -33,6 +33,12 @@ Control (the tests' side):
                    "path", "query", "auth", "time", "body"}], "tls_failed": n,
                    "tls_failures": [time, ...]}
     POST /_reset   clears the counters, the scripts and the token numbering
+    POST /_revoke  {"refresh": bool}: every access token issued so far (and any
+                   the fake did not issue, such as one a test wrote into the
+                   token file) is refused from now on, values.get/update
+                   answering 401 UNAUTHENTICATED as Google does; with
+                   "refresh", the refresh token too (invalid_grant), as when
+                   the user removes the app's access
 
 With --tls-cert PEM --tls-key PEM it speaks HTTPS only (the control side
 too); a client that refuses the certificate never gets to send a request,
@@ -61,7 +67,26 @@ state = {
     "requests": [],
     "issued": 0,
     "tls_failures": [],
+    "valid_after": None,    # None: any bearer token works; N: only fake-access-M, M > N
+    "refresh_revoked": False,
 }
+
+UNAUTHENTICATED = {"error": {
+    "code": 401, "status": "UNAUTHENTICATED",
+    "message": "Request had invalid authentication credentials. Expected OAuth 2 access token, login "
+               "cookie or other valid authentication credential."}}
+INVALID_GRANT = {"error": "invalid_grant", "error_description": "Token has been expired or revoked."}
+
+
+def token_valid(auth):
+    """Does the Authorization header carry an access token still good?"""
+    with lock:
+        after = state["valid_after"]
+    if after is None:
+        return True
+    token = auth[len("Bearer "):] if auth.startswith("Bearer ") else ""
+    prefix = "fake-access-"
+    return token.startswith(prefix) and token[len(prefix):].isdigit() and int(token[len(prefix):]) > after
 
 
 def reset():
@@ -70,6 +95,8 @@ def reset():
     state["requests"] = []
     state["issued"] = 0
     state["tls_failures"] = []
+    state["valid_after"] = None
+    state["refresh_revoked"] = False
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -196,6 +223,9 @@ class Handler(BaseHTTPRequestHandler):
             if a:
                 self.answer(a)
                 return
+            if not token_valid(self.headers.get("Authorization", "")):
+                self.send(401, UNAUTHENTICATED)
+                return
             rng = unquote(parts.path.split("/values/", 1)[1])
             with lock:
                 values = state["values"]
@@ -215,6 +245,9 @@ class Handler(BaseHTTPRequestHandler):
             a = self.scripted("put")
             if a:
                 self.answer(a)
+                return
+            if not token_valid(self.headers.get("Authorization", "")):
+                self.send(401, UNAUTHENTICATED)
                 return
             try:
                 rows = json.loads(body).get("values", [])
@@ -236,6 +269,11 @@ class Handler(BaseHTTPRequestHandler):
             a = self.scripted("token")
             if a:
                 self.answer(a)
+                return
+            with lock:
+                revoked = state["refresh_revoked"]
+            if revoked:
+                self.send(400, INVALID_GRANT)
                 return
             with lock:
                 state["issued"] += 1
@@ -266,6 +304,9 @@ class Handler(BaseHTTPRequestHandler):
                     state["scripts"][k].extend(msg.get(k, []))
             elif parts.path == "/_reset":
                 reset()
+            elif parts.path == "/_revoke":
+                state["valid_after"] = state["issued"]
+                state["refresh_revoked"] = bool(msg.get("refresh"))
             else:
                 self.send(404, {"error": "no such control endpoint"})
                 return

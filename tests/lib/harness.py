@@ -127,6 +127,10 @@ class JournalRecorder:
 
     def close(self):
         self.sock.close()
+        try:
+            os.unlink(self.path)  # a later daemon of the same test binds it anew
+        except FileNotFoundError:
+            pass
 
     @staticmethod
     def parse(data):
@@ -148,7 +152,11 @@ class JournalRecorder:
         self.sock.settimeout(timeout)
         try:
             while True:
-                self.entries.append(self.parse(self.sock.recv(1 << 20)))
+                entry = self.parse(self.sock.recv(1 << 20))
+                # When it arrived (time.monotonic(), the same clock in
+                # every process of this machine), for the tests' timings.
+                entry["_RECEIVED_MONOTONIC"] = time.monotonic()
+                self.entries.append(entry)
                 self.sock.settimeout(0.001)
         except (socket.timeout, BlockingIOError):
             pass

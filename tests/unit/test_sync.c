@@ -575,12 +575,10 @@ static void test_hostile_bodies_keep_data(void **state)
                 "{\"status\": 200, \"body\": {\"values\": [[], [\"no header\"]]}}",
                 "{\"status\": 200, \"body\": [1, 2]}",
                 "{\"status\": 200, \"raw\": \"{}\", \"content_type\": \"\"}",
-                ("{\"status\": 401, \"body\": {\"error\": {\"code\": 401, \"message\": \"Request had invalid "
-                 "authentication credentials.\", \"status\": \"UNAUTHENTICATED\"}}}"),
         };
         static const char *const expect[] = {
                 "not JSON", "not JSON", "content type text/html", "\"values\" is not an array",
-                "is an object", "header row", "not a JSON object", "content type", "UNAUTHENTICATED",
+                "is an object", "header row", "not a JSON object", "content type",
         };
         struct fixture *f = *state;
         struct snapshot snap;
@@ -602,7 +600,46 @@ static void test_hostile_bodies_keep_data(void **state)
                 assert_int_equal(count(f, "get"), gets + 1 + (int)i);     /* none retried */
         }
         snapshot_check(f, &snap);
-        assert_int_equal(sql_int(f, "SELECT count(*) FROM sync_runs WHERE NOT ok"), 9);
+        assert_int_equal(sql_int(f, "SELECT count(*) FROM sync_runs WHERE NOT ok"), 8);
+}
+
+/* A 401 drops the access token, refreshes once and repeats the request
+ * once; a second 401 with the fresh token fails the run with Google's
+ * message and leaves the data of the last good run alone. */
+static void test_401_refreshes_once_then_fails(void **state)
+{
+        static const char unauth[] =
+                "{\"status\": 401, \"body\": {\"error\": {\"code\": 401, \"message\": \"Request had invalid "
+                "authentication credentials.\", \"status\": \"UNAUTHENTICATED\"}}}";
+        struct fixture *f = *state;
+        struct snapshot snap;
+        int gets, tokens;
+        char *s;
+
+        first_sync(f);
+        snapshot_take(f, &snap);
+        gets = count(f, "get");
+        tokens = count(f, "token");
+        s = xasprintf("{\"get\": [%s, %s]}", unauth, unauth);
+        script(f, s);
+        free(s);
+        sync_run_now(f->sync);
+        run_until_results(f, 2);
+        assert_int_equal(f->oks, 1);
+        if (!strstr(f->last_error, "UNAUTHENTICATED: Request had invalid authentication credentials.") ||
+            !strstr(f->last_error, "refused again with a fresh access token"))
+                fail_msg("error \"%s\"", f->last_error);
+        assert_int_equal(count(f, "get"), gets + 2);
+        assert_int_equal(count(f, "token"), tokens + 1);
+        snapshot_check(f, &snap);
+
+        /* One 401, then a good answer: the run succeeds with the new token. */
+        script(f, "{\"get\": [{\"status\": 401, \"body\": {}}]}");
+        sync_run_now(f->sync);
+        run_until_results(f, 3);
+        assert_int_equal(f->oks, 2);
+        assert_int_equal(count(f, "get"), gets + 4);
+        assert_int_equal(count(f, "token"), tokens + 2);
 }
 
 static void test_body_over_cap_keeps_data(void **state)
@@ -833,6 +870,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_500s_then_success_and_give_up, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_403_fails_at_once_keeps_data, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_hostile_bodies_keep_data, setup, teardown),
+cmocka_unit_test_setup_teardown(test_401_refreshes_once_then_fails, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_body_over_cap_keeps_data, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_hang_never_blocks_loop, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_push, setup, teardown),
