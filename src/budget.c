@@ -77,8 +77,8 @@ int budget_session_finish(sqlite3 *db, int64_t session, int64_t now, const struc
         int r = db_prepare(db,
                         "UPDATE sessions SET ended_at = ?2, outcome = ?3, exit_status = ?4, turns = ?5, "
                         "input_tokens = ?6, output_tokens = ?7, cache_creation_tokens = ?8, "
-                        "cache_read_tokens = ?9, cost_usd = ?10, reported_cost_usd = ?11, error = ?12 "
-                        "WHERE id = ?1",
+                        "cache_read_tokens = ?9, cost_usd = ?10, reported_cost_usd = ?11, error = ?12, "
+                        "uncounted = ?13 WHERE id = ?1",
                         &st);
         if (r < 0)
                 return r;
@@ -96,6 +96,7 @@ int budget_session_finish(sqlite3 *db, int64_t session, int64_t now, const struc
         if (e->reported_cost_usd >= 0)
                 sqlite3_bind_double(st, 11, e->reported_cost_usd);
         sqlite3_bind_text(st, 12, e->error, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 13, e->uncounted, -1, SQLITE_STATIC);
         return db_step_done(db, st);
 }
 
@@ -131,7 +132,7 @@ int budget_sessions_since(sqlite3 *db, int64_t since, int64_t *ret)
         sqlite3_stmt *st;
         int r, rc;
 
-        r = db_prepare(db, "SELECT count(*) FROM sessions WHERE started_at >= ?1", &st);
+        r = db_prepare(db, "SELECT count(*) FROM sessions WHERE started_at >= ?1 AND uncounted IS NULL", &st);
         if (r < 0)
                 return r;
         sqlite3_bind_int64(st, 1, since);
@@ -203,7 +204,7 @@ int budget_outcomes_since(sqlite3 *db, int64_t since, struct budget_outcomes *re
         r = db_prepare(db,
                     "SELECT count(*), count(outcome), count(*) FILTER (WHERE outcome = 'done'), "
                     "count(*) FILTER (WHERE outcome = 'max_turns'), total(cost_usd) "
-                    "FROM sessions WHERE started_at >= ?1",
+                    "FROM sessions WHERE started_at >= ?1 AND uncounted IS NULL",
                     &st);
         if (r < 0)
                 return r;
@@ -227,6 +228,7 @@ void budget_session_rows_free(struct budget_session_row *rows, size_t n)
                 free(rows[i].outcome);
                 free(rows[i].claude_session_id);
                 free(rows[i].error);
+                free(rows[i].uncounted);
         }
         free(rows);
 }
@@ -241,7 +243,7 @@ int budget_list_sessions(sqlite3 *db, int64_t since, struct budget_session_row *
         r = db_prepare(db,
                     "SELECT id, task_id, started_at, ended_at, outcome, exit_status, turns, input_tokens, "
                     "output_tokens, cache_creation_tokens, cache_read_tokens, cost_usd, claude_session_id, "
-                    "resumed, error FROM sessions WHERE started_at >= ?1 ORDER BY id",
+                    "resumed, error, uncounted FROM sessions WHERE started_at >= ?1 ORDER BY id",
                     &st);
         if (r < 0)
                 return r;
@@ -264,6 +266,7 @@ int budget_list_sessions(sqlite3 *db, int64_t since, struct budget_session_row *
                         .claude_session_id = db_column_strdup(st, 12),
                         .resumed = sqlite3_column_int(st, 13) != 0,
                         .error = db_column_strdup(st, 14),
+                        .uncounted = db_column_strdup(st, 15),
                 };
         }
         sqlite3_finalize(st);

@@ -14,16 +14,23 @@
 /* Above this share of sessions hitting max_turns, tasks are too big for it. */
 #define MAX_TURNS_WARNING 0.30
 
+/* Rates are over the sessions that count against the budget; those that
+ * never reached the model are listed, and counted apart. */
 struct summary {
-        size_t total, finished, done, max_turns;
+        size_t total, finished, done, max_turns, uncounted;
         double cost;
 };
 
 static struct summary summarize(const struct budget_session_row *rows, size_t n)
 {
-        struct summary s = { .total = n };
+        struct summary s = { 0 };
 
         for (size_t i = 0; i < n; i++) {
+                if (rows[i].uncounted) {
+                        s.uncounted++;
+                        continue;
+                }
+                s.total++;
                 s.cost += rows[i].cost_usd;
                 if (!rows[i].outcome)
                         continue;
@@ -49,7 +56,7 @@ static void print_json(const struct budget_session_row *rows, size_t n, const st
         for (size_t i = 0; i < n; i++) {
                 const struct budget_session_row *r = &rows[i];
                 json_array_append_new(arr, json_pack(
-                        "{s:I, s:o, s:o, s:o, s:o, s:o, s:I, s:{s:I, s:I, s:I, s:I}, s:f, s:o, s:b, s:o}",
+                        "{s:I, s:o, s:o, s:o, s:o, s:o, s:I, s:{s:I, s:I, s:I, s:I}, s:f, s:o, s:b, s:o, s:b, s:o}",
                         "id", (json_int_t)r->id,
                         "task_id", r->task_id ? json_integer(r->task_id) : json_null(),
                         "started_at", time_or_null(r->started_at),
@@ -63,16 +70,19 @@ static void print_json(const struct budget_session_row *rows, size_t n, const st
                         "cost_usd", r->cost_usd,
                         "claude_session_id", r->claude_session_id ? json_string(r->claude_session_id) : json_null(),
                         "resumed", r->resumed,
-                        "error", r->error ? json_string(r->error) : json_null()));
+                        "error", r->error ? json_string(r->error) : json_null(),
+                        "counted", r->uncounted == NULL,
+                        "not_counted_why", r->uncounted ? json_string(r->uncounted) : json_null()));
         }
         double completion = s->finished ? (double)s->done / (double)s->finished : 0;
         double max_turns = s->finished ? (double)s->max_turns / (double)s->finished : 0;
-        doc = json_pack("{s:o, s:o, s:{s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:o}}",
+        doc = json_pack("{s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:o}}",
                         "since", time_or_null(since),
                         "sessions", arr,
                         "summary",
                         "total", (json_int_t)s->total, "finished", (json_int_t)s->finished,
                         "done", (json_int_t)s->done, "max_turns", (json_int_t)s->max_turns,
+                        "not_counted", (json_int_t)s->uncounted,
                         "completion_rate", completion, "max_turns_rate", max_turns, "cost_usd", s->cost,
                         "warning", max_turns > MAX_TURNS_WARNING
                                 ? json_string("more than 30% of sessions hit the turn limit: raise max_turns or split tasks")
@@ -97,10 +107,13 @@ static void print_human(const struct budget_session_row *rows, size_t n, const s
                                                (uint64_t)(r->ended_at - r->started_at) * USEC_PER_SEC);
                 if (r->task_id)
                         snprintf(task, sizeof task, "%lld", (long long)r->task_id);
-                printf("%6lld  %6s  %-20s  %8s  %-15s  %5lld  %9.4f%s\n", (long long)r->id, task,
+                printf("%6lld  %6s  %-20s  %8s  %-15s  %5lld  %9.4f%s", (long long)r->id, task,
                        format_utc(started, sizeof started, (uint64_t)r->started_at * USEC_PER_SEC), duration,
                        r->outcome ? r->outcome : "running", (long long)r->turns, r->cost_usd,
                        r->resumed ? "  (resumed)" : "");
+                if (r->uncounted)
+                        printf("  (not counted: %s)", r->uncounted);
+                putchar('\n');
         }
         if (n > 0)
                 putchar('\n');
@@ -109,6 +122,9 @@ static void print_human(const struct budget_session_row *rows, size_t n, const s
                 printf(": %.0f%% done, %.0f%% hit the turn limit", 100.0 * (double)s->done / (double)s->finished,
                        100.0 * (double)s->max_turns / (double)s->finished);
         printf("; cost $%.4f\n", s->cost);
+        if (s->uncounted)
+                printf("%zu more never reached the model and took no slot of the budget (marked \"not counted\")\n",
+                       s->uncounted);
         if (s->finished && (double)s->max_turns / (double)s->finished > MAX_TURNS_WARNING)
                 printf("warning: more than 30%% of sessions hit the turn limit: raise max_turns or split tasks\n");
 }

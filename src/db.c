@@ -114,6 +114,11 @@ static const char *const migrations[] = {
         "  content_hash TEXT NOT NULL,"           /* SHA-256 of the values as fetched */
         "  updated_at INTEGER NOT NULL"
         ") STRICT;",
+
+        /* 5: a session that never reached the model (the command could not
+         * run, or the API refused it before its first turn) takes no slot
+         * of the day's budget; the row stays, saying why. NULL: it counts. */
+        "ALTER TABLE sessions ADD COLUMN uncounted TEXT;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -20,6 +20,7 @@ void outcome_clear(struct outcome *out)
 {
         free(out->reason);
         free(out->result);
+        free(out->uncounted);
         *out = (struct outcome){ 0 };
 }
 
@@ -76,6 +77,15 @@ static void failed_attempt(const struct outcome_facts *f, struct outcome *out, c
         free(reason);
 }
 
+/* Nothing reached the model: this run cost nothing and used no tokens. */
+static bool no_turn_ran(const struct outcome_facts *f)
+{
+        const struct stream_result *r = f->result;
+
+        return f->session_cost_usd <= 0 && r->input_tokens <= 0 && r->output_tokens <= 0 &&
+               r->cache_creation_input_tokens <= 0 && r->cache_read_input_tokens <= 0;
+}
+
 static bool str_eq(const char *a, const char *b)
 {
         return a && b && strcmp(a, b) == 0;
@@ -100,6 +110,7 @@ void outcome_decide(const struct outcome_facts *f, struct outcome *out)
                 out->name = "launch_error";
                 out->next = TASK_QUEUED;
                 out->reason = xstrdup("the claude command could not be run");
+                out->uncounted = xstrdup("never started: the claude command could not be run");
                 return;
         }
         /* A stop by the daemon wins over what the child said after SIGTERM. */
@@ -151,6 +162,9 @@ void outcome_decide(const struct outcome_facts *f, struct outcome *out)
                         out->next = TASK_QUEUED;
                         out->reason = xasprintf("the API key was rejected (HTTP %d)%s%s", status,
                                                 r->result ? ": " : "", r->result ? r->result : "");
+                        if (no_turn_ran(f))
+                                out->uncounted = xasprintf("refused by the API (HTTP %d) before its first turn",
+                                                           status);
                         return;
                 }
                 if (status == 429 || status == 529 || status >= 500 || status == 408) {
@@ -160,6 +174,9 @@ void outcome_decide(const struct outcome_facts *f, struct outcome *out)
                         out->retry_delay = outcome_backoff((int64_t)f->api_error_streak + 1);
                         out->reason = xasprintf("the API kept failing (HTTP %d): retry in %llds", status,
                                                 (long long)out->retry_delay);
+                        if (no_turn_ran(f))
+                                out->uncounted = xasprintf("refused by the API (HTTP %d) before its first turn",
+                                                           status);
                         return;
                 }
         }

@@ -293,7 +293,8 @@ int queue_transition(sqlite3 *db, int64_t id, enum task_state to, const struct q
                     "  attempts = CASE WHEN ?9 THEN 0 ELSE attempts END + ?10, "
                     "  claude_session_id = CASE WHEN ?11 THEN NULL ELSE claude_session_id END, "
                     "  turns_used = turns_used + ?12, "
-                    "  cost_usd = cost_usd + ?13 "
+                    "  cost_usd = cost_usd + ?13, "
+                    "  sessions_used = max(sessions_used - ?14, 0) "
                     "WHERE id = ?1",
                     &st);
         if (r < 0)
@@ -311,6 +312,7 @@ int queue_transition(sqlite3 *db, int64_t id, enum task_state to, const struct q
         sqlite3_bind_int(st, 11, change->clear_claude_session_id);
         sqlite3_bind_int64(st, 12, change->add_turns);
         sqlite3_bind_double(st, 13, change->add_cost_usd);
+        sqlite3_bind_int(st, 14, change->release_session);
         r = db_step_done(db, st);
         if (r == 0)
                 r = add_event(db, id, from, to, change->reason, now);

@@ -61,7 +61,7 @@ struct session_record {
         enum task_state to;
         struct queue_change change;             /* strings point at the copies below */
         int64_t now;
-        char *reason, *result, *error, *needs_you_reason;
+        char *reason, *result, *error, *needs_you_reason, *uncounted, *reply;
 };
 
 int64_t session_task_id(const struct session *s)
@@ -295,6 +295,8 @@ static void record_free(struct session_record *rec)
         free(rec->result);
         free(rec->error);
         free(rec->needs_you_reason);
+        free(rec->uncounted);
+        free(rec->reply);
         free(rec);
 }
 
@@ -376,6 +378,20 @@ void session_free_unrecorded(struct jada_ctx *ctx)
                             "recovers the task%s as interrupted", n, n == 1 ? "" : "s", n == 1 ? "" : "s");
 }
 
+/* A session that never reached the model gives back what its start took
+ * from the task: the slot in sessions_used and the operator's reply (the
+ * start cleared it), so the next session asks the same question. */
+static void release_session(const struct session *s, struct session_record *rec)
+{
+        if (!rec->uncounted)
+                return;
+        rec->change.release_session = true;
+        if (s->task->reply) {
+                rec->reply = xstrdup(s->task->reply);
+                rec->change.reply = rec->reply;
+        }
+}
+
 static void session_finish(struct session *s)
 {
         struct jada_ctx *ctx = s->ctx;
@@ -393,6 +409,10 @@ static void session_finish(struct session *s)
         if (read(s->exec_fd, &exec_errno, sizeof exec_errno) != (ssize_t)sizeof exec_errno)
                 exec_errno = 0;
 
+        (void)budget_previous_reported_cost(ctx->db, s->task->id, s->claude_id, s->row, &previous);
+        cost = budget_session_cost(res->seen ? res->total_cost_usd : 0, previous, s->resumed,
+                                   res->input_tokens, res->model_usage_input_tokens);
+
         outcome_decide(&(struct outcome_facts){
                 .result = res,
                 .stats = stats,
@@ -406,11 +426,8 @@ static void session_finish(struct session *s)
                 .max_attempts = ctx->config->claude.max_attempts,
                 .max_turns = ctx->config->claude.max_turns,
                 .api_error_streak = ctx->api_error_streak,
+                .session_cost_usd = cost,
         }, &out);
-
-        (void)budget_previous_reported_cost(ctx->db, s->task->id, s->claude_id, s->row, &previous);
-        cost = budget_session_cost(res->seen ? res->total_cost_usd : 0, previous, s->resumed,
-                                   res->input_tokens, res->model_usage_input_tokens);
 
         if (exec_errno)
                 session_log(s, LOG_ERR, "cannot run the claude command '%s': %s", ctx->config->claude.command,
@@ -421,6 +438,7 @@ static void session_finish(struct session *s)
         rec->row = s->row;
         rec->now = now;
         rec->error = out.kind == OUTCOME_DONE || !out.reason ? NULL : xstrdup(out.reason);
+        rec->uncounted = out.uncounted ? xstrdup(out.uncounted) : NULL;
         rec->end = (struct budget_session_end){
                 .outcome = out.name,
                 .exit_status = s->exit_status,
@@ -432,6 +450,7 @@ static void session_finish(struct session *s)
                 .cost_usd = cost,
                 .reported_cost_usd = res->seen ? res->total_cost_usd : -1,
                 .error = rec->error,
+                .uncounted = rec->uncounted,
         };
         if (out.kind != OUTCOME_CANCELLED) {
                 rec->transition = true;
@@ -450,6 +469,7 @@ static void session_finish(struct session *s)
                         .add_turns = stats->turns,
                         .add_cost_usd = cost,
                 };
+                release_session(s, rec);
         }
         record_commit(ctx, rec);
 
@@ -598,13 +618,18 @@ fail_early:
                 rec->row = s->row;
                 rec->now = now;
                 rec->error = xasprintf("could not start: %s", strerror(-r));
+                rec->uncounted = xstrdup("never started");
                 rec->end = (struct budget_session_end){ .outcome = "launch_error", .exit_status = -1,
-                                                        .reported_cost_usd = -1, .error = rec->error };
+                                                        .reported_cost_usd = -1, .error = rec->error,
+                                                        .uncounted = rec->uncounted };
                 rec->transition = true;
                 rec->to = TASK_QUEUED;
                 rec->reason = xstrdup("could not start a session");
                 rec->change = (struct queue_change){ .reason = rec->reason, .run_after = now + 60,
                                                      .only_from = 1u << TASK_RUNNING };
+                /* Only once the row exists did the task give up its slot and reply. */
+                if (s->row > 0)
+                        release_session(s, rec);
                 record_commit(ctx, rec);
         }
         stream_parser_free(s->parser);

@@ -27,6 +27,7 @@ struct budget_session_end {
         double cost_usd;                /* this session's own cost */
         double reported_cost_usd;       /* total_cost_usd as the CLI reported it; < 0 if none */
         const char *error;              /* NULL if none */
+        const char *uncounted;          /* why it takes no slot of the budget; NULL: it counts */
 };
 
 /* Writes the row of a session about to start, and counts it against the
@@ -44,6 +45,7 @@ int budget_session_finish(sqlite3 *db, int64_t session, int64_t now, const struc
 typedef void (*budget_orphan_fn)(int64_t pid, int64_t pid_start, void *userdata);
 int budget_close_orphans(sqlite3 *db, int64_t now, budget_orphan_fn fn, void *userdata);
 
+/* Sessions that count against the budget (not those marked uncounted). */
 int budget_sessions_since(sqlite3 *db, int64_t since, int64_t *ret);
 int budget_cost_since(sqlite3 *db, int64_t since, double *ret);
 
@@ -60,7 +62,8 @@ int budget_previous_reported_cost(sqlite3 *db, int64_t task_id, const char *clau
 double budget_session_cost(double reported, double previous_reported, bool resumed,
                            int64_t usage_input_tokens, int64_t model_usage_input_tokens);
 
-/* Outcomes over a window, for `jada-agent status` and the turn-limit alert. */
+/* Outcomes over a window, for `jada-agent status` and the turn-limit alert;
+ * sessions that never reached the model are left out. */
 struct budget_outcomes {
         int64_t total, finished, done, max_turns;
         double cost_usd;
@@ -80,6 +83,7 @@ struct budget_session_row {
         char *claude_session_id;
         bool resumed;
         char *error;
+        char *uncounted;                /* NULL: counted against the budget */
 };
 int budget_list_sessions(sqlite3 *db, int64_t since, struct budget_session_row **ret, size_t *n);
 void budget_session_rows_free(struct budget_session_row *rows, size_t n);

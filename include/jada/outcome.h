@@ -38,6 +38,7 @@ struct outcome_facts {
         unsigned max_attempts;
         unsigned max_turns;
         unsigned api_error_streak;      /* transient API errors in a row, before this one */
+        double session_cost_usd;        /* this session's own cost (budget_session_cost) */
 };
 
 enum outcome_kind {
@@ -62,6 +63,12 @@ struct outcome {
         bool count_attempt;
         bool clear_session_id;
         int64_t retry_delay;            /* seconds until the task may run again */
+        /* Why this session takes no slot of the day's budget, or NULL when
+         * it counts: it never started, or the API refused it before any
+         * turn ran (no cost, no tokens). The CLI reports such a refusal
+         * with num_turns 1 (a "<synthetic>" message of its own), so the
+         * evidence is this run's cost and usage, not the turn count. */
+        char *uncounted;
 };
 
 void outcome_decide(const struct outcome_facts *facts, struct outcome *out);

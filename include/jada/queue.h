@@ -72,6 +72,7 @@ struct queue_change {
         bool clear_claude_session_id;   /* the next session starts a new conversation */
         int64_t add_turns;              /* a session's turns and cost, added to the task's */
         double add_cost_usd;
+        bool release_session;           /* the session never reached the model: sessions_used - 1 */
         unsigned only_from;             /* if not 0: a mask of 1 << state the task must be in */
 };
 

@@ -355,6 +355,59 @@ class Outcomes(SessionTest):
         t = self.wait_state(i, "queued")
         self.assertEqual(t["attempts"], 0)
         self.assertEqual(self.sessions()[0]["outcome"], "launch_error")
+        self.assertNotCounted(i, "never started")
+
+    def assertNotCounted(self, task_id, why):
+        """The session is listed, marked as not counted, and takes no slot
+        of the day's budget nor of the task's sessions."""
+        r = self.run_cli("-c", self.config, "sessions", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        doc = json.loads(r.stdout)
+        (row,) = doc["sessions"]
+        self.assertEqual((row["task_id"], row["counted"]), (task_id, False), row)
+        self.assertIn(why, row["not_counted_why"])
+        self.assertEqual((doc["summary"]["total"], doc["summary"]["not_counted"]), (0, 1), doc["summary"])
+        r = self.run_cli("-c", self.config, "sessions")
+        self.assertIn("(not counted: " + why, r.stdout)
+        self.assertIn("0 sessions in the last 7d", r.stdout)
+        r = self.run_cli("-c", self.config, "status")
+        self.assertIn("0/5 sessions today", r.stdout)
+        self.assertIn("0 in 7 days", r.stdout)
+        r = self.run_cli("-c", self.config, "status", "--json")
+        self.assertEqual(json.loads(r.stdout)["budget"]["sessions_today"], 0)
+        self.assertEqual(self.show(task_id)["sessions_used"], 0)
+
+    def test_api_refusal_before_the_first_turn_is_not_counted(self):
+        # The real CLI's 401 after its own retries: num_turns 1 (a
+        # "<synthetic>" message), no cost, no tokens.
+        self.scenario(stream=SAMPLES + "401.stream.jsonl")
+        d = self.daemon()
+        i = self.add("x")
+        d.notify.wait_for(lambda m: "API key rejected" in m)
+        self.wait_state(i, "queued")
+        self.assertEqual(self.sessions()[0]["outcome"], "auth_error")
+        self.assertNotCounted(i, "refused by the API (HTTP 401) before its first turn")
+
+    def test_overloaded_before_the_first_turn_is_not_counted_and_the_reply_is_kept(self):
+        self.scenario(stream=SAMPLES + "success.stream.jsonl", result_text="NEEDS-YOU: which branch?")
+        self.scenario(lines=[
+            {"type": "system", "subtype": "init", "session_id": "$SESSION_ID"},
+            {"type": "system", "subtype": "api_retry", "attempt": 10, "error_status": 529, "error": "overloaded"},
+            {"type": "result", "subtype": "success", "is_error": True, "terminal_reason": "api_error",
+             "num_turns": 1, "total_cost_usd": 0, "session_id": "$SESSION_ID", "result": "Overloaded",
+             "usage": {"input_tokens": 0, "output_tokens": 0}, "permission_denials": []}], exit=1)
+        self.configure("sessions_per_day = 2\n")
+        self.daemon()
+        i = self.add("x")
+        self.wait_state(i, "needs_you")
+        r = self.run_cli("-c", self.config, "task", "reply", str(i), "use main")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows = self.wait_sessions(2)
+        self.assertEqual(rows[1]["outcome"], "api_error")
+        t = self.wait_state(i, "queued")
+        self.assertEqual((t["sessions_used"], t["reply"]), (1, "use main"), t)
+        r = self.run_cli("-c", self.config, "status", "--json")
+        self.assertEqual(json.loads(r.stdout)["budget"]["sessions_today"], 1)
 
 
 class Budget(SessionTest):

@@ -250,6 +250,77 @@ static void test_daemon_stops(void **state)
         outcome_clear(&o);
 }
 
+/* Only a session that never reached the model leaves the budget alone:
+ * one that could not start, or an API refusal with no cost and no tokens
+ * (the CLI still says num_turns 1 for its own "<synthetic>" message). */
+static void test_uncounted(void **state)
+{
+        struct stream_result r = success("Overloaded");
+        struct stream_stats st = { .turns = 1, .last_api_error_status = 529 };
+        struct outcome_facts f = facts(&r, &st);
+        struct outcome o;
+
+        r.is_error = true;
+        r.terminal_reason = (char *)"api_error";
+        r.num_turns = 1;
+        outcome_decide(&f, &o);
+        assert_int_equal(o.kind, OUTCOME_API_ERROR);
+        assert_string_equal(o.uncounted, "refused by the API (HTTP 529) before its first turn");
+        outcome_clear(&o);
+
+        st.last_api_error_status = 401;
+        outcome_decide(&f, &o);
+        assert_int_equal(o.kind, OUTCOME_AUTH_ERROR);
+        assert_string_equal(o.uncounted, "refused by the API (HTTP 401) before its first turn");
+        outcome_clear(&o);
+
+        /* Work was done before the API gave up: it counts. */
+        st.last_api_error_status = 529;
+        r.output_tokens = 12;
+        outcome_decide(&f, &o);
+        assert_int_equal(o.kind, OUTCOME_API_ERROR);
+        assert_null(o.uncounted);
+        outcome_clear(&o);
+        r.output_tokens = 0;
+        r.cache_read_input_tokens = 3000;
+        outcome_decide(&f, &o);
+        assert_null(o.uncounted);
+        outcome_clear(&o);
+        r.cache_read_input_tokens = 0;
+        f.session_cost_usd = 0.01;
+        outcome_decide(&f, &o);
+        assert_null(o.uncounted);
+        outcome_clear(&o);
+        f.session_cost_usd = 0;
+
+        /* An error that is not the API's refusal counts, cost or not. */
+        st.last_api_error_status = 0;
+        r.terminal_reason = (char *)"completed";
+        r.subtype = (char *)"error_during_execution";
+        outcome_decide(&f, &o);
+        assert_int_equal(o.kind, OUTCOME_FAILED_ATTEMPT);
+        assert_null(o.uncounted);
+        outcome_clear(&o);
+
+        /* Nothing ran at all. */
+        f.exec_failed = true;
+        outcome_decide(&f, &o);
+        assert_int_equal(o.kind, OUTCOME_LAUNCH_ERROR);
+        assert_non_null(o.uncounted);
+        assert_non_null(strstr(o.uncounted, "never started"));
+        outcome_clear(&o);
+
+        /* A done session never is uncounted, even at no cost. */
+        struct stream_result done = success("ok");
+        f.exec_failed = false;
+        f.result = &done;
+        st.last_api_error_status = 0;
+        outcome_decide(&f, &o);
+        assert_int_equal(o.kind, OUTCOME_DONE);
+        assert_null(o.uncounted);
+        outcome_clear(&o);
+}
+
 static void test_backoff(void **state)
 {
         assert_int_equal(outcome_backoff(1), 60);
@@ -297,6 +368,7 @@ int main(void)
                 cmocka_unit_test(test_no_conversation),
                 cmocka_unit_test(test_crashes_retry_then_fail),
                 cmocka_unit_test(test_daemon_stops),
+                cmocka_unit_test(test_uncounted),
                 cmocka_unit_test(test_backoff),
                 cmocka_unit_test(test_budget_day),
                 cmocka_unit_test(test_session_cost),
