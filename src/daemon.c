@@ -26,8 +26,10 @@
 #define EXIT_CONFIG 78 /* EX_CONFIG */
 
 /* Timers may fire up to this late so the kernel can batch wakeups; nothing
- * in a 60 s poll needs better. */
+ * in a 60 s poll needs better. A poll for a task falling due, or for the
+ * budget's reset, is a promise of a time: it takes the fine accuracy. */
 #define POLL_ACCURACY_USEC (1 * USEC_PER_SEC)
+#define DUE_ACCURACY_USEC (10 * USEC_PER_MSEC)
 /* Done and cancelled tasks past the retention are pruned this often. */
 #define PRUNE_INTERVAL_USEC (86400 * USEC_PER_SEC)
 
@@ -57,9 +59,9 @@ static void daemon_launch(struct jada_ctx *ctx)
 /* A regular poll may be late by POLL_ACCURACY_USEC so wakeups batch; a
  * poll asked for now (a wake from the command line, a session that ended)
  * must not wait for that. */
-static int poll_arm(struct jada_ctx *ctx, uint64_t delay)
+static int poll_arm_accuracy(struct jada_ctx *ctx, uint64_t delay, uint64_t accuracy)
 {
-        int r = sd_event_source_set_time_accuracy(ctx->poll_timer, delay == 0 ? 1 : POLL_ACCURACY_USEC);
+        int r = sd_event_source_set_time_accuracy(ctx->poll_timer, delay == 0 ? 1 : accuracy);
         if (r >= 0)
                 r = sd_event_source_set_time_relative(ctx->poll_timer, delay);
         if (r >= 0)
@@ -69,15 +71,33 @@ static int poll_arm(struct jada_ctx *ctx, uint64_t delay)
         return 0;
 }
 
-/* The poll interval, or less when the day's budget resets sooner: a spent
- * budget should not wait a whole interval past 00:00 UTC. */
-static uint64_t next_poll_delay(struct jada_ctx *ctx)
+static int poll_arm(struct jada_ctx *ctx, uint64_t delay)
 {
-        int64_t now = (int64_t)(now_realtime_usec() / USEC_PER_SEC);
-        uint64_t to_midnight = (uint64_t)(budget_day_start(now) + 86400 - now + 1) * USEC_PER_SEC;
-        uint64_t interval = ctx->config->daemon.poll_interval;
+        return poll_arm_accuracy(ctx, delay, POLL_ACCURACY_USEC);
+}
 
-        return to_midnight < interval ? to_midnight : interval;
+/* Sleeps until the earliest deadline, as beanstalkd does: the poll
+ * interval, the next queued task's run_after (--after, a retry's backoff),
+ * or the budget's reset at 00:00 UTC, whichever comes first. The db
+ * counts whole seconds, so a due time is the start of its second. */
+static int poll_arm_next(struct jada_ctx *ctx)
+{
+        uint64_t now_usec = now_realtime_usec(), delay = ctx->config->daemon.poll_interval;
+        uint64_t accuracy = POLL_ACCURACY_USEC, until;
+        int64_t now = (int64_t)(now_usec / USEC_PER_SEC), due = 0, deadline = budget_day_start(now) + 86400;
+        int r;
+
+        r = queue_next_due(ctx->db, now, &due);
+        if (r < 0)
+                log_warning_errno(r, "cannot read when the next task falls due; polling every interval");
+        if (due > 0 && due < deadline)
+                deadline = due;
+        until = (uint64_t)deadline * USEC_PER_SEC - now_usec;
+        if (until <= delay) {
+                delay = until;
+                accuracy = DUE_ACCURACY_USEC;
+        }
+        return poll_arm_accuracy(ctx, delay, accuracy);
 }
 
 void daemon_db_failed(struct jada_ctx *ctx, int r, const char *what)
@@ -133,7 +153,7 @@ static int on_poll(sd_event_source *s, uint64_t usec, void *userdata)
                 daemon_publish(ctx);
         }
         daemon_write_metrics(ctx, true);
-        return poll_arm(ctx, next_poll_delay(ctx));
+        return poll_arm_next(ctx);
 }
 
 
@@ -199,7 +219,7 @@ static void daemon_apply_config(struct jada_ctx *ctx, struct jada_config *next)
         }
         ctx->config = next;
         if (old->daemon.poll_interval != next->daemon.poll_interval)
-                (void)poll_arm(ctx, next->daemon.poll_interval);
+                (void)poll_arm_next(ctx);
         daemon_google_reconfigure(ctx, old->sheets.enabled);
         if (ctx->alerter)
                 alerter_set_url(ctx->alerter, next->alerts.webhook_url);

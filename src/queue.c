@@ -491,14 +491,15 @@ int queue_counts(sqlite3 *db, int64_t counts[_TASK_STATE_MAX])
         return rc == SQLITE_DONE ? 0 : db_errno(rc);
 }
 
-int queue_next_due(sqlite3 *db, int64_t *ret)
+int queue_next_due(sqlite3 *db, int64_t after, int64_t *ret)
 {
         sqlite3_stmt *st;
         int r, rc;
 
-        r = db_prepare(db, "SELECT min(run_after) FROM tasks WHERE state = 'queued'", &st);
+        r = db_prepare(db, "SELECT min(run_after) FROM tasks WHERE state = 'queued' AND run_after > ?1", &st);
         if (r < 0)
                 return r;
+        sqlite3_bind_int64(st, 1, after);
         rc = sqlite3_step(st);
         *ret = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
         sqlite3_finalize(st);

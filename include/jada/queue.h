@@ -114,5 +114,7 @@ int queue_list(sqlite3 *db, int state, struct queue_task **ret, size_t *n);
 int queue_events(sqlite3 *db, int64_t id, size_t limit, struct queue_event **ret, size_t *n);
 /* counts[state] for every state. */
 int queue_counts(sqlite3 *db, int64_t counts[_TASK_STATE_MAX]);
-/* The earliest run_after of a queued task, or 0 if none is queued. */
-int queue_next_due(sqlite3 *db, int64_t *ret);
+/* The earliest run_after later than `after` among queued tasks, or 0 if
+ * there is none: when the next task falls due. Tasks due already are the
+ * claim's business (they wait for the budget or a free slot, not a time). */
+int queue_next_due(sqlite3 *db, int64_t after, int64_t *ret);

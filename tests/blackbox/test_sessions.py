@@ -2,6 +2,7 @@
 """Claude sessions through the real daemon and a fake `claude` that replays
 real captures: every outcome, the budget, timeouts, stop and kill -9."""
 
+import calendar
 import glob
 import json
 import os
@@ -453,6 +454,22 @@ class Budget(SessionTest):
         first, second = self.sessions()
         self.assertLess(first["started_at"], midnight)
         self.assertGreaterEqual(second["started_at"], midnight)
+
+
+class Due(SessionTest):
+    """The daemon sleeps until the earliest deadline, not a whole
+    poll_interval (1h here): a task's run_after, the budget's reset."""
+
+    def test_a_task_added_for_later_starts_when_it_falls_due(self):
+        self.default_scenario(stream=SAMPLES + "success.stream.jsonl")
+        self.daemon()
+        i = self.add("later", "--after", "3s")
+        run_after = calendar.timegm(time.strptime(self.show(i)["run_after"], "%Y-%m-%dT%H:%M:%SZ"))
+        (run,) = self.wait_invocations(1)
+        late = run["started"] - run_after
+        print(f"\n    run_after to claude's start: {late * 1000:.0f} ms", end=" ")
+        self.assertGreaterEqual(late, 0, "started before it was due")
+        self.wait_state(i, "done")
 
 
 class Stopping(SessionTest):

@@ -1224,7 +1224,7 @@ static void test_counts_and_next_due(void **state)
         assert_int_equal(queue_counts(f->db, counts), 0);
         for (int s = 0; s < N_STATES; s++)
                 assert_int_equal(counts[s], 0);
-        assert_int_equal(queue_next_due(f->db, &due), 0);
+        assert_int_equal(queue_next_due(f->db, NOW, &due), 0);
         assert_int_equal(due, 0);
 
         static const int want[_TASK_STATE_MAX] = {
@@ -1236,7 +1236,7 @@ static void test_counts_and_next_due(void **state)
                         make_task_in(f, (enum task_state)s, NOW);
 
         /* Nothing queued: still 0, whatever the others' run_after. */
-        assert_int_equal(queue_next_due(f->db, &due), 0);
+        assert_int_equal(queue_next_due(f->db, NOW, &due), 0);
         assert_int_equal(due, 0);
 
         add(f->db, "later", 0, NOW + 500, NOW);
@@ -1246,7 +1246,7 @@ static void test_counts_and_next_due(void **state)
         int64_t early = add(f->db, "early but running", 100, NOW + 100, NOW);
         assert_int_equal(claim_id(f->db, NOW + 100), early);
 
-        assert_int_equal(queue_next_due(f->db, &due), 0);
+        assert_int_equal(queue_next_due(f->db, NOW, &due), 0);
         assert_int_equal(due, NOW + 300);
 
         assert_int_equal(queue_counts(f->db, counts), 0);
@@ -1255,10 +1255,16 @@ static void test_counts_and_next_due(void **state)
         for (int s = 2; s < N_STATES; s++)
                 assert_int_equal(counts[s], want[s]);
 
-        /* A queued task with run_after 0 is due at 0: next_due says 0 too. */
+        /* Only what falls due after the given time: one due already is
+         * waiting for something else than the clock. */
         add(f->db, "now", 0, 0, NOW);
+        add(f->db, "due", 0, NOW, NOW);
         due = -1;
-        assert_int_equal(queue_next_due(f->db, &due), 0);
+        assert_int_equal(queue_next_due(f->db, NOW, &due), 0);
+        assert_int_equal(due, NOW + 300);
+        assert_int_equal(queue_next_due(f->db, NOW + 300, &due), 0);
+        assert_int_equal(due, NOW + 500);
+        assert_int_equal(queue_next_due(f->db, NOW + 900, &due), 0);
         assert_int_equal(due, 0);
 }
 
