@@ -32,7 +32,7 @@ TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/
 
 SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
-.PHONY: all run bench fuzz valgrind check-valgrind deps-valgrind check check-unit check-system check-build check-run check-asan install uninstall clean deps-build deps-check
+.PHONY: all run deps-run bench fuzz valgrind check-valgrind deps-valgrind check check-unit check-system check-build check-run check-asan install uninstall clean deps-build deps-check
 
 all: jada-agent
 
@@ -69,14 +69,18 @@ $(BUILD) $(BUILD)/tests:
 deps-build:
 	@tools/install-deps build
 
+deps-run:
+	@tools/install-deps run
+
 deps-check:
 	@tools/install-deps check
 
-# The daemon in the foreground, state under ./var, no setup.
-run: deps-build
+# The daemon in the foreground, state under ./var, no setup; the pinned
+# Claude Code CLI when none is on PATH (tools/run-dev).
+run: deps-run
 	$(MAKE) jada-agent
 	mkdir -p var
-	./jada-agent run -c config/jada-agent.dev.conf
+	tools/run-dev
 
 # Every test: once with gcc, once with clang under ASan+UBSan; and the
 # unit's hardening gate (systemd-analyze's exposure score, 10x: 25 is 2.5).

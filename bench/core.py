@@ -5,6 +5,7 @@ to exit when idle, and CPU time and memory over an idle period.
 Prints a table; asserts nothing (figures are reported, not tested)."""
 
 import argparse
+import calendar
 import json
 import os
 import shutil
@@ -160,6 +161,7 @@ def main():
             f.write(f"[claude]\ncommand = {repo}/tests/fake/fake-claude\n")
         env_backup = dict(os.environ)
         os.environ["FAKE_CLAUDE_SCENARIOS"] = scen
+        os.environ["ANTHROPIC_API_KEY"] = "sk-ant-bench-not-a-key"  # without one no session starts
         subprocess.run([args.bin, "-c", config, "task", "add", "bench"], check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         r = Run(args.bin, tmp, config)
@@ -192,6 +194,19 @@ def main():
                                  capture_output=True, text=True).stdout.strip()
             at, _ = r._wait(lambda m, needle=f"Running task {out} ": needle in m, 20, mark)
             add_to_start.append(at - t)
+        # --after: from the moment a task falls due to its session's start,
+        # with poll_interval 60 s (the timer is armed for the run_after).
+        due_to_start = []
+        for _ in range(3):
+            with r.cond:
+                mark = len(r.messages)
+            out = subprocess.run([args.bin, "-c", config, "task", "add", "--after", "2s", "bench"], check=True,
+                                 capture_output=True, text=True).stdout.strip()
+            shown = json.loads(subprocess.run([args.bin, "-c", config, "task", "show", out, "--json"], check=True,
+                                              capture_output=True, text=True).stdout)
+            due = calendar.timegm(time.strptime(shown["run_after"], "%Y-%m-%dT%H:%M:%SZ"))
+            at, _ = r._wait(lambda m, needle=f"Running task {out} ": needle in m, 20, mark)
+            due_to_start.append(time.time() - (time.monotonic() - at) - due)
         r.stop()
         os.environ.clear()
         os.environ.update(env_backup)
@@ -263,6 +278,7 @@ def main():
               f"voluntary wakeups {(ctx1 - ctx0) / minutes:.1f}/min")
         print(f"idle memory: RssAnon {st['RssAnon']}, VmRSS {st['VmRSS']}, VmHWM {st['VmHWM']}")
         row("task add to session start", add_to_start, "ms", 1000)
+        row("--after: due to session start", due_to_start, "ms", 1000)
         print(f"during a sync (a Sheets answer in flight): RssAnon {during_sync['RssAnon']}, "
               f"VmRSS {during_sync['VmRSS']}")
         print(f"a dead Google token for a simulated hour (60 sync runs): {dead_token['token']} token request(s), "

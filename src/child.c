@@ -40,6 +40,33 @@ static char *read_credential(const char *name, const char *env)
         return value && *value ? xstrdup(value) : NULL;
 }
 
+const char *child_credential_source(const char *home)
+{
+        static const char *const inherited[] = { "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_USE_BEDROCK",
+                                                 "CLAUDE_CODE_USE_VERTEX", NULL };
+        _cleanup_free_ char *login = xasprintf("%s/.claude/.credentials.json", home);
+        char *key;
+
+        if ((key = read_credential("anthropic-api-key", "ANTHROPIC_API_KEY"))) {
+                explicit_bzero(key, strlen(key));
+                free(key);
+                return "the API key (credential anthropic-api-key or ANTHROPIC_API_KEY)";
+        }
+        if ((key = read_credential("claude-oauth-token", "CLAUDE_CODE_OAUTH_TOKEN"))) {
+                explicit_bzero(key, strlen(key));
+                free(key);
+                return "the OAuth token (credential claude-oauth-token or CLAUDE_CODE_OAUTH_TOKEN)";
+        }
+        for (size_t i = 0; inherited[i]; i++) {
+                const char *v = getenv(inherited[i]);
+                if (v && *v)
+                        return inherited[i];
+        }
+        if (access(login, R_OK) == 0)
+                return "a claude login in the daemon's HOME";
+        return NULL;
+}
+
 static bool env_dropped(const char *entry)
 {
         static const char *const drop[] = {

@@ -56,7 +56,8 @@ static void daemon_problem(struct report *r, const char *kind, const char *text,
                 const char *fix;
         } fixes[] = {
                 { "api_key", VERDICT_CRITICAL,
-                  "put a working key in the credential anthropic-api-key, then: systemctl reload jada-agent" },
+                  "put a working key in the credential anthropic-api-key (run by hand: ANTHROPIC_API_KEY or "
+                  "CLAUDE_CODE_OAUTH_TOKEN), then restart the daemon: systemctl restart jada-agent" },
                 { "google_token", VERDICT_CRITICAL, "jada-agent auth google" },
                 { "claude_command", VERDICT_CRITICAL, "fix [claude] command, then: systemctl reload jada-agent" },
                 { "database", VERDICT_CRITICAL, "check the disk and permissions of the state directory" },

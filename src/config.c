@@ -147,10 +147,39 @@ void config_problems_print(const struct config_problems *problems)
                         problems->items[i].message);
 }
 
+/* `make run` starts ./jada-agent with the tree's development config; the
+ * same binary typed in a second terminal (`./jada-agent task add ...`) must
+ * reach that daemon, not a missing /etc/jada-agent.conf. An installed
+ * binary has no Makefile beside it. */
+static const char *source_tree_config(void)
+{
+        static char path[PATH_MAX];
+        char exe[PATH_MAX], *slash;
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+
+        if (n <= 0)
+                return NULL;
+        exe[n] = '\0';
+        slash = strrchr(exe, '/');
+        if (!slash)
+                return NULL;
+        *slash = '\0';
+        if ((size_t)snprintf(path, sizeof path, "%s/Makefile", exe) >= sizeof path || access(path, F_OK) < 0)
+                return NULL;
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", exe, JADA_DEV_CONFIG) >= sizeof path ||
+            access(path, R_OK) < 0)
+                return NULL;
+        return path;
+}
+
 const char *config_default_path(void)
 {
-        const char *e = getenv("JADA_AGENT_CONFIG");
-        return e && *e ? e : JADA_DEFAULT_CONFIG;
+        const char *e = getenv("JADA_AGENT_CONFIG"), *dev;
+
+        if (e && *e)
+                return e;
+        dev = source_tree_config();
+        return dev ? dev : JADA_DEFAULT_CONFIG;
 }
 
 /* ---- durations ---------------------------------------------------------- */

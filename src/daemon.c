@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "jada/alert.h"
 #include "jada/budget.h"
+#include "jada/child.h"
 #include "jada/control.h"
 #include "jada/daemon.h"
 #include "jada/db.h"
@@ -40,7 +41,7 @@ static void daemon_launch(struct jada_ctx *ctx)
 
         /* While an outcome waits to be recorded, the db cannot take a
          * session's row either: the budget is only safe with the row. */
-        while (!ctx->stopping && !ctx->launch_blocked && !ctx->unrecorded &&
+        while (!ctx->stopping && !ctx->launch_blocked && !ctx->no_credential && !ctx->unrecorded &&
                ctx->n_sessions < ctx->config->claude.concurrency && daemon_budget_allows(ctx, why, sizeof why)) {
                 struct queue_task *task = NULL;
                 int r = queue_claim(ctx->db, (int64_t)(now_realtime_usec() / USEC_PER_SEC), &task);
@@ -54,6 +55,25 @@ static void daemon_launch(struct jada_ctx *ctx)
                 if (session_start(ctx, task) < 0)
                         break;
         }
+}
+
+/* Without any credential every session would fail (and count as a failed
+ * attempt of its task): start none, and say exactly what to set. The
+ * environment and systemd's credentials are fixed for a process's life, so
+ * this is decided at start-up; a reload looks again (a `claude login`). */
+static void daemon_check_credential(struct jada_ctx *ctx)
+{
+        _cleanup_free_ char *home = xasprintf("%s/home", ctx->config->daemon.state_dir);
+        const char *source = child_credential_source(home);
+
+        ctx->no_credential = source == NULL;
+        if (source) {
+                log_debug("claude's credential: %s", source);
+                return;
+        }
+        health_set_problem(&ctx->health, PROBLEM_API_KEY,
+                           "no Claude credential: set ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN (under "
+                           "systemd: the credential anthropic-api-key or claude-oauth-token) and restart");
 }
 
 /* A regular poll may be late by POLL_ACCURACY_USEC so wakeups batch; a
@@ -254,6 +274,7 @@ static int on_reload_signal(sd_event_source *s, const struct signalfd_siginfo *s
                 ctx->launch_blocked = false;
                 health_clear_problem(&ctx->health, PROBLEM_API_KEY);
                 health_clear_problem(&ctx->health, PROBLEM_CLAUDE_COMMAND);
+                daemon_check_credential(ctx);
                 (void)poll_arm(ctx, 0);
                 log_info("configuration reloaded");
         }
@@ -390,6 +411,7 @@ static int daemon_setup(struct jada_ctx *ctx)
         /* A Google that cannot be set up is a health problem, not a reason
          * to leave the task queue unserved. */
         (void)daemon_google_start(ctx);
+        daemon_check_credential(ctx);
         return 0;
 }
 

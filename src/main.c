@@ -70,8 +70,9 @@ static void print_help(FILE *f)
         fprintf(f, "usage: jada-agent [-c FILE] [-v] COMMAND [ARGS]\n\n");
         for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
                 fprintf(f, "  %-13s %s\n  %-13s   %s\n", commands[i].name, commands[i].usage, "", commands[i].help);
-        fprintf(f, "\n-c FILE  config file (default $JADA_AGENT_CONFIG, else %s)\n-v       debug logging\n",
-                JADA_DEFAULT_CONFIG);
+        fprintf(f, "\n-c FILE  config file (default $JADA_AGENT_CONFIG, else %s; the ./jada-agent\n"
+                "         of a source tree: its %s, as make run uses)\n-v       debug logging\n",
+                JADA_DEFAULT_CONFIG, JADA_DEV_CONFIG);
 }
 
 static int cmd_help(struct cli *cli, int argc, char **argv)

@@ -33,6 +33,14 @@ struct child {
  * 128 KiB; prompts may be 1 MiB. */
 int child_prompt_fd(const char *work_dir, const char *prompt);
 
+/* Where the child's credential comes from, or NULL if it has none and no
+ * session can succeed: the credential anthropic-api-key or claude-oauth-token
+ * (or ANTHROPIC_API_KEY / CLAUDE_CODE_OAUTH_TOKEN), ANTHROPIC_AUTH_TOKEN or a
+ * Bedrock/Vertex switch in the environment the child inherits, or a
+ * `claude login` kept in its config dir (home/.claude/.credentials.json).
+ * A static string; the secret itself is never read into the answer. */
+const char *child_credential_source(const char *home);
+
 /* Forks and execs claude. 0 or a negative errno; an exec failure shows
  * later, on exec_fd. */
 int child_spawn(const struct child_spec *spec, struct child *ret);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #define JADA_DEFAULT_CONFIG "/etc/jada-agent.conf"
+#define JADA_DEV_CONFIG "config/jada-agent.dev.conf"   /* in a source tree, for `make run` */
 #define JADA_DEFAULT_STATE_DIR "/var/lib/jada-agent"
 
 #define USEC_PER_SEC  UINT64_C(1000000)
@@ -95,7 +96,10 @@ void config_problems_clear(struct config_problems *problems);
 void config_problems_log(const struct config_problems *problems);
 void config_problems_print(const struct config_problems *problems);
 
-/* The config path: -c, else $JADA_AGENT_CONFIG, else the default. */
+/* The config path when -c is not given: $JADA_AGENT_CONFIG, else the
+ * source tree's config/jada-agent.dev.conf for the ./jada-agent that `make`
+ * builds (a binary next to a Makefile and that file: the daemon of `make
+ * run` uses it), else /etc/jada-agent.conf. */
 const char *config_default_path(void);
 
 /* Durations in systemd's syntax: "90s", "30min", "2h", "1d", "1h 30min",

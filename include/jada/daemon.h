@@ -48,6 +48,7 @@ struct jada_ctx {
         struct session_record *unrecorded;
         int db_error;                   /* the last failed db write of this poll, or 0 */
         bool launch_blocked;            /* API key rejected or claude missing: until reload */
+        bool no_credential;             /* no key or token for claude at all: checked at start and reload */
         unsigned api_error_streak;      /* transient API errors in a row */
 
         struct health health;

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 
-from harness import REPO, TempStateTest
+from harness import BIN, REPO, TempStateTest
 
 FAKE_API = os.path.join(REPO, "tests", "e2e", "fake_messages_api.py")
 API_KEY = "sk-ant-e2e-0000-not-a-real-key"
@@ -324,3 +324,115 @@ class RealClaude(RealClaudeTest):
         self.assertTrue(reqs[2]["last_user_text"].startswith(CONTINUE_MARKER), reqs[2]["last_user_text"])
         self.check_requests_came_from_the_daemon({t["claude_session_id"]})
         self.assertIn(f"resuming {t['claude_session_id']}", self.daemons[0].log())
+
+
+class MakeRun(RealClaudeTest):
+    """A newcomer's first minutes: `make run` (tools/run-dev, after the
+    build) in a source tree on a machine with no `claude` on PATH, then
+    `./jada-agent task add` in a second terminal, with no -c anywhere."""
+
+    def tree(self):
+        tree = os.path.join(self.tmp, "tree")
+        for d in ("config", "tools"):
+            os.makedirs(os.path.join(tree, d))
+        shutil.copy(BIN, os.path.join(tree, "jada-agent"))
+        for f in ("Makefile", "config/jada-agent.dev.conf", "tools/run-dev", "tools/install-claude-cli"):
+            shutil.copy2(os.path.join(REPO, f), os.path.join(tree, f))
+        # What `make run` leaves to the user's second terminal: no config
+        # path anywhere, and the state where the dev config puts it.
+        self.state = os.path.join(tree, "var")
+        os.makedirs(self.state)
+        return tree
+
+    def make_run(self, tree, env):
+        path = "/usr/bin:/bin"
+        if shutil.which("claude", path=path):
+            self.fail(f"this test needs a machine without claude in {path}")
+        if not shutil.which("node", path=path):
+            self.fail(f"node is not in {path}: install Debian's nodejs")
+        e = {"PATH": path, "HOME": self.tmp, "LANG": "C.UTF-8",
+             # The cached pinned CLI of this test run: no download here.
+             "CLAUDE_CLI_DIR": os.path.dirname(os.path.dirname(os.path.dirname(self.cli))),
+             "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
+        e.update(env)
+        out = os.path.join(self.tmp, "make-run.log")
+        with open(out, "wb") as f:
+            p = subprocess.Popen([os.path.join(tree, "tools", "run-dev")], env=e, stdin=subprocess.DEVNULL,
+                                 stdout=f, stderr=subprocess.STDOUT)
+        self.addCleanup(self.stop_make_run, p)
+        deadline = time.monotonic() + WAIT
+        while "started: config" not in self.read(out):
+            if p.poll() is not None or time.monotonic() > deadline:
+                self.fail(f"make run did not start the daemon:\n{self.read(out)}")
+            time.sleep(0.1)
+        return p, out
+
+    @staticmethod
+    def read(path):
+        with open(path, errors="replace") as f:
+            return f.read()
+
+    @staticmethod
+    def stop_make_run(p):
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+    def second_terminal(self, tree, *args):
+        env = {k: v for k, v in os.environ.items() if k != "JADA_AGENT_CONFIG"}
+        return subprocess.run([os.path.join(tree, "jada-agent"), *args], cwd=tree, env=env,
+                              capture_output=True, text=True, timeout=WAIT)
+
+    def test_without_a_credential_status_says_what_to_set(self):
+        tree = self.tree()
+        p, out = self.make_run(tree, {})
+        text = self.read(out)
+        self.assertIn("no 'claude' on PATH: using the pinned Claude Code CLI", text)
+        self.assertIn("no credential is set", text)
+        self.assertIn('./jada-agent task add "', text)
+        r = self.second_terminal(tree, "task", "add", "Write hello.txt that says hello")
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, "1"), r.stderr)
+        r = self.second_terminal(tree, "status")
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn("no Claude credential: set ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN (under systemd: the "
+                      "credential anthropic-api-key or claude-oauth-token) and restart\n", r.stdout)
+        r = self.second_terminal(tree, "status", "--json")
+        problems = json.loads(r.stdout)["problems"]
+        self.assertIn("api_key", [q["kind"] for q in problems], problems)
+        time.sleep(1)
+        r = self.second_terminal(tree, "task", "show", "1", "--json")
+        t = json.loads(r.stdout)
+        self.assertEqual((t["state"], t["sessions_used"], t["attempts"]), ("queued", 0, 0), t)
+        self.assertFalse(os.path.exists(os.path.join(self.state, "work", "task-1")), "no session may start")
+
+    def test_with_a_key_the_first_task_runs_to_done(self):
+        tree = self.tree()
+        script = os.path.join(self.tmp, "fake-api-script.json")
+        with open(script, "w") as f:
+            json.dump({"rules": [{"main": False, "text": "Side answer."}, {"text": "Hello from the fake model."}]}, f)
+        with private_network():
+            with open(self.api_stderr, "wb") as err:
+                self.fake = subprocess.Popen([sys.executable, FAKE_API, script, "--log", self.api_log],
+                                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
+            self.addCleanup(self.stop_fake)
+            port = self.read_port()
+            p, out = self.make_run(tree, {"ANTHROPIC_API_KEY": API_KEY,
+                                          "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{port}"})
+        self.assertIn("sessions use ANTHROPIC_API_KEY", self.read(out))
+        r = self.second_terminal(tree, "task", "add", "Say hello")
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, "1"), r.stderr)
+        deadline = time.monotonic() + WAIT
+        while True:
+            r = self.second_terminal(tree, "task", "show", "1", "--json")
+            t = json.loads(r.stdout)
+            if t["state"] not in ("queued", "running") or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        self.assertEqual(t["state"], "done", f"{t}\n{self.read(out)}")
+        self.assertEqual(t["result"], "Hello from the fake model.")
+        r = self.second_terminal(tree, "status")
+        self.assertEqual(r.returncode, 0, r.stdout)
