@@ -186,6 +186,10 @@ class Daemon:
                   "STATE_DIRECTORY", "JADA_AGENT_CONFIG"):
             env.pop(k, None)
         env["NOTIFY_SOCKET"] = self.notify.path
+        # A daemon without any Claude credential starts no session and says
+        # so (a health problem): the tests' daemons have a dummy key, as a
+        # deployment has a real one; a test of the missing key removes it.
+        env.setdefault("ANTHROPIC_API_KEY", "sk-ant-harness-0000-not-a-real-key")
         env.update(extra_env or {})
         self.stderr = open(self.stderr_path, "wb")
         argv = [*WRAP, BIN, "run", "-c", config_path, *args]
