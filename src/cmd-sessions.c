@@ -2,6 +2,7 @@
 /* jada-agent sessions: the history of Claude sessions, with completion and
  * turn-limit rates over a window. */
 #include "jada/budget.h"
+#include "jada/session-store.h"
 #include "jada/cli.h"
 #include "jada/config.h"
 #include "jada/db.h"
@@ -21,7 +22,7 @@ struct summary {
         double cost;
 };
 
-static struct summary summarize(const struct budget_session_row *rows, size_t n)
+static struct summary summarize(const struct session_row *rows, size_t n)
 {
         struct summary s = { 0 };
 
@@ -49,12 +50,12 @@ static json_t *time_or_null(int64_t t)
         return t > 0 ? json_string(format_utc(buf, sizeof buf, (uint64_t)t * USEC_PER_SEC)) : json_null();
 }
 
-static void print_json(const struct budget_session_row *rows, size_t n, const struct summary *s, int64_t since)
+static void print_json(const struct session_row *rows, size_t n, const struct summary *s, int64_t since)
 {
         json_t *arr = json_array(), *doc;
 
         for (size_t i = 0; i < n; i++) {
-                const struct budget_session_row *r = &rows[i];
+                const struct session_row *r = &rows[i];
                 json_array_append_new(arr, json_pack(
                         "{s:I, s:o, s:o, s:o, s:o, s:o, s:I, s:{s:I, s:I, s:I, s:I}, s:f, s:o, s:b, s:o, s:b, s:o}",
                         "id", (json_int_t)r->id,
@@ -93,14 +94,14 @@ static void print_json(const struct budget_session_row *rows, size_t n, const st
         json_decref(doc);
 }
 
-static void print_human(const struct budget_session_row *rows, size_t n, const struct summary *s,
+static void print_human(const struct session_row *rows, size_t n, const struct summary *s,
                         const char *window)
 {
         if (n > 0)
                 printf("%6s  %6s  %-20s  %8s  %-15s  %5s  %9s\n", "ID", "TASK", "STARTED", "DURATION", "OUTCOME",
                        "TURNS", "COST");
         for (size_t i = 0; i < n; i++) {
-                const struct budget_session_row *r = &rows[i];
+                const struct session_row *r = &rows[i];
                 char started[32], duration[32] = "running", task[24] = "-";
                 if (r->ended_at >= r->started_at && r->outcome)
                         config_format_duration(duration, sizeof duration,
@@ -137,7 +138,7 @@ int cmd_sessions(struct cli *cli, int argc, char **argv)
                 { "json", no_argument, NULL, 'j' },
                 {}
         };
-        struct budget_session_row *rows = NULL;
+        struct session_row *rows = NULL;
         struct jada_config *config = NULL;
         const char *window = "7d";
         uint64_t usec = 7 * 86400 * USEC_PER_SEC;
@@ -170,7 +171,7 @@ int cmd_sessions(struct cli *cli, int argc, char **argv)
         if (r != 0)
                 return r;
         since = (int64_t)((now_realtime_usec() - (usec < now_realtime_usec() ? usec : 0)) / USEC_PER_SEC);
-        r = budget_list_sessions(db, since, &rows, &n);
+        r = session_store_list(db, since, &rows, &n);
         db_close(db);
         config_free(config);
         if (r < 0) {
@@ -182,6 +183,6 @@ int cmd_sessions(struct cli *cli, int argc, char **argv)
                 print_json(rows, n, &s, since);
         else
                 print_human(rows, n, &s, window);
-        budget_session_rows_free(rows, n);
+        session_rows_free(rows, n);
         return EXIT_OK;
 }

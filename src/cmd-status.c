@@ -5,7 +5,9 @@
  * 3 UNKNOWN (the daemon is not running, or its health row is older than
  * three poll intervals).
  */
+#include "jada/sync-store.h"
 #include "jada/budget.h"
+#include "jada/session-store.h"
 #include "jada/cli.h"
 #include "jada/config.h"
 #include "jada/db.h"
@@ -161,7 +163,7 @@ int cmd_status(struct cli *cli, int argc, char **argv)
         struct report rep = { .verdict = VERDICT_OK, .problems = json_array() };
         struct jada_config *config = NULL;
         struct health_row row = { 0 };
-        struct budget_outcomes week = { 0 };
+        struct session_outcomes week = { 0 };
         struct sync_history sync = { 0 };
         int64_t counts[_TASK_STATE_MAX] = { 0 }, now = (int64_t)(now_realtime_usec() / USEC_PER_SEC);
         int64_t day = budget_day_start(now), sessions_today = 0;
@@ -221,10 +223,10 @@ int cmd_status(struct cli *cli, int argc, char **argv)
         }
 
         (void)queue_counts(db, counts);
-        (void)budget_sessions_since(db, day, &sessions_today);
-        (void)budget_cost_since(db, day, &cost_today);
-        (void)budget_outcomes_since(db, now - 7 * 86400, &week);
-        (void)sync_history_load(db, &sync);
+        (void)session_store_count_since(db, day, &sessions_today);
+        (void)session_store_cost_since(db, day, &cost_today);
+        (void)session_store_outcomes_since(db, now - 7 * 86400, &week);
+        (void)sync_store_history(db, &sync);
         if (week.finished > 0) {
                 completion = (double)week.done / (double)week.finished;
                 max_turns_rate = (double)week.max_turns / (double)week.finished;

@@ -2,7 +2,9 @@
 /* The daemon's health, from facts: the STATUS= line, the problems that are
  * states of the world (disk, budget, turn-limit share, tasks that need you)
  * and the Prometheus textfile. */
+#include "jada/sync-store.h"
 #include "jada/budget.h"
+#include "jada/session-store.h"
 #include "jada/daemon.h"
 #include "jada/log.h"
 #include "jada/metrics.h"
@@ -47,7 +49,7 @@ bool daemon_budget_allows(struct jada_ctx *ctx, char *why, size_t size)
         double cost = 0;
         char reset[32];
 
-        if (budget_sessions_since(ctx->db, day, &sessions) < 0)
+        if (session_store_count_since(ctx->db, day, &sessions) < 0)
                 sessions = c->claude.sessions_per_day; /* cannot count: do not risk going over */
         until_midnight(reset, sizeof reset);
         if (sessions >= (int64_t)c->claude.sessions_per_day) {
@@ -55,7 +57,7 @@ bool daemon_budget_allows(struct jada_ctx *ctx, char *why, size_t size)
                          (long long)sessions, c->claude.sessions_per_day, reset);
                 return false;
         }
-        if (c->claude.daily_cost_limit_usd > 0 && budget_cost_since(ctx->db, day, &cost) == 0 &&
+        if (c->claude.daily_cost_limit_usd > 0 && session_store_cost_since(ctx->db, day, &cost) == 0 &&
             cost >= c->claude.daily_cost_limit_usd) {
                 snprintf(why, size, "budget spent: $%.2f of $%.2f today, resets 00:00 UTC (in %s)", cost,
                          c->claude.daily_cost_limit_usd, reset);
@@ -129,7 +131,7 @@ void daemon_check_problems(struct jada_ctx *ctx)
 {
         const int64_t *n = ctx->queue_counts;
         int64_t now = (int64_t)(now_realtime_usec() / USEC_PER_SEC);
-        struct budget_outcomes week = { 0 };
+        struct session_outcomes week = { 0 };
         double free_ratio = disk_free_ratio(ctx->config->daemon.state_dir);
         char why[160];
 
@@ -145,7 +147,7 @@ void daemon_check_problems(struct jada_ctx *ctx)
         else
                 health_clear_problem(&ctx->health, PROBLEM_BUDGET);
 
-        if (budget_outcomes_since(ctx->db, now - 7 * 86400, &week) == 0) {
+        if (session_store_outcomes_since(ctx->db, now - 7 * 86400, &week) == 0) {
                 double share = week.finished ? (double)week.max_turns / (double)week.finished : 0;
                 if (week.finished >= MAX_TURNS_MIN_SESSIONS && share > MAX_TURNS_ALERT)
                         health_set_problem(&ctx->health, PROBLEM_MAX_TURNS,
@@ -179,7 +181,7 @@ void daemon_write_metrics(struct jada_ctx *ctx, bool up)
                 .sheets_enabled = ctx->config->sheets.enabled,
                 .disk_free_ratio = disk_free_ratio(ctx->config->daemon.state_dir),
         };
-        struct budget_outcomes week = { 0 };
+        struct session_outcomes week = { 0 };
         struct sync_history sync = { 0 };
         struct rusage ru;
         long pages = 0;
@@ -189,14 +191,14 @@ void daemon_write_metrics(struct jada_ctx *ctx, bool up)
         if (!path || !*path)
                 return;
         memcpy(f.tasks, ctx->queue_counts, sizeof f.tasks);
-        (void)budget_sessions_since(ctx->db, day, &f.sessions_today);
-        (void)budget_cost_since(ctx->db, day, &f.cost_today_usd);
-        if (budget_outcomes_since(ctx->db, now - 7 * 86400, &week) == 0) {
+        (void)session_store_count_since(ctx->db, day, &f.sessions_today);
+        (void)session_store_cost_since(ctx->db, day, &f.cost_today_usd);
+        if (session_store_outcomes_since(ctx->db, now - 7 * 86400, &week) == 0) {
                 f.sessions_7d_finished = week.finished;
                 f.sessions_7d_done = week.done;
                 f.sessions_7d_max_turns = week.max_turns;
         }
-        if (sync_history_load(ctx->db, &sync) == 0) {
+        if (sync_store_history(ctx->db, &sync) == 0) {
                 f.sheets_last_success = sync.last_ok_at;
                 f.sheets_failing_runs = sync.failing_runs;
         }

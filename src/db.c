@@ -189,6 +189,60 @@ int db_step_done(sqlite3 *db, sqlite3_stmt *st)
         return 0;
 }
 
+static int read_one(sqlite3 *db, sqlite3_stmt *st, bool real, int64_t *ret_int, double *ret_real)
+{
+        int rc = sqlite3_step(st);
+
+        if (rc == SQLITE_ROW) {
+                if (real)
+                        *ret_real = sqlite3_column_double(st, 0);
+                else
+                        *ret_int = sqlite3_column_int64(st, 0);
+        }
+        sqlite3_finalize(st);
+        if (rc != SQLITE_ROW) {
+                log_error("database: %s", rc == SQLITE_DONE ? "a query returned no row" : sqlite3_errmsg(db));
+                return rc == SQLITE_DONE ? -ENODATA : db_errno(rc);
+        }
+        return 0;
+}
+
+int db_read_int64(sqlite3 *db, sqlite3_stmt *st, int64_t *ret)
+{
+        *ret = 0;
+        return read_one(db, st, false, ret, NULL);
+}
+
+int db_read_double(sqlite3 *db, sqlite3_stmt *st, double *ret)
+{
+        *ret = 0;
+        return read_one(db, st, true, NULL, ret);
+}
+
+void db_finalizep(sqlite3_stmt **st)
+{
+        if (*st)
+                sqlite3_finalize(*st);
+        *st = NULL;
+}
+
+int db_transaction(sqlite3 *db, int (*fn)(sqlite3 *db, void *userdata), void *userdata)
+{
+        int r = db_begin_immediate(db);
+
+        if (r < 0)
+                return r;
+        r = fn(db, userdata);
+        if (r >= 0) {
+                int c = db_commit(db);
+                if (c < 0)
+                        r = c;
+        }
+        if (r < 0)
+                db_rollback(db);
+        return r;
+}
+
 char *db_column_strdup(sqlite3_stmt *st, int column)
 {
         const unsigned char *s = sqlite3_column_text(st, column);

@@ -120,8 +120,8 @@ int health_save(sqlite3 *db, const struct health *health, int64_t pid, uint64_t 
                 "VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6) "
                 "ON CONFLICT (id) DO UPDATE SET pid = ?1, started_at = ?2, updated_at = ?3, "
                 "state = ?4, status = ?5, details = ?6";
-        char *details = details_json(health);
-        sqlite3_stmt *st;
+        _cleanup_free_ char *details = details_json(health);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
         int rc;
 
         rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
@@ -133,9 +133,7 @@ int health_save(sqlite3 *db, const struct health *health, int64_t pid, uint64_t 
                 sqlite3_bind_text(st, 5, health->status, -1, SQLITE_STATIC);
                 sqlite3_bind_text(st, 6, details, -1, SQLITE_STATIC);
                 rc = sqlite3_step(st);
-                sqlite3_finalize(st);
         }
-        free(details);
         if (rc != SQLITE_DONE && rc != SQLITE_OK) {
                 log_warning("cannot update the health row: %s", sqlite3_errstr(rc));
                 return db_errno(rc);
@@ -145,7 +143,7 @@ int health_save(sqlite3 *db, const struct health *health, int64_t pid, uint64_t 
 
 int health_load(sqlite3 *db, struct health_row *ret)
 {
-        sqlite3_stmt *st;
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
         int rc;
 
         *ret = (struct health_row){ 0 };
@@ -163,7 +161,6 @@ int health_load(sqlite3 *db, struct health_row *ret)
                 ret->status = xstrdup((c = (const char *)sqlite3_column_text(st, 4)) ? c : "");
                 ret->details = xstrdup((c = (const char *)sqlite3_column_text(st, 5)) ? c : "{}");
         }
-        sqlite3_finalize(st);
         if (rc == SQLITE_DONE)
                 return -ENOENT;
         return rc == SQLITE_ROW ? 0 : db_errno(rc);

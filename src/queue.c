@@ -226,7 +226,7 @@ int queue_claim(sqlite3 *db, int64_t now, struct queue_task **ret)
                 log_error("database: claim: %s", sqlite3_errmsg(db));
                 r = db_errno(rc);
         }
-        sqlite3_finalize(st);
+        db_finalizep(&st); /* before the commit */
         if (r == 0 && task)
                 r = add_event(db, task->id, TASK_QUEUED, TASK_RUNNING, "claimed", now);
         if (r == 0)
@@ -243,7 +243,7 @@ fail:
 
 static int read_state(sqlite3 *db, int64_t id, int *ret)
 {
-        sqlite3_stmt *st;
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
         int r, rc;
 
         r = db_prepare(db, "SELECT state FROM tasks WHERE id = ?1", &st);
@@ -253,7 +253,6 @@ static int read_state(sqlite3 *db, int64_t id, int *ret)
         rc = sqlite3_step(st);
         if (rc == SQLITE_ROW)
                 *ret = task_state_from_name((const char *)sqlite3_column_text(st, 0));
-        sqlite3_finalize(st);
         if (rc == SQLITE_DONE)
                 return -ENOENT;
         if (rc != SQLITE_ROW)
@@ -326,6 +325,22 @@ fail:
         return r;
 }
 
+int queue_note_session_start(sqlite3 *db, int64_t id, const char *claude_session_id, int64_t now)
+{
+        sqlite3_stmt *st;
+        int r = db_prepare(db,
+                           "UPDATE tasks SET sessions_used = sessions_used + 1, claude_session_id = ?2, "
+                           "reply = NULL, updated_at = ?3 WHERE id = ?1",
+                           &st);
+
+        if (r < 0)
+                return r;
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_text(st, 2, claude_session_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, now);
+        return db_step_done(db, st);
+}
+
 int queue_recover(sqlite3 *db, int64_t now, const char *reason)
 {
         sqlite3_stmt *st;
@@ -375,8 +390,8 @@ int queue_prune(sqlite3 *db, int64_t before)
 
 int queue_get(sqlite3 *db, int64_t id, struct queue_task **ret)
 {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
         struct queue_task *task;
-        sqlite3_stmt *st;
         int r, rc;
 
         r = db_prepare(db, "SELECT " TASK_COLUMNS " FROM tasks WHERE id = ?1", &st);
@@ -384,13 +399,10 @@ int queue_get(sqlite3 *db, int64_t id, struct queue_task **ret)
                 return r;
         sqlite3_bind_int64(st, 1, id);
         rc = sqlite3_step(st);
-        if (rc != SQLITE_ROW) {
-                sqlite3_finalize(st);
+        if (rc != SQLITE_ROW)
                 return rc == SQLITE_DONE ? -ENOENT : db_errno(rc);
-        }
         task = xcalloc(1, sizeof *task);
         r = task_from_row(st, task);
-        sqlite3_finalize(st);
         if (r < 0) {
                 queue_task_free(task);
                 return r;
@@ -403,7 +415,7 @@ int queue_list(sqlite3 *db, int state, struct queue_task **ret, size_t *n)
 {
         struct queue_task *tasks = NULL;
         size_t count = 0;
-        sqlite3_stmt *st;
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
         int r, rc;
 
         if (state >= _TASK_STATE_MAX)
@@ -421,7 +433,6 @@ int queue_list(sqlite3 *db, int state, struct queue_task **ret, size_t *n)
                 if (r < 0)
                         break;
         }
-        sqlite3_finalize(st);
         if (r == 0 && rc != SQLITE_DONE)
                 r = db_errno(rc);
         if (r < 0) {
@@ -437,7 +448,7 @@ int queue_events(sqlite3 *db, int64_t id, size_t limit, struct queue_event **ret
 {
         struct queue_event *events = NULL;
         size_t count = 0;
-        sqlite3_stmt *st;
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
         int r, rc;
 
         r = db_prepare(db,
@@ -463,7 +474,6 @@ int queue_events(sqlite3 *db, int64_t id, size_t limit, struct queue_event **ret
                 if (!events[count - 1].reason)
                         events[count - 1].reason = xstrdup("");
         }
-        sqlite3_finalize(st);
         if (rc != SQLITE_DONE) {
                 queue_events_free(events, count);
                 return db_errno(rc);
@@ -475,7 +485,7 @@ int queue_events(sqlite3 *db, int64_t id, size_t limit, struct queue_event **ret
 
 int queue_counts(sqlite3 *db, int64_t counts[_TASK_STATE_MAX])
 {
-        sqlite3_stmt *st;
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
         int r, rc;
 
         memset(counts, 0, sizeof(int64_t) * _TASK_STATE_MAX);
@@ -487,21 +497,16 @@ int queue_counts(sqlite3 *db, int64_t counts[_TASK_STATE_MAX])
                 if (s >= 0)
                         counts[s] = sqlite3_column_int64(st, 1);
         }
-        sqlite3_finalize(st);
         return rc == SQLITE_DONE ? 0 : db_errno(rc);
 }
 
 int queue_next_due(sqlite3 *db, int64_t after, int64_t *ret)
 {
         sqlite3_stmt *st;
-        int r, rc;
+        int r = db_prepare(db, "SELECT min(run_after) FROM tasks WHERE state = 'queued' AND run_after > ?1", &st);
 
-        r = db_prepare(db, "SELECT min(run_after) FROM tasks WHERE state = 'queued' AND run_after > ?1", &st);
         if (r < 0)
-                return r;
+                return *ret = 0, r;
         sqlite3_bind_int64(st, 1, after);
-        rc = sqlite3_step(st);
-        *ret = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-        sqlite3_finalize(st);
-        return rc == SQLITE_ROW ? 0 : db_errno(rc);
+        return db_read_int64(db, st, ret); /* NULL (none queued) reads as 0 */
 }

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 #include "jada/session.h"
 #include "jada/budget.h"
+#include "jada/db.h"
+#include "jada/queue.h"
+#include "jada/session-store.h"
 #include "jada/child.h"
 #include "jada/config.h"
 #include "jada/daemon.h"
@@ -56,7 +59,7 @@ struct session_record {
         struct session_record *next;
         int64_t task_id;
         int64_t row;                            /* 0: no sessions row to close */
-        struct budget_session_end end;          /* .error points at error below */
+        struct session_end end;          /* .error points at error below */
         bool transition;                        /* false: leave the task as it is */
         enum task_state to;
         struct queue_change change;             /* strings point at the copies below */
@@ -306,7 +309,7 @@ static int record_write(struct jada_ctx *ctx, struct session_record *rec)
         int r;
 
         if (rec->row > 0) {
-                r = budget_session_finish(ctx->db, rec->row, rec->now, &rec->end);
+                r = session_store_finish(ctx->db, rec->row, rec->now, &rec->end);
                 if (r < 0)
                         return r;
                 rec->row = 0;
@@ -409,7 +412,7 @@ static void session_finish(struct session *s)
         if (read(s->exec_fd, &exec_errno, sizeof exec_errno) != (ssize_t)sizeof exec_errno)
                 exec_errno = 0;
 
-        (void)budget_previous_reported_cost(ctx->db, s->task->id, s->claude_id, s->row, &previous);
+        (void)session_store_previous_reported_cost(ctx->db, s->task->id, s->claude_id, s->row, &previous);
         cost = budget_session_cost(res->seen ? res->total_cost_usd : 0, previous, s->resumed,
                                    res->input_tokens, res->model_usage_input_tokens);
 
@@ -439,7 +442,7 @@ static void session_finish(struct session *s)
         rec->now = now;
         rec->error = out.kind == OUTCOME_DONE || !out.reason ? NULL : xstrdup(out.reason);
         rec->uncounted = out.uncounted ? xstrdup(out.uncounted) : NULL;
-        rec->end = (struct budget_session_end){
+        rec->end = (struct session_end){
                 .outcome = out.name,
                 .exit_status = s->exit_status,
                 .turns = stats->turns,
@@ -512,6 +515,20 @@ static void session_finish(struct session *s)
         daemon_session_ended(ctx);
 }
 
+/* The session's row and the task's count of it, in one transaction. */
+static int begin_in_db(sqlite3 *db, void *userdata)
+{
+        struct session *s = userdata;
+        int64_t now = now_seconds();
+        int r = session_store_begin(db, s->task->id, now, s->claude_id, s->resumed, &s->row);
+
+        if (r == 0)
+                r = queue_note_session_start(db, s->task->id, s->claude_id, now);
+        if (r < 0)
+                s->row = 0;
+        return r;
+}
+
 int session_start(struct jada_ctx *ctx, struct queue_task *task)
 {
         const struct jada_config *c = ctx->config;
@@ -554,7 +571,7 @@ int session_start(struct jada_ctx *ctx, struct queue_task *task)
 
         /* The row comes first: a crash from here on can never hide this
          * session from the day's budget. */
-        r = budget_session_begin(ctx->db, task->id, now_seconds(), s->claude_id, s->resumed, &s->row);
+        r = db_transaction(ctx->db, begin_in_db, s);
         if (r < 0) {
                 log_error_errno(r, "task %lld: cannot record the session", (long long)task->id);
                 goto fail_early;
@@ -573,7 +590,7 @@ int session_start(struct jada_ctx *ctx, struct queue_task *task)
         s->out_fd = child.out_fd;
         s->err_fd = child.err_fd;
         s->exec_fd = child.exec_fd;
-        (void)budget_session_set_pid(ctx->db, s->row, s->pid, child_start_time(s->pid));
+        (void)session_store_set_pid(ctx->db, s->row, s->pid, child_start_time(s->pid));
 
         s->next = ctx->sessions;
         ctx->sessions = s;
@@ -619,7 +636,7 @@ fail_early:
                 rec->now = now;
                 rec->error = xasprintf("could not start: %s", strerror(-r));
                 rec->uncounted = xstrdup("never started");
-                rec->end = (struct budget_session_end){ .outcome = "launch_error", .exit_status = -1,
+                rec->end = (struct session_end){ .outcome = "launch_error", .exit_status = -1,
                                                         .reported_cost_usd = -1, .error = rec->error,
                                                         .uncounted = rec->uncounted };
                 rec->transition = true;
@@ -670,7 +687,7 @@ static void kill_orphan(int64_t pid, int64_t pid_start, void *userdata)
 
 void session_reap_orphans(struct jada_ctx *ctx)
 {
-        int r = budget_close_orphans(ctx->db, now_seconds(), kill_orphan, ctx);
+        int r = session_store_close_orphans(ctx->db, now_seconds(), kill_orphan, ctx);
 
         if (r < 0)
                 log_error_errno(r, "cannot close the sessions of a daemon that is gone");

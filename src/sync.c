@@ -6,6 +6,7 @@
 #include "jada/oauth.h"
 #include "jada/queue.h"
 #include "jada/sheets.h"
+#include "jada/sync-store.h"
 #include "jada/util.h"
 
 #include <errno.h>
@@ -109,60 +110,22 @@ static void run_free(struct sync_run *run)
         free(run);
 }
 
-/* ---- sync_runs and the last good sync ---- */
-
-
+/* ---- sync_runs ---- */
 
 static int64_t last_ok_at(sqlite3 *db)
 {
-        sqlite3_stmt *st;
-        int64_t t = 0;
+        int64_t t;
 
-        if (db_prepare(db, "SELECT max(ended_at) FROM sync_runs WHERE ok = 1", &st) < 0)
-                return 0;
-        if (sqlite3_step(st) == SQLITE_ROW)
-                t = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
+        (void)sync_store_last_ok_at(db, &t);
         return t;
-}
-
-static void run_row_insert(struct sync *sync, struct sync_run *run)
-{
-        sqlite3_stmt *st;
-
-        if (db_prepare(sync->db, "INSERT INTO sync_runs (started_at) VALUES (?)", &st) < 0)
-                return;
-        sqlite3_bind_int64(st, 1, run->started_at);
-        if (db_step_done(sync->db, st) == 0)
-                run->row_id = sqlite3_last_insert_rowid(sync->db);
 }
 
 static void run_row_finish(struct sync *sync, struct sync_run *run, int64_t ended_at, bool ok,
                            const char *error)
 {
-        sqlite3_stmt *st;
-        int r;
-
-        /* If the insert at the start failed, the row is written whole now. */
-        r = run->row_id > 0
-                ? db_prepare(sync->db,
-                              "UPDATE sync_runs SET ended_at = ?, ok = ?, rows = ?, changed = ?, "
-                              "http_status = ?, error = ? WHERE id = ?", &st)
-                : db_prepare(sync->db,
-                              "INSERT INTO sync_runs (ended_at, ok, rows, changed, http_status, error, "
-                              "started_at) VALUES (?, ?, ?, ?, ?, ?, ?)", &st);
-        if (r < 0)
-                return;
-        sqlite3_bind_int64(st, 1, ended_at);
-        sqlite3_bind_int(st, 2, ok);
-        sqlite3_bind_int64(st, 3, (int64_t)run->rows);
-        sqlite3_bind_int(st, 4, run->changed);
-        if (run->http_status > 0)
-                sqlite3_bind_int64(st, 5, run->http_status);
-        if (error)
-                sqlite3_bind_text(st, 6, error, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 7, run->row_id > 0 ? run->row_id : run->started_at);
-        (void)db_step_done(sync->db, st);
+        (void)sync_store_run_finish(sync->db, &(struct sync_store_run_end){
+                .row_id = run->row_id, .started_at = run->started_at, .ended_at = ended_at, .ok = ok,
+                .changed = run->changed, .rows = run->rows, .http_status = run->http_status, .error = error });
 }
 
 /* ---- the timer ---- */
@@ -356,6 +319,17 @@ static bool content_type_json(const char *ct)
                                                                       ct[16] == ' ');
 }
 
+struct port_file {
+        const char *path, *json;
+};
+
+static int write_port_file(void *userdata)
+{
+        const struct port_file *f = userdata;
+
+        return write_file_atomic(f->path, f->json, strlen(f->json), SYNC_FILE_MODE);
+}
+
 /* Replaces port_sheet and its meta row and writes STATE/port-sheet.json,
  * all or nothing: the file is written inside the transaction, and a failure
  * of either rolls the table back (the file is replaced atomically, so a
@@ -367,75 +341,20 @@ static int store(struct sync *sync, const struct sheets_values *values, const ch
         struct sync_run *run = sync->run;
         uint64_t now = now_realtime_usec();
         _cleanup_free_ char *path = xasprintf("%s/%s", run->state_dir, SYNC_PORT_SHEET_FILE);
-        _cleanup_free_ char *json = NULL, *header = NULL;
+        _cleanup_free_ char *json = NULL;
         char synced_at[32];
-        sqlite3_stmt *st;
         int r;
 
         format_utc(synced_at, sizeof synced_at, now);
         json = sheets_port_json(values, run->spreadsheet_id, run->range, synced_at);
         if (!json)
                 return *what = "building port-sheet.json", -ENOMEM;
-        if (!db_changed) {
-                r = write_file_atomic(path, json, strlen(json), SYNC_FILE_MODE);
-                return r < 0 ? (*what = "writing port-sheet.json", r) : 0;
-        }
-        header = sheets_header_json(values);
-        if (!header)
-                return *what = "building the header", -ENOMEM;
-
-        *what = "the database";
-        r = db_begin_immediate(sync->db);
-        if (r < 0)
-                return r;
-        r = db_exec(sync->db, "DELETE FROM port_sheet");
-        for (size_t i = 0; r == 0 && i < values->n_rows; i++) {
-                _cleanup_free_ char *row = sheets_row_json(values, i);
-
-                if (!row) {
-                        r = -ENOMEM;
-                        break;
-                }
-                r = db_prepare(sync->db, "INSERT INTO port_sheet (row, data) VALUES (?, ?)", &st);
-                if (r < 0)
-                        break;
-                sqlite3_bind_int64(st, 1, (int64_t)values->row_numbers[i]);
-                sqlite3_bind_text(st, 2, row, -1, SQLITE_TRANSIENT);
-                r = db_step_done(sync->db, st);
-        }
-        if (r == 0)
-                r = db_prepare(sync->db,
-                                "INSERT OR REPLACE INTO port_sheet_meta (id, header, content_hash, updated_at) "
-                                "VALUES (1, ?, ?, ?)", &st);
-        if (r == 0) {
-                sqlite3_bind_text(st, 1, header, -1, SQLITE_TRANSIENT);
-                sqlite3_bind_text(st, 2, hash, -1, SQLITE_TRANSIENT);
-                sqlite3_bind_int64(st, 3, (int64_t)(now / USEC_PER_SEC));
-                r = db_step_done(sync->db, st);
-        }
-        if (r == 0) {
-                r = write_file_atomic(path, json, strlen(json), SYNC_FILE_MODE);
-                if (r < 0)
-                        *what = "writing port-sheet.json";
-        }
-        if (r == 0)
-                r = db_commit(sync->db);
-        if (r < 0)
-                db_rollback(sync->db);
+        *what = "writing port-sheet.json";
+        if (!db_changed)
+                return write_port_file(&(struct port_file){ path, json });
+        r = sync_store_replace_port_sheet(sync->db, values, hash, (int64_t)(now / USEC_PER_SEC), write_port_file,
+                                          &(struct port_file){ path, json }, what);
         return r;
-}
-
-/* The stored content hash, or "" if none. */
-static void stored_hash(struct sync *sync, char hash[65])
-{
-        sqlite3_stmt *st;
-
-        hash[0] = '\0';
-        if (db_prepare(sync->db, "SELECT content_hash FROM port_sheet_meta WHERE id = 1", &st) < 0)
-                return;
-        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
-                snprintf(hash, 65, "%s", (const char *)sqlite3_column_text(st, 0));
-        sqlite3_finalize(st);
 }
 
 static void got_values(struct sync *sync, const struct http_response *resp)
@@ -467,7 +386,7 @@ static void got_values(struct sync *sync, const struct http_response *resp)
                 finish(sync, false, "hashing the values: %s", strerror(-r));
                 return;
         }
-        stored_hash(sync, old);
+        (void)sync_store_port_sheet_hash(sync->db, old);
         path = xasprintf("%s/%s", run->state_dir, SYNC_PORT_SHEET_FILE);
         /* An operator may have deleted the file: write it again, data unchanged. */
         file_missing = access(path, F_OK) < 0;
@@ -649,7 +568,7 @@ static void start_run(struct sync *sync)
         sync->run = run;
         sync->status.running = true;
         sync->status.last_run_at = run->started_at;
-        run_row_insert(sync, run);
+        (void)sync_store_run_begin(sync->db, run->started_at, &run->row_id);
         log_debug("sheets: sync of %s started", run->range);
         run_step(sync);
 }

@@ -3,6 +3,7 @@
 
 #include <sqlite3.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 /* The state database: one SQLite file in the state dir. */
 #define DB_FILE_NAME "jada-agent.db"
@@ -28,6 +29,20 @@ int db_exec(sqlite3 *db, const char *sql);
 int db_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st);
 /* Steps a statement that returns no rows, then finalizes it. */
 int db_step_done(sqlite3 *db, sqlite3_stmt *st);
+/* Steps a statement that returns one row and reads its first column (SQL
+ * NULL reads as 0), then finalizes it. 0 or a negative errno; *ret is 0 on
+ * error. */
+int db_read_int64(sqlite3 *db, sqlite3_stmt *st, int64_t *ret);
+int db_read_double(sqlite3 *db, sqlite3_stmt *st, double *ret);
+
+/* For a statement that a function steps through many rows:
+ * `_cleanup_stmt_ sqlite3_stmt *st = NULL;` finalizes it on every return. */
+void db_finalizep(sqlite3_stmt **st);
+#define _cleanup_stmt_ __attribute__((cleanup(db_finalizep)))
+
+/* Runs fn in one BEGIN IMMEDIATE transaction: committed if fn returns 0 or
+ * more, rolled back if it returns a negative errno (which is returned). */
+int db_transaction(sqlite3 *db, int (*fn)(sqlite3 *db, void *userdata), void *userdata);
 
 /* A text column as a new string, or NULL for SQL NULL. */
 char *db_column_strdup(sqlite3_stmt *st, int column);

@@ -99,6 +99,11 @@ int queue_claim(sqlite3 *db, int64_t now, struct queue_task **ret);
 int queue_transition(sqlite3 *db, int64_t id, enum task_state to, const struct queue_change *change,
                      int64_t now, enum task_state *ret_from);
 
+/* A session of a running task is about to start: counts it in
+ * sessions_used, records its conversation, and takes the reply it answers.
+ * Within the caller's transaction (with the session's row: session-store). */
+int queue_note_session_start(sqlite3 *db, int64_t id, const char *claude_session_id, int64_t now);
+
 /* Returns tasks left running by a daemon that is gone to queued, keeping
  * their Claude session id. Returns how many, or a negative errno. */
 int queue_recover(sqlite3 *db, int64_t now, const char *reason);

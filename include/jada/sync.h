@@ -38,17 +38,6 @@ struct sync_status {
         char last_error[256];           /* "" after a good run */
 };
 
-/* What the sync_runs table says, for `jada-agent status` (any process). */
-struct sync_history {
-        int64_t runs;                   /* all runs recorded */
-        int64_t last_run_at;            /* UTC seconds; 0 if never */
-        int64_t last_ok_at;
-        int64_t failing_runs;           /* failed runs since the last good one */
-        long last_http_status;
-        char *last_error;               /* NULL if the last run was good */
-};
-int sync_history_load(sqlite3 *db, struct sync_history *ret);
-void sync_history_clear(struct sync_history *history);
 
 typedef void (*sync_result_fn)(struct sync *sync, bool ok, const char *error, void *userdata);
 

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * The sessions table: one row per session launch, written before the child
+ * starts, so that a crash can never hide a session from the day's budget.
+ * All of that table's SQL is here; what the rows mean for the budget (the
+ * UTC day, a session's own cost) is budget.h's pure arithmetic.
+ */
+
+/* What a finished session did, for its row. */
+struct session_end {
+        const char *outcome;            /* done, needs_you, max_turns, api_error, ... */
+        int exit_status;                /* exit code, 128+signal, or -1 if unknown */
+        int64_t turns;
+        int64_t input_tokens;
+        int64_t output_tokens;
+        int64_t cache_creation_tokens;
+        int64_t cache_read_tokens;
+        double cost_usd;                /* this session's own cost */
+        double reported_cost_usd;       /* total_cost_usd as the CLI reported it; < 0 if none */
+        const char *error;              /* NULL if none */
+        const char *uncounted;          /* why it takes no slot of the budget; NULL: it counts */
+};
+
+/* The row of a session about to start. Within the caller's transaction
+ * when it has one (the task's own count goes with it: queue). */
+int session_store_begin(sqlite3 *db, int64_t task_id, int64_t now, const char *claude_session_id, bool resumed,
+                        int64_t *ret_session);
+/* The child's pid and its start time (from /proc), so that a later daemon
+ * can find and kill it if this one dies. */
+int session_store_set_pid(sqlite3 *db, int64_t session, int64_t pid, int64_t pid_start);
+int session_store_finish(sqlite3 *db, int64_t session, int64_t now, const struct session_end *end);
+
+/* Sessions left unfinished by a daemon that died: each is returned (pid and
+ * pid start time) to the caller to kill if still alive, then closed as
+ * "interrupted". Returns how many, or a negative errno. */
+typedef void (*session_orphan_fn)(int64_t pid, int64_t pid_start, void *userdata);
+int session_store_close_orphans(sqlite3 *db, int64_t now, session_orphan_fn fn, void *userdata);
+
+/* Sessions since a time that count against the budget (not those marked
+ * uncounted), and their cost. */
+int session_store_count_since(sqlite3 *db, int64_t since, int64_t *ret);
+int session_store_cost_since(sqlite3 *db, int64_t since, double *ret);
+
+/* What the CLI reported earlier for the same Claude conversation (the
+ * largest total_cost_usd of this task's sessions with that id), or 0. */
+int session_store_previous_reported_cost(sqlite3 *db, int64_t task_id, const char *claude_session_id,
+                                         int64_t before_session, double *ret);
+
+/* Outcomes over a window, for `jada-agent status` and the turn-limit alert;
+ * sessions that never reached the model are left out. */
+struct session_outcomes {
+        int64_t total, finished, done, max_turns;
+        double cost_usd;
+};
+int session_store_outcomes_since(sqlite3 *db, int64_t since, struct session_outcomes *ret);
+
+/* History for `jada-agent sessions`. */
+struct session_row {
+        int64_t id;
+        int64_t task_id;                /* 0 if the task was pruned */
+        int64_t started_at, ended_at;   /* ended_at 0 while running */
+        char *outcome;                  /* NULL while running */
+        int exit_status;
+        int64_t turns;
+        int64_t input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens;
+        double cost_usd;
+        char *claude_session_id;
+        bool resumed;
+        char *error;
+        char *uncounted;                /* NULL: counted against the budget */
+};
+int session_store_list(sqlite3 *db, int64_t since, struct session_row **ret, size_t *n);
+void session_rows_free(struct session_row *rows, size_t n);
