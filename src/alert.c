@@ -64,17 +64,16 @@ static void on_posted(struct http_request *req, const struct http_response *resp
         /* The cause in words; "%s%ld" with the status made "...server0". */
         why = resp->error ? xstrdup(resp->error) : xasprintf("HTTP %ld", resp->status);
         a->attempts++;
-        if (a->attempts >= ALERT_ATTEMPTS || (resp->status >= 400 && resp->status < 500 && resp->status != 408 &&
-                                              resp->status != 429)) {
+        if (a->attempts >= ALERT_ATTEMPTS || (resp->status >= 400 && !http_status_transient(resp->status))) {
                 log_warning("alert webhook: giving up on an alert after %u attempt%s (last: %s)", a->attempts,
                             a->attempts == 1 ? "" : "s", why);
                 queue_pop(a);
                 alerter_kick(a);
                 return;
         }
-        delay = ALERT_RETRY_BASE_USEC << (a->attempts - 1);
-        if (resp->retry_after_usec > delay)
-                delay = resp->retry_after_usec;
+        delay = http_backoff_delay(&(struct http_backoff){ .base_usec = ALERT_RETRY_BASE_USEC,
+                                                           .max_usec = ALERT_RETRY_BASE_USEC << ALERT_ATTEMPTS },
+                                   a->attempts, resp->retry_after_usec, 0);
         log_notice("alert webhook: %s; retrying in %llus", why, (unsigned long long)(delay / USEC_PER_SEC));
         if (sd_event_add_time_relative(a->event, &a->retry, CLOCK_MONOTONIC, delay, USEC_PER_SEC, on_retry, a) < 0)
                 queue_pop(a);

@@ -313,24 +313,6 @@ enum oauth_answer_kind oauth_classify_error(long status, const char *error)
         return OAUTH_ANSWER_TRANSIENT;
 }
 
-uint64_t oauth_backoff_delay(unsigned failures, uint64_t base_usec, uint64_t max_usec, uint64_t retry_after_usec,
-                             unsigned jitter_permille)
-{
-        const uint64_t retry_after_max = UINT64_C(3600) * 1000000;
-        unsigned shift = failures > 1 ? failures - 1 : 0;
-        uint64_t delay;
-
-        if (shift > 30)
-                shift = 30;
-        delay = base_usec > max_usec >> shift ? max_usec : base_usec << shift;
-        if (delay > max_usec)
-                delay = max_usec;
-        delay += delay / 10 * (jitter_permille % 1000) / 1000;
-        if (retry_after_usec > retry_after_max)
-                retry_after_usec = retry_after_max;
-        return delay > retry_after_usec ? delay : retry_after_usec;
-}
-
 char *oauth_quote(const char *s, size_t max)
 {
         size_t n = strnlen(s, max);

@@ -382,8 +382,9 @@ static void fail_transiently(struct oauth *o, long status, const char *message, 
         uint64_t delay;
 
         o->failures++;
-        delay = oauth_backoff_delay(o->failures, o->backoff_base_usec, o->backoff_max_usec, retry_after_usec,
-                                    (unsigned)(now_monotonic_usec() % 1000));
+        delay = http_backoff_delay(&(struct http_backoff){ .base_usec = o->backoff_base_usec,
+                                                           .max_usec = o->backoff_max_usec, .jitter_percent = 10 },
+                                   o->failures, retry_after_usec, (unsigned)(now_monotonic_usec() % 1000));
         o->retry_at = now_monotonic_usec() + delay;
         record_failure(o, message);
         log_warning("google oauth: token refresh failed (%u in a row): %s; next try in %llus at the earliest",

@@ -1,19 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 #include "jada/outcome.h"
+#include "jada/config.h"
+#include "jada/http.h"
 #include "jada/util.h"
 
 #include <string.h>
 
-#define BACKOFF_BASE 60
-#define BACKOFF_MAX 3600
+/* A failed attempt or a failing API: 1 min, doubling, at most 1 h. */
+static const struct http_backoff task_backoff = { .base_usec = 60 * USEC_PER_SEC, .max_usec = 3600 * USEC_PER_SEC };
 
 int64_t outcome_backoff(int64_t n)
 {
-        int64_t d = BACKOFF_BASE;
-
-        for (int64_t i = 1; i < n && d < BACKOFF_MAX; i++)
-                d *= 2;
-        return d < BACKOFF_MAX ? d : BACKOFF_MAX;
+        return (int64_t)(http_backoff_delay(&task_backoff, n < 1 ? 1 : n > 64 ? 64 : (unsigned)n, 0, 0) /
+                         USEC_PER_SEC);
 }
 
 void outcome_clear(struct outcome *out)
@@ -167,7 +166,7 @@ void outcome_decide(const struct outcome_facts *f, struct outcome *out)
                                                            status);
                         return;
                 }
-                if (status == 429 || status == 529 || status >= 500 || status == 408) {
+                if (status > 0 && http_status_transient(status)) {
                         out->kind = OUTCOME_API_ERROR;
                         out->name = "api_error";
                         out->next = TASK_QUEUED;

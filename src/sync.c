@@ -37,6 +37,7 @@
 /* DESIGN.md §4: back off min(2^n + jitter, 64 s) on 429/5xx. */
 #define SYNC_RETRY_BASE_USEC    (1000000ULL)
 #define SYNC_RETRY_CAP_UNITS    64
+#define SYNC_RETRY_JITTER_PERCENT 10
 #define SYNC_MAX_RETRIES        5
 /* A Retry-After longer than this is not waited out inside a run: the run
  * fails and the next interval tries again. */
@@ -243,13 +244,6 @@ static void finish(struct sync *sync, bool ok, const char *fmt, ...)
                 fn(sync, ok, ok ? NULL : (error ? error : "unknown error"), userdata);
 }
 
-static uint64_t backoff_usec(struct sync *sync, unsigned n)
-{
-        uint64_t base = sync->retry_base_usec, jitter = (uint64_t)rand_r(&sync->seed) % (base + 1);
-        uint64_t d = (n < SYNC_RETRY_CAP_UNITS ? base << n : base * SYNC_RETRY_CAP_UNITS) + jitter;
-
-        return d < base * SYNC_RETRY_CAP_UNITS ? d : base * SYNC_RETRY_CAP_UNITS;
-}
 
 static int on_retry(sd_event_source *source, uint64_t usec, void *userdata)
 {
@@ -281,9 +275,10 @@ static void retry(struct sync *sync, const char *what, uint64_t retry_after_usec
                        retry_after_usec / USEC_PER_SEC);
                 return;
         }
-        delay = backoff_usec(sync, run->retries);
-        if (retry_after_usec > delay)
-                delay = retry_after_usec;
+        delay = http_backoff_delay(&(struct http_backoff){ .base_usec = sync->retry_base_usec,
+                                                           .max_usec = sync->retry_base_usec * SYNC_RETRY_CAP_UNITS,
+                                                           .jitter_percent = SYNC_RETRY_JITTER_PERCENT },
+                                   run->retries + 1, retry_after_usec, (unsigned)rand_r(&sync->seed));
         run->retries++;
         log_warning("sheets: %s; retry %u of %u in %" PRIu64 ".%03" PRIu64 " s", what, run->retries,
                     SYNC_MAX_RETRIES, delay / USEC_PER_SEC, delay % USEC_PER_SEC / 1000);
@@ -454,7 +449,7 @@ static void on_http(struct http_request *req, const struct http_response *resp, 
                 finish(sync, false, "%s (refused again with a fresh access token)", what);
                 return;
         }
-        if (resp->status == 408 || resp->status == 429 || resp->status >= 500)
+        if (http_status_transient(resp->status))
                 retry(sync, what, resp->retry_after_usec);
         else
                 finish(sync, false, "%s", what);

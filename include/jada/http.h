@@ -56,3 +56,24 @@ int http_request_start(struct http_client *client, const struct http_options *op
 void http_request_cancel(struct http_request *req);
 
 unsigned http_client_active(const struct http_client *client);
+
+/*
+ * The retry policy, one for the whole daemon (DESIGN.md gives it to this
+ * module): which answers are worth asking again, and how long to wait.
+ */
+
+/* 408, 429 and 5xx (529 among them), or no answer at all (status 0): the
+ * peer may answer later. Any other 4xx will say the same again. */
+bool http_status_transient(long status);
+
+struct http_backoff {
+        uint64_t base_usec;             /* the first wait */
+        uint64_t max_usec;              /* the doubling stops here */
+        unsigned jitter_percent;        /* up to this share of the wait is added at random */
+};
+/* The wait after n failures in a row (n >= 1): min(base * 2^(n-1), max),
+ * plus up to jitter_percent of it (random: any number, its value mod 1000
+ * picks how much), and never less than Retry-After, which is capped at an
+ * hour: a hostile header must not stop the retries for a day. */
+uint64_t http_backoff_delay(const struct http_backoff *policy, unsigned n, uint64_t retry_after_usec,
+                            unsigned random);

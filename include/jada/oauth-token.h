@@ -103,13 +103,6 @@ enum oauth_answer_kind oauth_classify_error(long status, const char *error);
 void oauth_parse_token_response(long status, const char *content_type, const char *body, size_t len,
                                 bool truncated, const char *transport_error, struct oauth_answer *ret);
 
-/* The wait before retry number failures + 1 (failures >= 1):
- * min(base * 2^(failures-1), max) plus up to 10% jitter (jitter_permille
- * 0..999 picks how much), and never less than Retry-After (capped at an hour:
- * a hostile header must not stop the refresh for a day). */
-uint64_t oauth_backoff_delay(unsigned failures, uint64_t base_usec, uint64_t max_usec, uint64_t retry_after_usec,
-                             unsigned jitter_permille);
-
 /* A copy of s cut to max bytes with control characters replaced by '?'. */
 char *oauth_quote(const char *s, size_t max);
 

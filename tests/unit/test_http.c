@@ -249,6 +249,35 @@ static void check_slow_body(const struct result *r, int id, unsigned ticks[SLOW_
         assert_int_equal((size_t)(p - r->body), r->body_len);
 }
 
+/* The one retry policy: what is transient, and the backoff's arithmetic. */
+static void test_policy(void **state)
+{
+        const uint64_t SEC = 1000000;
+        const struct http_backoff token = { .base_usec = 30 * SEC, .max_usec = 1800 * SEC, .jitter_percent = 10 };
+        const struct http_backoff plain = { .base_usec = 60 * SEC, .max_usec = 3600 * SEC };
+
+        for (long s = 0; s < 600; s++)
+                assert_int_equal(http_status_transient(s),
+                                 s == 0 || s == 408 || s == 429 || s >= 500);
+        assert_true(http_status_transient(529));
+
+        /* 30 s, 60 s, 120 s ... capped at 30 min; Retry-After wins when longer, capped at 1 h. */
+        assert_int_equal(http_backoff_delay(&token, 1, 0, 0), 30 * SEC);
+        assert_int_equal(http_backoff_delay(&token, 2, 0, 0), 60 * SEC);
+        assert_int_equal(http_backoff_delay(&token, 7, 0, 0), 1800 * SEC);
+        assert_int_equal(http_backoff_delay(&token, 500, 0, 0), 1800 * SEC);
+        assert_true(http_backoff_delay(&token, 1, 0, 999) <= 33 * SEC);
+        assert_true(http_backoff_delay(&token, 1, 0, 999) > 32 * SEC);
+        assert_int_equal(http_backoff_delay(&token, 1, 120 * SEC, 0), 120 * SEC);
+        assert_int_equal(http_backoff_delay(&token, 1, 86400 * SEC, 0), 3600 * SEC);
+        /* No jitter asked, none given, whatever the random number. */
+        assert_int_equal(http_backoff_delay(&plain, 1, 0, 777), 60 * SEC);
+        assert_int_equal(http_backoff_delay(&plain, 6, 0, 777), 1920 * SEC);
+        assert_int_equal(http_backoff_delay(&plain, 7, 0, 777), 3600 * SEC);
+        assert_int_equal(http_backoff_delay(&plain, 0, 0, 0), 60 * SEC);
+        assert_int_equal(http_backoff_delay(&plain, UINT32_MAX, 0, 0), 3600 * SEC);
+}
+
 static void test_slow_transfers_never_block_loop(void **state)
 {
         struct fixture *f = *state;
@@ -679,6 +708,7 @@ int main(void)
                 "http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
         };
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_policy),
                 cmocka_unit_test_setup_teardown(test_slow_transfers_never_block_loop, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_body_cap, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
