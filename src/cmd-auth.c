@@ -10,6 +10,7 @@
  * read of the sheet worked. This is the command line, so it may wait; the
  * HTTP still goes through the http module, in a loop of its own.
  */
+#include "jada/auth-redirect.h"
 #include "jada/cli.h"
 #include "jada/config.h"
 #include "jada/control.h"
@@ -18,6 +19,7 @@
 #include "jada/oauth-jwt.h"
 #include "jada/oauth-token.h"
 #include "jada/oauth.h"
+#include "jada/sheets.h"
 #include "jada/util.h"
 
 #include <arpa/inet.h>
@@ -36,8 +38,6 @@
 
 #define GOOGLE_AUTH_URL "https://accounts.google.com/o/oauth2/v2/auth"
 #define AUTH_WAIT_SEC (15 * 60)         /* Google's codes live about 10 min */
-#define REDIRECT_READ_USEC (5 * USEC_PER_SEC)
-#define REDIRECT_REQUEST_MAX 8192
 #define API_MAX_BODY (4 * 1024 * 1024)
 #define REFRESH_TOKEN_WARN_SEC (6 * 86400)  /* "Testing" apps lose it at 7 days */
 
@@ -146,192 +146,6 @@ static int token_call(const char *token_url, const char *const *form_pairs, stru
         return 0;
 }
 
-/* ------------------------------------------------------------- the redirect */
-
-static int hex_value(char c)
-{
-        return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
-/* The value of name in a query string ("a=1&b=2"), decoded; NULL if absent. */
-static char *query_get(const char *query, const char *name)
-{
-        size_t n = strlen(name);
-
-        for (const char *p = query; p && *p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL) {
-                const char *end = strchr(p, '&');
-                size_t len = end ? (size_t)(end - p) : strlen(p);
-                char *out, *o;
-
-                if (len <= n || strncmp(p, name, n) != 0 || p[n] != '=')
-                        continue;
-                out = o = xmalloc(len - n);
-                for (const char *q = p + n + 1, *e = p + len; q < e; q++) {
-                        if (*q == '%' && e - q > 2 && hex_value(q[1]) >= 0 && hex_value(q[2]) >= 0) {
-                                *o++ = (char)(hex_value(q[1]) << 4 | hex_value(q[2]));
-                                q += 2;
-                        } else
-                                *o++ = *q == '+' ? ' ' : *q;
-                }
-                *o = '\0';
-                return out;
-        }
-        return NULL;
-}
-
-struct redirect {
-        char *code;
-        char *state;
-        char *error;
-};
-
-static void redirect_clear(struct redirect *r)
-{
-        free(r->code);
-        free(r->state);
-        free(r->error);
-        memset(r, 0, sizeof *r);
-}
-
-/* Takes "code", "state" and "error" from an address or a request target
- * ("/?state=...&code=..."). Returns true when it is an answer. */
-static bool redirect_parse(const char *address, struct redirect *ret)
-{
-        const char *q = strchr(address, '?');
-        _cleanup_free_ char *query = NULL;
-
-        if (!q)
-                return false;
-        query = xstrndup(q + 1, strcspn(q + 1, "# \r\n"));
-        ret->code = query_get(query, "code");
-        ret->state = query_get(query, "state");
-        ret->error = query_get(query, "error");
-        if ((ret->code && ret->state) || ret->error)
-                return true;
-        redirect_clear(ret);
-        return false;
-}
-
-static void send_page(int fd, int status, const char *text)
-{
-        _cleanup_free_ char *page = xasprintf("<!doctype html><meta charset=utf-8><title>jada-agent</title>"
-                                              "<p>%s</p>\n", text);
-        _cleanup_free_ char *head = xasprintf("HTTP/1.1 %d %s\r\nContent-Type: text/html; charset=utf-8\r\n"
-                                              "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-                                              status, status == 200 ? "OK" : status == 404 ? "Not Found" : "Bad Request",
-                                              strlen(page));
-        (void)!write(fd, head, strlen(head));
-        (void)!write(fd, page, strlen(page));
-}
-
-/* Reads one request from the browser (bounded in time and size); true when
- * it carried the answer. */
-static bool redirect_accept(int listen_fd, struct redirect *ret)
-{
-        char buf[REDIRECT_REQUEST_MAX + 1];
-        uint64_t deadline = now_monotonic_usec() + REDIRECT_READ_USEC;
-        size_t len = 0;
-        bool found = false;
-        int fd;
-
-        fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
-        if (fd < 0)
-                return false;
-        while (len < REDIRECT_REQUEST_MAX && !memmem(buf, len, "\r\n\r\n", 4)) {
-                struct pollfd p = { .fd = fd, .events = POLLIN };
-                uint64_t now = now_monotonic_usec();
-                ssize_t n;
-                if (now >= deadline || poll(&p, 1, (int)((deadline - now) / 1000) + 1) <= 0)
-                        break;
-                n = read(fd, buf + len, REDIRECT_REQUEST_MAX - len);
-                if (n <= 0)
-                        break;
-                len += (size_t)n;
-        }
-        buf[len] = '\0';
-        if (strncmp(buf, "GET /?", 6) == 0 || strncmp(buf, "GET / ", 6) == 0) {
-                buf[strcspn(buf, "\r\n")] = '\0';
-                found = redirect_parse(buf + 4, ret);
-        }
-        if (found && ret->error)
-                send_page(fd, 400, "Google did not grant access. See the terminal.");
-        else if (found)
-                send_page(fd, 200, "jada-agent received the authorization. You can close this tab; "
-                                   "the terminal tells how the test read went.");
-        else
-                send_page(fd, 404, "Not the authorization answer.");
-        close(fd);
-        return found;
-}
-
-/* Waits for the browser's redirect on the loopback, or the address pasted
- * on stdin, whichever comes first. */
-static int redirect_wait(int listen_fd, struct redirect *ret)
-{
-        uint64_t deadline = now_monotonic_usec() + AUTH_WAIT_SEC * USEC_PER_SEC;
-        char line[REDIRECT_REQUEST_MAX + 1];
-        size_t len = 0;
-        bool stdin_open = true;
-
-        for (;;) {
-                struct pollfd p[2] = { { .fd = listen_fd, .events = POLLIN },
-                                       { .fd = stdin_open ? STDIN_FILENO : -1, .events = POLLIN } };
-                uint64_t now = now_monotonic_usec();
-                int n;
-
-                if (now >= deadline)
-                        return -ETIMEDOUT;
-                n = poll(p, 2, (int)((deadline - now) / 1000) + 1);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                if (p[0].revents & POLLIN && redirect_accept(listen_fd, ret))
-                        return 0;
-                if (p[1].revents & (POLLIN | POLLHUP)) {
-                        ssize_t k = read(STDIN_FILENO, line + len, sizeof line - 1 - len);
-                        char *nl;
-                        if (k <= 0) {
-                                stdin_open = false; /* /dev/null, or ^D: the loopback still works */
-                                continue;
-                        }
-                        len += (size_t)k;
-                        line[len] = '\0';
-                        while ((nl = strchr(line, '\n'))) {
-                                *nl = '\0';
-                                if (redirect_parse(line, ret))
-                                        return 0;
-                                if (line[strspn(line, " \t\r")])
-                                        fprintf(stderr, "jada-agent: that is not the address with code= and state= in it; "
-                                                        "paste the whole address from the browser's address bar\n");
-                                len -= (size_t)(nl + 1 - line);
-                                memmove(line, nl + 1, len + 1);
-                        }
-                        if (len == sizeof line - 1)
-                                len = 0; /* a line longer than any answer: drop it */
-                }
-        }
-}
-
-static int listen_loopback(unsigned port, unsigned *ret_port)
-{
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        socklen_t len = sizeof sa;
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-        if (fd < 0)
-                return -errno;
-        if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 8) < 0 ||
-            getsockname(fd, (struct sockaddr *)&sa, &len) < 0) {
-                int r = -errno;
-                close(fd);
-                return r;
-        }
-        *ret_port = ntohs(sa.sin_port);
-        return fd;
-}
-
 static void open_browser(const char *url)
 {
         pid_t pid;
@@ -354,15 +168,18 @@ static void open_browser(const char *url)
 /* GET {api_url}/v4/spreadsheets/{id}/values/{range}: the token can read the sheet. */
 static int test_read(const struct jada_config *config, const char *access_token, size_t *ret_rows, char **ret_error)
 {
-        _cleanup_free_ char *id = oauth_url_escape(config->sheets.spreadsheet_id);
-        _cleanup_free_ char *range = oauth_url_escape(config->sheets.range);
-        _cleanup_free_ char *url = xasprintf("%s/v4/spreadsheets/%s/values/%s", config->sheets.api_url, id, range);
+        _cleanup_free_ char *url = sheets_values_url(config->sheets.api_url, config->sheets.spreadsheet_id,
+                                                     config->sheets.range, "majorDimension=ROWS");
         _cleanup_free_ char *auth = xasprintf("Authorization: Bearer %s", access_token);
         const char *headers[] = { auth, "Accept: application/json", NULL };
         struct call c;
         json_t *root = NULL, *values;
         int r;
 
+        if (!url) {
+                *ret_error = xstrdup("api_url, spreadsheet_id or range is empty");
+                return -EINVAL;
+        }
         r = http_call("GET", url, headers, NULL, API_MAX_BODY, &c);
         explicit_bzero(auth, strlen(auth));
         if (r < 0) {
@@ -374,14 +191,15 @@ static int test_read(const struct jada_config *config, const char *access_token,
                 call_clear(&c);
                 return -EIO;
         }
-        root = json_loadb(c.body, c.body_len, 0, NULL);
         if (c.status != 200) {
-                /* Google's error: {"error": {"code", "message", "status"}}. */
-                const char *m = json_string_value(json_object_get(json_object_get(root, "error"), "message"));
-                _cleanup_free_ char *q = oauth_quote(m ? m : "no message", OAUTH_MAX_QUOTE);
-                *ret_error = xasprintf("HTTP %ld: %s", c.status, q);
-                r = -EIO;
-        } else if (!json_is_object(root)) {
+                /* Google's error, {"error": {"code", "message", "status"}}, as the sync reads it. */
+                _cleanup_free_ char *google = sheets_error_message(c.body, c.body_len);
+                *ret_error = xasprintf("HTTP %ld: %s", c.status, google ? google : "no message");
+                call_clear(&c);
+                return -EIO;
+        }
+        root = json_loadb(c.body, c.body_len, 0, NULL);
+        if (!json_is_object(root)) {
                 *ret_error = xstrdup("the answer is not a JSON object");
                 r = -EBADMSG;
         } else {
@@ -540,7 +358,7 @@ static int auth_google(struct cli *cli, int argc, char **argv)
                             *redirect_uri = NULL, *url = NULL;
         const char *auth_base = getenv("JADA_GOOGLE_AUTH_URL");
         struct jada_config *config = NULL;
-        struct redirect answer = { 0 };
+        struct auth_redirect answer = { 0 };
         bool no_browser = false;
         int64_t port = 0;
         unsigned bound_port = 0;
@@ -576,7 +394,7 @@ static int auth_google(struct cli *cli, int argc, char **argv)
                 fprintf(stderr, "jada-agent: %s\n", reason);
                 goto out;
         }
-        fd = listen_loopback((unsigned)port, &bound_port);
+        fd = auth_redirect_listen((unsigned)port, &bound_port);
         if (fd < 0) {
                 fprintf(stderr, "jada-agent: cannot listen on 127.0.0.1:%lld: %s\n", (long long)port, strerror(-fd));
                 goto out;
@@ -602,7 +420,7 @@ static int auth_google(struct cli *cli, int argc, char **argv)
         if (!no_browser)
                 open_browser(url);
 
-        r = redirect_wait(fd, &answer);
+        r = auth_redirect_wait(fd, STDIN_FILENO, AUTH_WAIT_SEC * USEC_PER_SEC, &answer);
         close(fd);
         fd = -1;
         if (r < 0) {
@@ -627,7 +445,7 @@ out:
                 close(fd);
         if (secret)
                 explicit_bzero(secret, strlen(secret));
-        redirect_clear(&answer);
+        auth_redirect_clear(&answer);
         config_free(config);
         return ret;
 }

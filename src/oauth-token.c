@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Google OAuth without a loop: the token file, secrets, the token endpoint's answers. */
 #include "jada/oauth-token.h"
+#include "jada/http.h"
 #include "jada/util.h"
 
 #include <errno.h>
@@ -425,34 +426,13 @@ void oauth_parse_token_response(long status, const char *content_type, const cha
         json_decref(root);
 }
 
-char *oauth_url_escape(const char *s)
-{
-        static const char hex[] = "0123456789ABCDEF";
-        size_t n = strlen(s);
-        char *out = xmalloc(n * 3 + 1), *p = out;
-
-        for (; *s; s++) {
-                unsigned char c = (unsigned char)*s;
-                if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                    c == '-' || c == '.' || c == '_' || c == '~') {
-                        *p++ = (char)c;
-                } else {
-                        *p++ = '%';
-                        *p++ = hex[c >> 4];
-                        *p++ = hex[c & 15];
-                }
-        }
-        *p = '\0';
-        return out;
-}
-
 char *oauth_form_encode(const char *const *pairs)
 {
         char *out = xstrdup("");
 
         for (size_t i = 0; pairs[i] && pairs[i + 1]; i += 2) {
-                _cleanup_free_ char *name = oauth_url_escape(pairs[i]);
-                _cleanup_free_ char *value = oauth_url_escape(pairs[i + 1]);
+                _cleanup_free_ char *name = http_escape(pairs[i]);
+                _cleanup_free_ char *value = http_escape(pairs[i + 1]);
                 char *next = xasprintf("%s%s%s=%s", out, i ? "&" : "", name, value);
                 free(out);
                 out = next;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "jada/sheets.h"
+#include "jada/http.h"
 #include "jada/util.h"
 
 #include <errno.h>
@@ -382,30 +383,11 @@ fail:
         return NULL;
 }
 
-static void append_escaped(char **p, const char *s)
-{
-        static const char hex[] = "0123456789ABCDEF";
-
-        for (; *s; s++) {
-                unsigned char c = (unsigned char)*s;
-
-                if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-                    c == '.' || c == '_' || c == '~') {
-                        *(*p)++ = (char)c;
-                } else {
-                        *(*p)++ = '%';
-                        *(*p)++ = hex[c >> 4];
-                        *(*p)++ = hex[c & 15];
-                }
-        }
-}
-
 char *sheets_values_url(const char *api_url, const char *spreadsheet_id, const char *range,
                         const char *query)
 {
-        static const char a[] = "/v4/spreadsheets/", b[] = "/values/";
-        size_t base, size;
-        char *url, *p;
+        _cleanup_free_ char *id = NULL, *r = NULL;
+        size_t base;
 
         if (!api_url || !spreadsheet_id || !range || !*api_url || !*spreadsheet_id || !*range)
                 return NULL;
@@ -414,24 +396,10 @@ char *sheets_values_url(const char *api_url, const char *spreadsheet_id, const c
                 base--;
         if (base == 0)
                 return NULL;
-        size = base + sizeof a + 3 * strlen(spreadsheet_id) + sizeof b + 3 * strlen(range) +
-               (query ? 1 + strlen(query) : 0) + 1;
-        url = p = xmalloc(size);
-        memcpy(p, api_url, base);
-        p += base;
-        memcpy(p, a, sizeof a - 1);
-        p += sizeof a - 1;
-        append_escaped(&p, spreadsheet_id);
-        memcpy(p, b, sizeof b - 1);
-        p += sizeof b - 1;
-        append_escaped(&p, range);
-        if (query && *query) {
-                *p++ = '?';
-                memcpy(p, query, strlen(query));
-                p += strlen(query);
-        }
-        *p = '\0';
-        return url;
+        id = http_escape(spreadsheet_id);
+        r = http_escape(range);
+        return xasprintf("%.*s/v4/spreadsheets/%s/values/%s%s%s", (int)base, api_url, id, r,
+                         query && *query ? "?" : "", query && *query ? query : "");
 }
 
 /* Text that is not valid UTF-8 (titles from older rows, say) would make

@@ -57,6 +57,14 @@ void http_request_cancel(struct http_request *req);
 
 unsigned http_client_active(const struct http_client *client);
 
+/* Percent-encodes all but RFC 3986's unreserved characters (A-Z a-z 0-9
+ * - . _ ~), so the result is safe as a path segment or a query value. */
+char *http_escape(const char *s);
+/* Decodes len bytes of percent-encoding (and '+' as a space, for a query
+ * string); a '%' not followed by two hex digits is kept as it is. The
+ * result is NUL-terminated and cut at a decoded NUL. */
+char *http_unescape(const char *s, size_t len, bool plus_is_space);
+
 /*
  * The retry policy, one for the whole daemon (DESIGN.md gives it to this
  * module): which answers are worth asking again, and how long to wait.

@@ -106,7 +106,6 @@ void oauth_parse_token_response(long status, const char *content_type, const cha
 /* A copy of s cut to max bytes with control characters replaced by '?'. */
 char *oauth_quote(const char *s, size_t max);
 
-/* application/x-www-form-urlencoded from NULL-terminated name, value pairs. */
+/* application/x-www-form-urlencoded from NULL-terminated name, value pairs
+ * (each percent-encoded by http_escape). */
 char *oauth_form_encode(const char *const *pairs);
-/* Percent-encodes everything but RFC 3986's unreserved characters. */
-char *oauth_url_escape(const char *s);
