@@ -23,12 +23,11 @@ extern char **environ;
  * the environment variable, for development. NULL if neither. Never logged. */
 static char *read_credential(const char *name, const char *env)
 {
-        const char *dir = getenv("CREDENTIALS_DIRECTORY");
+        _cleanup_free_ char *path = credential_path(name);
         char *value = NULL;
         size_t size;
 
-        if (dir && *dir) {
-                _cleanup_free_ char *path = xasprintf("%s/%s", dir, name);
+        if (path) {
                 if (read_file_capped(path, 64 * 1024, &value, &size) == 0) {
                         value[strcspn(value, "\r\n")] = '\0';
                         if (*value)

@@ -460,7 +460,7 @@ static json_t *json_time(int64_t t)
 
 static const char *age(char *buf, size_t size, int64_t seconds)
 {
-        return config_format_duration(buf, size, (uint64_t)(seconds < 0 ? -seconds : seconds) / 60 * 60 * USEC_PER_SEC);
+        return duration_format(buf, size, (uint64_t)(seconds < 0 ? -seconds : seconds) / 60 * 60 * USEC_PER_SEC);
 }
 
 static int auth_status(struct cli *cli, int argc, char **argv)

@@ -104,7 +104,7 @@ static void print_human(const struct session_row *rows, size_t n, const struct s
                 const struct session_row *r = &rows[i];
                 char started[32], duration[32] = "running", task[24] = "-";
                 if (r->ended_at >= r->started_at && r->outcome)
-                        config_format_duration(duration, sizeof duration,
+                        duration_format(duration, sizeof duration,
                                                (uint64_t)(r->ended_at - r->started_at) * USEC_PER_SEC);
                 if (r->task_id)
                         snprintf(task, sizeof task, "%lld", (long long)r->task_id);
@@ -151,7 +151,7 @@ int cmd_sessions(struct cli *cli, int argc, char **argv)
         while ((c = getopt_long(argc, argv, CLI_COMMON_SHORT "s:j", opts, NULL)) != -1) {
                 switch (c) {
                 case 's':
-                        if (config_parse_duration(optarg, &usec) < 0) {
+                        if (duration_parse(optarg, &usec) < 0) {
                                 fprintf(stderr, "jada-agent: --since '%s' is not a duration (e.g. 7d, 24h)\n", optarg);
                                 return EXIT_USAGE;
                         }

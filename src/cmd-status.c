@@ -152,7 +152,7 @@ static const char *ago(char *buf, size_t size, int64_t then, int64_t now)
         char d[32];
         if (then <= 0)
                 return "never";
-        config_format_duration(d, sizeof d, (uint64_t)(now > then ? now - then : 0) * USEC_PER_SEC);
+        duration_format(d, sizeof d, (uint64_t)(now > then ? now - then : 0) * USEC_PER_SEC);
         snprintf(buf, size, "%s ago", d);
         return buf;
 }
@@ -340,7 +340,7 @@ int cmd_status(struct cli *cli, int argc, char **argv)
                 printf("jada-agent: %s\n", verdict_names[rep.verdict]);
                 if (running) {
                         char up[32];
-                        config_format_duration(up, sizeof up, (uint64_t)(now - row.started_at) * USEC_PER_SEC);
+                        duration_format(up, sizeof up, (uint64_t)(now - row.started_at) * USEC_PER_SEC);
                         printf("  %-9s running, pid %lld, up %s, memory %.1f MB (own %.1f MB), CPU %.1f s\n", "service",
                                (long long)row.pid, up, rss / 1024.0, anon / 1024.0, cpu);
                         printf("  %-9s %s\n", "status", row.status);
@@ -373,7 +373,7 @@ int cmd_status(struct cli *cli, int argc, char **argv)
                                tok ? tok : "-");
                         if (json_is_integer(age)) {
                                 char a[32];
-                                config_format_duration(a, sizeof a, (uint64_t)json_integer_value(age) * USEC_PER_SEC);
+                                duration_format(a, sizeof a, (uint64_t)json_integer_value(age) * USEC_PER_SEC);
                                 printf(", refresh token %s old%s", a,
                                        json_integer_value(age) > 6 * 86400 ? " (Testing apps lose it at 7 days)" : "");
                         }

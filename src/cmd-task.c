@@ -24,11 +24,6 @@ static int task_usage(void)
         return EXIT_USAGE;
 }
 
-static int64_t now_seconds(void)
-{
-        return (int64_t)(now_realtime_usec() / USEC_PER_SEC);
-}
-
 /* Nudges a running daemon to look at the queue now. Never fails the
  * command: the poll is the fallback, and the task is already safe. */
 static void wake_daemon(const struct jada_config *config)
@@ -62,7 +57,7 @@ static int parse_after(const char *s, int64_t now, int64_t *ret)
                 *ret = (int64_t)timegm(&tm);
                 return 0;
         }
-        if (config_parse_duration(s, &usec) < 0 || usec / USEC_PER_SEC > (uint64_t)INT32_MAX)
+        if (duration_parse(s, &usec) < 0 || usec / USEC_PER_SEC > (uint64_t)INT32_MAX)
                 return -EINVAL;
         *ret = now + (int64_t)(usec / USEC_PER_SEC);
         return 0;

@@ -38,7 +38,7 @@ static void describe_queue(const struct jada_ctx *ctx, char *buf, size_t size)
 static void until_midnight(char *buf, size_t size)
 {
         int64_t now = (int64_t)(now_realtime_usec() / USEC_PER_SEC);
-        config_format_duration(buf, size, (uint64_t)(budget_day_start(now) + 86400 - now) * USEC_PER_SEC);
+        duration_format(buf, size, (uint64_t)(budget_day_start(now) + 86400 - now) * USEC_PER_SEC);
 }
 
 /* Whether the day's budget lets another session start; if not, why. */
@@ -74,7 +74,7 @@ void daemon_publish(struct jada_ctx *ctx)
         char every[32], queue[128], budget[160], running[96] = "";
         bool allowed;
 
-        config_format_duration(every, sizeof every, ctx->config->daemon.poll_interval);
+        duration_format(every, sizeof every, ctx->config->daemon.poll_interval);
         describe_queue(ctx, queue, sizeof queue);
         allowed = ctx->db ? daemon_budget_allows(ctx, budget, sizeof budget) : true;
         if (ctx->n_sessions == 1)

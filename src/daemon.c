@@ -445,7 +445,7 @@ int daemon_run(const char *config_path)
 
         log_info("jada-agent %s started: config %s, state %s, poll every %s", JADA_VERSION, config_path,
                  ctx.config->daemon.state_dir,
-                 config_format_duration(every, sizeof every, ctx.config->daemon.poll_interval));
+                 duration_format(every, sizeof every, ctx.config->daemon.poll_interval));
         daemon_publish(&ctx);
         sd_notify(false, "READY=1");
 

@@ -255,14 +255,12 @@ static int read_secret(const char *path, char **ret, char **reason)
 
 int oauth_client_secret_load(const char *client_secret_file, char **ret, char **reason)
 {
-        const char *dir = getenv("CREDENTIALS_DIRECTORY"), *env;
+        _cleanup_free_ char *path = credential_path("google-client-secret");
+        const char *env;
 
         *reason = NULL;
-        if (dir && *dir) {
-                _cleanup_free_ char *path = xasprintf("%s/google-client-secret", dir);
-                if (access(path, F_OK) == 0)
-                        return read_secret(path, ret, reason);
-        }
+        if (path)
+                return read_secret(path, ret, reason);
         if (client_secret_file && *client_secret_file)
                 return read_secret(client_secret_file, ret, reason);
         env = getenv("GOOGLE_CLIENT_SECRET");
@@ -278,14 +276,11 @@ int oauth_client_secret_load(const char *client_secret_file, char **ret, char **
 
 char *oauth_service_account_path(void)
 {
-        const char *dir = getenv("CREDENTIALS_DIRECTORY"), *env = getenv("GOOGLE_SERVICE_ACCOUNT_FILE");
+        const char *env = getenv("GOOGLE_SERVICE_ACCOUNT_FILE");
+        char *path = credential_path("google-service-account.json");
 
-        if (dir && *dir) {
-                char *path = xasprintf("%s/google-service-account.json", dir);
-                if (access(path, F_OK) == 0)
-                        return path;
-                free(path);
-        }
+        if (path)
+                return path;
         return env && *env ? xstrdup(env) : NULL;
 }
 

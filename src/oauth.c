@@ -106,11 +106,6 @@ void oauth_set_timing(struct oauth *o, uint64_t backoff_base_usec, uint64_t back
         o->request_timeout_usec = request_timeout_usec ? request_timeout_usec : REQUEST_TIMEOUT_USEC;
 }
 
-static int64_t now_seconds(void)
-{
-        return (int64_t)(now_realtime_usec() / USEC_PER_SEC);
-}
-
 static void set_state(struct oauth *o, enum oauth_state state)
 {
         enum oauth_state old = o->state;

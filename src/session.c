@@ -287,11 +287,6 @@ static void session_free(struct session *s)
         free(s);
 }
 
-static int64_t now_seconds(void)
-{
-        return (int64_t)(now_realtime_usec() / USEC_PER_SEC);
-}
-
 static void record_free(struct session_record *rec)
 {
         free(rec->reason);

@@ -214,6 +214,25 @@ uint64_t now_realtime_usec(void)
         return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
+int64_t now_seconds(void)
+{
+        return (int64_t)(now_realtime_usec() / 1000000);
+}
+
+char *credential_path(const char *name)
+{
+        const char *dir = getenv("CREDENTIALS_DIRECTORY");
+        char *path;
+
+        if (!dir || !*dir)
+                return NULL;
+        path = xasprintf("%s/%s", dir, name);
+        if (access(path, F_OK) == 0)
+                return path;
+        free(path);
+        return NULL;
+}
+
 uint64_t now_monotonic_usec(void)
 {
         struct timespec ts;

@@ -5,12 +5,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "jada/duration.h"
+
 #define JADA_DEFAULT_CONFIG "/etc/jada-agent.conf"
 #define JADA_DEV_CONFIG "config/jada-agent.dev.conf"   /* in a source tree, for `make run` */
 #define JADA_DEFAULT_STATE_DIR "/var/lib/jada-agent"
 
-#define USEC_PER_SEC  UINT64_C(1000000)
-#define USEC_PER_MSEC UINT64_C(1000)
 
 enum sheets_auth {
         SHEETS_AUTH_OAUTH,
@@ -102,8 +102,3 @@ void config_problems_print(const struct config_problems *problems);
  * run` uses it), else /etc/jada-agent.conf. */
 const char *config_default_path(void);
 
-/* Durations in systemd's syntax: "90s", "30min", "2h", "1d", "1h 30min",
- * "1.5h"; a bare number is seconds. Returns 0 or -EINVAL / -ERANGE. */
-int config_parse_duration(const char *s, uint64_t *ret_usec);
-/* Formats a duration into buf compactly ("1h30min", "45s", "0"). */
-const char *config_format_duration(char *buf, size_t size, uint64_t usec);

@@ -8,6 +8,7 @@
 
 #include "jada/config.h"
 #include "jada/health.h"
+#include "jada/queue.h"
 
 struct alerter;
 struct http_client;
@@ -39,7 +40,7 @@ struct jada_ctx {
         uint64_t polls;                 /* count, since start */
         uint64_t last_poll_realtime;    /* usec; 0 before the first */
         uint64_t last_prune_monotonic;  /* usec; 0 before the first */
-        int64_t queue_counts[6];        /* by enum task_state, as of the last poll */
+        int64_t queue_counts[_TASK_STATE_MAX]; /* by enum task_state, as of the last poll */
 
         struct session *sessions;       /* running sessions, a list */
         unsigned n_sessions;

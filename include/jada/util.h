@@ -49,9 +49,16 @@ int write_file_atomic(const char *path, const void *data, size_t size, unsigned 
 /* mkdir -p with the given mode for the directories it creates. */
 int mkdir_p(const char *path, unsigned mode);
 
-/* Clocks in microseconds. */
+/* Clocks in microseconds; the wall clock also in whole seconds (UTC, as
+ * the db keeps times). */
 uint64_t now_realtime_usec(void);
 uint64_t now_monotonic_usec(void);
+int64_t now_seconds(void);
+
+/* Where systemd put the credential name ($CREDENTIALS_DIRECTORY/name, from
+ * LoadCredential=), or NULL when there is none: the caller then falls back
+ * to what development uses (an environment variable, a file). */
+char *credential_path(const char *name);
 
 /* ISO 8601 UTC ("2026-11-29T18:16:16Z") of a realtime usec value. */
 const char *format_utc(char *buf, size_t size, uint64_t usec);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Durations (config_parse_duration) from arbitrary text: no crash, no UB,
+/* Durations (duration_parse) from arbitrary text: no crash, no UB,
  * the output untouched on error, what parses survives a round trip through
- * config_format_duration unchanged, and no sum wraps around: dropping the
+ * duration_format unchanged, and no sum wraps around: dropping the
  * fractions (".5" of "1.5h") never gives a larger value. */
 #include <errno.h>
 #include <string.h>
@@ -43,19 +43,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(s, data, size);
         s[size] = '\0';
 
-        r = config_parse_duration(s, &usec);
+        r = duration_parse(s, &usec);
         if (r < 0) {
                 fuzz_check(r == -EINVAL || r == -ERANGE);
                 fuzz_check(usec == 777);
         } else {
                 fuzz_check(r == 0);
-                config_format_duration(buf, sizeof buf, usec);
-                fuzz_check(config_parse_duration(buf, &again) == 0);
+                duration_format(buf, sizeof buf, usec);
+                fuzz_check(duration_parse(buf, &again) == 0);
                 fuzz_check(again == usec);
 
                 char *w = whole_parts(s);
                 uint64_t floor_usec;
-                if (config_parse_duration(w, &floor_usec) == 0)
+                if (duration_parse(w, &floor_usec) == 0)
                         fuzz_check(floor_usec <= usec);
                 free(w);
         }

@@ -31,7 +31,7 @@ static void test_duration_good(void **state)
         };
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
                 uint64_t v = 12345;
-                int r = config_parse_duration(cases[i].in, &v);
+                int r = duration_parse(cases[i].in, &v);
                 if (r != 0 || v != cases[i].usec)
                         fail_msg("'%s': r=%d v=%llu want %llu", cases[i].in, r, (unsigned long long)v,
                                  (unsigned long long)cases[i].usec);
@@ -47,25 +47,25 @@ static void test_duration_bad(void **state)
         };
         for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
                 uint64_t v = 777;
-                int r = config_parse_duration(bad[i], &v);
+                int r = duration_parse(bad[i], &v);
                 if (r >= 0)
                         fail_msg("'%s' was accepted as %llu", bad[i], (unsigned long long)v);
                 assert_int_equal(v, 777); /* untouched on error */
         }
-        assert_int_equal(config_parse_duration(NULL, &(uint64_t){ 0 }), -EINVAL);
+        assert_int_equal(duration_parse(NULL, &(uint64_t){ 0 }), -EINVAL);
 }
 
 static void test_duration_format(void **state)
 {
         char buf[32];
-        assert_string_equal(config_format_duration(buf, sizeof buf, 0), "0");
-        assert_string_equal(config_format_duration(buf, sizeof buf, SEC(60)), "1min");
-        assert_string_equal(config_format_duration(buf, sizeof buf, SEC(5400)), "1h30min");
-        assert_string_equal(config_format_duration(buf, sizeof buf, SEC(86400 + 1)), "1d1s");
-        assert_string_equal(config_format_duration(buf, sizeof buf, 1500), "1ms500us");
+        assert_string_equal(duration_format(buf, sizeof buf, 0), "0");
+        assert_string_equal(duration_format(buf, sizeof buf, SEC(60)), "1min");
+        assert_string_equal(duration_format(buf, sizeof buf, SEC(5400)), "1h30min");
+        assert_string_equal(duration_format(buf, sizeof buf, SEC(86400 + 1)), "1d1s");
+        assert_string_equal(duration_format(buf, sizeof buf, 1500), "1ms500us");
         /* Round trip. */
         uint64_t v;
-        assert_int_equal(config_parse_duration(config_format_duration(buf, sizeof buf, SEC(93784)), &v), 0);
+        assert_int_equal(duration_parse(duration_format(buf, sizeof buf, SEC(93784)), &v), 0);
         assert_int_equal(v, SEC(93784));
 }
 
