@@ -34,37 +34,26 @@ static void describe_queue(const struct jada_ctx *ctx, char *buf, size_t size)
                 snprintf(buf + len, size - (size_t)len, ", %lld failed", (long long)n[TASK_FAILED]);
 }
 
-/* "3h12min" until the next 00:00 UTC. */
-static void until_midnight(char *buf, size_t size)
+static void budget_facts_now(struct jada_ctx *ctx, struct budget_facts *f)
 {
-        int64_t now = (int64_t)(now_realtime_usec() / USEC_PER_SEC);
-        duration_format(buf, size, (uint64_t)(budget_day_start(now) + 86400 - now) * USEC_PER_SEC);
+        const struct jada_config *c = ctx->config;
+        int64_t now = now_seconds(), day = budget_day_start(now);
+
+        *f = (struct budget_facts){ .now = now, .sessions_per_day = c->claude.sessions_per_day,
+                                    .daily_cost_limit_usd = c->claude.daily_cost_limit_usd };
+        if (session_store_count_since(ctx->db, day, &f->sessions_today) < 0)
+                f->sessions_today = c->claude.sessions_per_day; /* cannot count: do not risk going over */
+        if (c->claude.daily_cost_limit_usd > 0 && session_store_cost_since(ctx->db, day, &f->cost_today_usd) < 0)
+                f->cost_today_usd = c->claude.daily_cost_limit_usd;
 }
 
 /* Whether the day's budget lets another session start; if not, why. */
 bool daemon_budget_allows(struct jada_ctx *ctx, char *why, size_t size)
 {
-        const struct jada_config *c = ctx->config;
-        int64_t day = budget_day_start((int64_t)(now_realtime_usec() / USEC_PER_SEC)), sessions = 0;
-        double cost = 0;
-        char reset[32];
+        struct budget_facts f;
 
-        if (session_store_count_since(ctx->db, day, &sessions) < 0)
-                sessions = c->claude.sessions_per_day; /* cannot count: do not risk going over */
-        until_midnight(reset, sizeof reset);
-        if (sessions >= (int64_t)c->claude.sessions_per_day) {
-                snprintf(why, size, "budget spent: %lld/%u sessions today, resets 00:00 UTC (in %s)",
-                         (long long)sessions, c->claude.sessions_per_day, reset);
-                return false;
-        }
-        if (c->claude.daily_cost_limit_usd > 0 && session_store_cost_since(ctx->db, day, &cost) == 0 &&
-            cost >= c->claude.daily_cost_limit_usd) {
-                snprintf(why, size, "budget spent: $%.2f of $%.2f today, resets 00:00 UTC (in %s)", cost,
-                         c->claude.daily_cost_limit_usd, reset);
-                return false;
-        }
-        snprintf(why, size, "sessions %lld/%u today", (long long)sessions, c->claude.sessions_per_day);
-        return true;
+        budget_facts_now(ctx, &f);
+        return budget_allows(&f, why, size);
 }
 
 void daemon_publish(struct jada_ctx *ctx)
@@ -111,11 +100,6 @@ void daemon_publish(struct jada_ctx *ctx)
         }
 }
 
-/* Thresholds of the alerts that come from facts rather than events. */
-#define DISK_FREE_ALERT 0.10
-#define MAX_TURNS_ALERT 0.30
-#define MAX_TURNS_MIN_SESSIONS 3
-
 static double disk_free_ratio(const char *dir)
 {
         struct statvfs v;
@@ -125,45 +109,32 @@ static double disk_free_ratio(const char *dir)
         return (double)v.f_bavail / (double)v.f_blocks;
 }
 
-/* The problems that are states of the world: raised and cleared here, on
- * every poll, so each is one alert in and one out (health.c). */
+/* The problems that are states of the world: assessed (health.c) and
+ * raised or cleared here on every poll, so each is one alert in and one
+ * out. An unknown fact (statvfs failed, the db unreadable) changes nothing. */
 void daemon_check_problems(struct jada_ctx *ctx)
 {
-        const int64_t *n = ctx->queue_counts;
-        int64_t now = (int64_t)(now_realtime_usec() / USEC_PER_SEC);
+        struct health_facts f = { .state_dir = ctx->config->daemon.state_dir,
+                                  .disk_free_share = disk_free_ratio(ctx->config->daemon.state_dir) };
         struct session_outcomes week = { 0 };
-        double free_ratio = disk_free_ratio(ctx->config->daemon.state_dir);
-        char why[160];
+        struct health_assessment a;
+        bool week_known;
 
-        if (free_ratio >= 0 && free_ratio < DISK_FREE_ALERT)
-                health_set_problem(&ctx->health, PROBLEM_DISK, "only %.1f%% free on the disk of %s",
-                                   100 * free_ratio, ctx->config->daemon.state_dir);
-        else if (free_ratio >= 0)
-                health_clear_problem(&ctx->health, PROBLEM_DISK);
-
-        if (n[TASK_QUEUED] > 0 && !daemon_budget_allows(ctx, why, sizeof why))
-                health_set_problem(&ctx->health, PROBLEM_BUDGET, "%lld task%s wait: %s", (long long)n[TASK_QUEUED],
-                                   n[TASK_QUEUED] == 1 ? "" : "s", why);
-        else
-                health_clear_problem(&ctx->health, PROBLEM_BUDGET);
-
-        if (session_store_outcomes_since(ctx->db, now - 7 * 86400, &week) == 0) {
-                double share = week.finished ? (double)week.max_turns / (double)week.finished : 0;
-                if (week.finished >= MAX_TURNS_MIN_SESSIONS && share > MAX_TURNS_ALERT)
-                        health_set_problem(&ctx->health, PROBLEM_MAX_TURNS,
-                                           "%.0f%% of the week's sessions hit the turn limit: raise max_turns or "
-                                           "split tasks", 100 * share);
+        memcpy(f.tasks, ctx->queue_counts, sizeof f.tasks);
+        budget_facts_now(ctx, &f.budget);
+        week_known = session_store_outcomes_since(ctx->db, f.budget.now - 7 * 86400, &week) == 0;
+        f.week_finished = week.finished;
+        f.week_max_turns = week.max_turns;
+        health_assess(&f, &a);
+        for (int k = 0; k < _PROBLEM_MAX; k++) {
+                if (!health_assessed((enum health_problem)k) || (k == PROBLEM_DISK && f.disk_free_share < 0) ||
+                    (k == PROBLEM_MAX_TURNS && !week_known))
+                        continue;
+                if (a.found[k])
+                        health_set_problem(&ctx->health, (enum health_problem)k, "%s", a.text[k]);
                 else
-                        health_clear_problem(&ctx->health, PROBLEM_MAX_TURNS);
+                        health_clear_problem(&ctx->health, (enum health_problem)k);
         }
-
-        if (n[TASK_NEEDS_YOU] > 0)
-                health_set_problem(&ctx->health, PROBLEM_NEEDS_YOU,
-                                   "%lld task%s need%s you: jada-agent task list --state needs_you",
-                                   (long long)n[TASK_NEEDS_YOU], n[TASK_NEEDS_YOU] == 1 ? "" : "s",
-                                   n[TASK_NEEDS_YOU] == 1 ? "s" : "");
-        else
-                health_clear_problem(&ctx->health, PROBLEM_NEEDS_YOU);
 }
 
 /* [metrics] textfile: the facts for node_exporter, replaced atomically. */

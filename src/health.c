@@ -24,23 +24,107 @@ const char *health_state_name(enum health_state state)
 }
 
 /* MESSAGE_IDs of the alerts, one for a problem and one for its recovery;
- * systemd/jada-agent.catalog has their texts. Never change a released one. */
+ * systemd/jada-agent.catalog has their texts. Never change a released one.
+ * The severity and the fix are what `jada-agent status` shows. */
 static const struct {
         const char *name;
         const char *problem_id;
         const char *recovered_id;
+        enum health_severity severity;
+        const char *fix;
 } problem_kinds[_PROBLEM_MAX] = {
-        [PROBLEM_API_KEY]        = { "api_key",        "3cffc81229714862b0213440807db794", "624b72ff957b4730b22d36dfb844365f" },
-        [PROBLEM_GOOGLE_TOKEN]   = { "google_token",   "031fdb3625a540adbabb2c328c4f102d", "e0f35a58938e41ba9c34baecf999758a" },
-        [PROBLEM_CLAUDE_COMMAND] = { "claude_command", "6e40e08f5d2e49c1bbdf486570a0f093", "1bf26c55f3f64e3b887cf74afb3d06ab" },
-        [PROBLEM_DISK]           = { "disk",           "9a3a083fca2b40d5b0262412a3f57e7f", "05a9825f0482485f8fc514e8a6411ced" },
-        [PROBLEM_BUDGET]         = { "budget_spent",   "282caa9f20534b1f8a85ded7cd32ac48", "53aa6194c48b4f96b2b5a25f23d46e91" },
-        [PROBLEM_MAX_TURNS]      = { "max_turns",      "539f47b8caf84ee28bbae2c493097824", "45b7e4361c494f11a0c10ef8f7ca87ce" },
-        [PROBLEM_NEEDS_YOU]      = { "needs_you",      "3d14176fe0c8445f82cbba86e0bfa005", "d281c77872ae4113b21289aaa5e90483" },
-        [PROBLEM_SYNC]           = { "sync_failing",   "55dd449f7e57417baea4b476cea344eb", "6b5abc62e2da46a4be589a5fff26be90" },
-        [PROBLEM_CONFIG_RELOAD]  = { "config_reload",  "2ef26d2ae91e45d8a7ce13f806dedc79", "f4913f1ad8ef4d1182faa91d130891d7" },
-        [PROBLEM_DATABASE]       = { "database",       "79e8e38ecf2249d68ba1d8ab7da85708", "9df0ec9cb9564a7b8518c89f541cb8b7" },
+        [PROBLEM_API_KEY]        = { "api_key",        "3cffc81229714862b0213440807db794", "624b72ff957b4730b22d36dfb844365f",
+                                     SEVERITY_CRITICAL,
+                                     "put a working key in the credential anthropic-api-key (run by hand: ANTHROPIC_API_KEY "
+                                     "or CLAUDE_CODE_OAUTH_TOKEN), then restart the daemon: systemctl restart jada-agent" },
+        [PROBLEM_GOOGLE_TOKEN]   = { "google_token",   "031fdb3625a540adbabb2c328c4f102d", "e0f35a58938e41ba9c34baecf999758a",
+                                     SEVERITY_CRITICAL, "jada-agent auth google" },
+        [PROBLEM_CLAUDE_COMMAND] = { "claude_command", "6e40e08f5d2e49c1bbdf486570a0f093", "1bf26c55f3f64e3b887cf74afb3d06ab",
+                                     SEVERITY_CRITICAL, "fix [claude] command, then: systemctl reload jada-agent" },
+        [PROBLEM_DISK]           = { "disk",           "9a3a083fca2b40d5b0262412a3f57e7f", "05a9825f0482485f8fc514e8a6411ced",
+                                     SEVERITY_WARNING, "free space there (df -h; old work directories under STATE/work)" },
+        [PROBLEM_BUDGET]         = { "budget_spent",   "282caa9f20534b1f8a85ded7cd32ac48", "53aa6194c48b4f96b2b5a25f23d46e91",
+                                     SEVERITY_WARNING,
+                                     "they run after 00:00 UTC; raise [claude] sessions_per_day to run more" },
+        [PROBLEM_MAX_TURNS]      = { "max_turns",      "539f47b8caf84ee28bbae2c493097824", "45b7e4361c494f11a0c10ef8f7ca87ce",
+                                     SEVERITY_WARNING, "raise [claude] max_turns or split tasks (jada-agent sessions)" },
+        [PROBLEM_NEEDS_YOU]      = { "needs_you",      "3d14176fe0c8445f82cbba86e0bfa005", "d281c77872ae4113b21289aaa5e90483",
+                                     SEVERITY_WARNING,
+                                     "jada-agent task list --state needs_you; jada-agent task reply ID TEXT" },
+        [PROBLEM_SYNC]           = { "sync_failing",   "55dd449f7e57417baea4b476cea344eb", "6b5abc62e2da46a4be589a5fff26be90",
+                                     SEVERITY_WARNING,
+                                     "journalctl -u jada-agent -g sync; check spreadsheet_id, range and the sheet's sharing" },
+        [PROBLEM_CONFIG_RELOAD]  = { "config_reload",  "2ef26d2ae91e45d8a7ce13f806dedc79", "f4913f1ad8ef4d1182faa91d130891d7",
+                                     SEVERITY_WARNING, "jada-agent check-config, then: systemctl reload jada-agent" },
+        [PROBLEM_DATABASE]       = { "database",       "79e8e38ecf2249d68ba1d8ab7da85708", "9df0ec9cb9564a7b8518c89f541cb8b7",
+                                     SEVERITY_CRITICAL, "check the disk and permissions of the state directory" },
 };
+
+int health_problem_from_name(const char *name)
+{
+        for (int i = 0; name && i < _PROBLEM_MAX; i++)
+                if (strcmp(problem_kinds[i].name, name) == 0)
+                        return i;
+        return -EINVAL;
+}
+
+enum health_severity health_problem_severity(enum health_problem kind)
+{
+        return (unsigned)kind < _PROBLEM_MAX ? problem_kinds[kind].severity : SEVERITY_WARNING;
+}
+
+const char *health_problem_fix(enum health_problem kind)
+{
+        return (unsigned)kind < _PROBLEM_MAX ? problem_kinds[kind].fix : "journalctl -u jada-agent";
+}
+
+/* Thresholds of the problems that are states of the world. */
+#define DISK_WARNING 0.10
+#define DISK_CRITICAL 0.05
+#define MAX_TURNS_SHARE 0.30
+#define MAX_TURNS_MIN_SESSIONS 3
+
+bool health_assessed(enum health_problem kind)
+{
+        return kind == PROBLEM_DISK || kind == PROBLEM_BUDGET || kind == PROBLEM_MAX_TURNS ||
+               kind == PROBLEM_NEEDS_YOU;
+}
+
+static void found(struct health_assessment *a, enum health_problem kind, enum health_severity severity,
+                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void found(struct health_assessment *a, enum health_problem kind, enum health_severity severity,
+                  const char *fmt, ...)
+{
+        va_list ap;
+
+        a->found[kind] = true;
+        a->severity[kind] = severity;
+        va_start(ap, fmt);
+        vsnprintf(a->text[kind], sizeof a->text[kind], fmt, ap);
+        va_end(ap);
+}
+
+void health_assess(const struct health_facts *f, struct health_assessment *ret)
+{
+        const int64_t *n = f->tasks;
+        double share = f->week_finished ? (double)f->week_max_turns / (double)f->week_finished : 0;
+        char why[160];
+
+        *ret = (struct health_assessment){ 0 };
+        if (f->disk_free_share >= 0 && f->disk_free_share < DISK_WARNING)
+                found(ret, PROBLEM_DISK, f->disk_free_share < DISK_CRITICAL ? SEVERITY_CRITICAL : SEVERITY_WARNING,
+                      "only %.1f%% free on the disk of %s", 100 * f->disk_free_share, f->state_dir);
+        if (n[TASK_QUEUED] > 0 && !budget_allows(&f->budget, why, sizeof why))
+                found(ret, PROBLEM_BUDGET, SEVERITY_WARNING, "%lld task%s wait: %s", (long long)n[TASK_QUEUED],
+                      n[TASK_QUEUED] == 1 ? "" : "s", why);
+        if (f->week_finished >= MAX_TURNS_MIN_SESSIONS && share > MAX_TURNS_SHARE)
+                found(ret, PROBLEM_MAX_TURNS, SEVERITY_WARNING,
+                      "%.0f%% of the week's sessions hit the turn limit: raise max_turns or split tasks", 100 * share);
+        if (n[TASK_NEEDS_YOU] > 0)
+                found(ret, PROBLEM_NEEDS_YOU, SEVERITY_WARNING,
+                      "%lld task%s need%s you: jada-agent task list --state needs_you", (long long)n[TASK_NEEDS_YOU],
+                      n[TASK_NEEDS_YOU] == 1 ? "" : "s", n[TASK_NEEDS_YOU] == 1 ? "s" : "");
+}
 
 bool health_has_problem(const struct health *health, enum health_problem kind)
 {

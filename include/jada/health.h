@@ -3,7 +3,11 @@
 
 #include <sqlite3.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+#include "jada/budget.h"
+#include "jada/queue.h"
 
 enum health_state {
         HEALTH_STARTING,
@@ -56,8 +60,41 @@ const char *health_worst_problem(const struct health *health);
  * state, the STATUS= text, and the current problems as JSON details. */
 int health_save(sqlite3 *db, const struct health *health, int64_t pid, uint64_t started_realtime_usec);
 
-/* The problem kinds' names ("api_key", "google_token", ...), for JSON. */
+/* The problem kinds' names ("api_key", "google_token", ...), for JSON, and
+ * back (-EINVAL for a name this binary does not know). */
 const char *health_problem_name(enum health_problem kind);
+int health_problem_from_name(const char *name);
+
+/* How bad a problem is for `jada-agent status` (the monitoring-plugin
+ * verdict), and the one thing to do about it. */
+enum health_severity {
+        SEVERITY_WARNING = 1,
+        SEVERITY_CRITICAL = 2,
+};
+enum health_severity health_problem_severity(enum health_problem kind);
+const char *health_problem_fix(enum health_problem kind);
+
+/*
+ * The problems that are states of the world rather than events: the disk,
+ * the day's budget, the week's turn-limit share, tasks that need a person.
+ * One pure rule for the daemon (which raises and clears them as alerts)
+ * and for `jada-agent status` (which works them out from the db itself).
+ */
+struct health_facts {
+        const char *state_dir;
+        double disk_free_share;                 /* < 0: unknown */
+        int64_t tasks[_TASK_STATE_MAX];
+        struct budget_facts budget;
+        int64_t week_finished, week_max_turns;  /* counted sessions of the last 7 days */
+};
+struct health_assessment {
+        bool found[_PROBLEM_MAX];               /* only the kinds health_assessed() names */
+        enum health_severity severity[_PROBLEM_MAX];
+        char text[_PROBLEM_MAX][192];
+};
+void health_assess(const struct health_facts *facts, struct health_assessment *ret);
+/* Whether health_assess() decides this kind (else events raise it). */
+bool health_assessed(enum health_problem kind);
 
 /* The health row as the daemon last wrote it. */
 struct health_row {
