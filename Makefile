@@ -32,7 +32,8 @@ TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/
 
 SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
-.PHONY: all run deps-run bench fuzz valgrind check-valgrind deps-valgrind check check-unit check-system check-build check-run check-asan install uninstall clean deps-build deps-check
+.PHONY: all run deps-run bench fuzz valgrind check-valgrind deps-valgrind test check lint check-system check-build \
+	check-run check-asan check-unit-tests install uninstall clean deps-build deps-check
 
 all: jada-agent
 
@@ -82,17 +83,35 @@ run: deps-run
 	mkdir -p var
 	tools/run-dev
 
-# Every test: once with gcc, once with clang under ASan+UBSan; and the
-# unit's hardening gate (systemd-analyze's exposure score, 10x: 25 is 2.5).
+# The layers (tests/README.md says what each proves and needs):
+#   make test    unit tests and the black-box tests that need no root; a
+#                minute or two, for everyday work
+#   make lint    cppcheck, the unit's hardening gate, the man pages
+#   make check   everything, as CI runs it: lint, every test with gcc, the
+#                system tests under systemd, every test again with clang
+#                under ASan+UBSan, the fuzz regressions
+test: deps-check
+	$(MAKE) check-build
+	$(MAKE) check-unit-tests
+	python3 tests/run.py --no-root --bin $(BUILD)/jada-agent --build $(BUILD)
+
 check: deps-check
-	$(MAKE) check-unit
+	$(MAKE) lint
 	$(MAKE) check-run
 	$(MAKE) check-system
-	$(MAKE) check-run BUILD=build/asan CC=clang CFLAGS="$(SAN_FLAGS)"
+	$(MAKE) check-asan
 	tools/fuzz --replay
 	@echo "make check: all tests passed"
 
-check-unit:
+check-asan:
+	$(MAKE) check-run BUILD=build/asan CC=clang CFLAGS="$(SAN_FLAGS)"
+
+# cppcheck reads the code without the system headers; tools/cppcheck.h
+# names the library macros it would otherwise not know. The hardening gate
+# is systemd-analyze's exposure score, 10x: 25 is 2.5.
+lint: deps-check
+	cppcheck --enable=warning,performance,portability --error-exitcode=1 --inline-suppr -q \
+		-Iinclude -D_GNU_SOURCE --std=c11 --include=tools/cppcheck.h src
 	systemd-analyze security --offline=true --threshold=25 systemd/jada-agent.service
 	@for m in man/*.[0-9]; do \
 		w=$$(MANWIDTH=80 man --warnings -l $$m 2>&1 >/dev/null); \
@@ -110,8 +129,10 @@ check-system: $(BUILD)/jada-agent
 
 check-build: $(BUILD)/jada-agent $(UNIT_BINS) $(TOOL_BINS) $(BUILD)/tests/libfakeclock.so
 
-check-run: check-build
+check-unit-tests: check-build
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+check-run: check-unit-tests
 	@# The real Claude Code CLI (npm, pinned) for the end-to-end test; kept
 	@# in build/claude-cli so the sanitizer pass reuses it.
 	cli=$$(tools/install-claude-cli build/claude-cli) && \

@@ -8,7 +8,7 @@ import re
 import subprocess
 import time
 
-from harness import TIMEOUT
+from harness import TIMEOUT, needs_root
 from test_sessions import FAKE, SAMPLES, SessionTest
 from test_webhook import Hook
 
@@ -53,6 +53,7 @@ class AlertTest(SessionTest):
 
 
 class Kinds(AlertTest):
+    @needs_root
     def test_needs_you(self):
         self.scenario(stream=SAMPLES + "success.stream.jsonl", result_text="NEEDS-YOU: which one?")
         d = self.daemon(journal=True)
@@ -63,6 +64,7 @@ class Kinds(AlertTest):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assert_in_and_out(d, "needs_you", "1 task needs you")
 
+    @needs_root
     def test_budget_spent_while_tasks_wait(self):
         self.default_scenario(stream=SAMPLES + "success.stream.jsonl")
         self.configure("sessions_per_day = 1\n")
@@ -74,6 +76,7 @@ class Kinds(AlertTest):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assert_in_and_out(d, "budget_spent", "1 task wait")
 
+    @needs_root
     def test_turn_limit_share(self):
         self.configure("max_turns = 3\nmax_sessions_per_task = 1\nsessions_per_day = 50\n")
         for _ in range(3):
@@ -87,6 +90,7 @@ class Kinds(AlertTest):
             self.add(f"short {n}")
         self.assert_in_and_out(d, "max_turns", "of the week's sessions hit the turn limit")
 
+    @needs_root
     def test_disk_nearly_full(self):
         mnt = os.path.join(self.tmp, "small")
         os.makedirs(mnt)

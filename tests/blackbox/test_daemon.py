@@ -8,7 +8,7 @@ import signal
 import sqlite3
 import time
 
-from harness import TempStateTest, TIMEOUT
+from harness import TIMEOUT, TempStateTest, needs_root
 
 
 class DaemonLifecycle(TempStateTest):
@@ -190,6 +190,7 @@ class JournalLogging(TempStateTest):
     """Under systemd (INVOCATION_ID set) log entries go to the journal's
     native socket with structured fields; here that socket is a stand-in."""
 
+    @needs_root
     def test_native_entries_with_fields(self):
         self.write_config()
         d = self.start(journal=True)
@@ -210,6 +211,7 @@ class JournalLogging(TempStateTest):
         self.assertEqual(e["JADA_CONFIG_FILE"], self.config)
         self.assertIn(f"{self.config}:3:", e["MESSAGE"])
 
+    @needs_root
     def test_errno_field(self):
         with open(os.path.join(self.tmp, "file"), "w"):
             pass

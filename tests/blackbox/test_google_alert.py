@@ -9,7 +9,7 @@ import os
 import socket
 import time
 
-from harness import TIMEOUT
+from harness import TIMEOUT, needs_root
 from test_sync import SyncTest
 from test_webhook import Hook
 
@@ -22,6 +22,7 @@ class DeadToken(SyncTest):
         d.journal.drain(0.3)
         return [e for e in d.journal.entries if e.get("MESSAGE_ID") == message_id]
 
+    @needs_root
     def test_invalid_grant_is_one_alert_and_reauth_recovers(self):
         hook = Hook()
         self.addCleanup(hook.close)
@@ -100,6 +101,7 @@ class RevokedAccess(SyncTest):
     def gets(self):
         return [r for r in self.google.stats()["requests"] if r["method"] == "GET"]
 
+    @needs_root
     def test_revoked_grant_is_the_token_alert_at_the_first_401(self):
         self.sheets_config()
         self.google.revoke(refresh=True)
@@ -159,6 +161,7 @@ class RevokedAccess(SyncTest):
 
 
 class SyncFailing(SyncTest):
+    @needs_root
     def test_three_failed_runs_are_one_alert_and_a_good_run_clears_it(self):
         hook = Hook()
         self.addCleanup(hook.close)

@@ -75,7 +75,7 @@ import sys
 import time
 import urllib.request
 
-from harness import REPO, TIMEOUT, Daemon, TempStateTest
+from harness import REPO, TIMEOUT, Daemon, TempStateTest, needs_root
 
 FAKE = os.path.join(REPO, "tests", "fake", "fake_google_sheets.py")
 CLONE_NEWNET = 0x40000000
@@ -626,6 +626,7 @@ class Case:
         self.stop_daemon(d)
 
 
+@needs_root
 class HttpFaultMatrix(TempStateTest):
     def setUp(self):
         super().setUp()

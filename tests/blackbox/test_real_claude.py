@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 
-from harness import BIN, REPO, TempStateTest
+from harness import BIN, REPO, TempStateTest, needs_root
 
 FAKE_API = os.path.join(REPO, "tests", "e2e", "fake_messages_api.py")
 API_KEY = "sk-ant-e2e-0000-not-a-real-key"
@@ -56,6 +56,7 @@ def private_network():
         os.close(home)
 
 
+@needs_root
 class RealClaudeTest(TempStateTest):
     def setUp(self):
         super().setUp()

@@ -9,7 +9,7 @@ import json
 import os
 import time
 
-from harness import TIMEOUT
+from harness import TIMEOUT, needs_root
 from test_sessions import FAKE, SAMPLES
 from test_sync import SyncTest
 
@@ -19,6 +19,7 @@ REFRESH = "refresh-token-3c2b1a0f9e8d"
 
 
 class Secrets(SyncTest):
+    @needs_root
     def test_no_secret_outside_the_credential_and_token_files(self):
         scenarios = os.path.join(self.tmp, "scenarios")
         os.makedirs(scenarios)

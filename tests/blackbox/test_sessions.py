@@ -11,7 +11,7 @@ import socket
 import sqlite3
 import time
 
-from harness import REPO, TIMEOUT, TempStateTest, alive
+from harness import REPO, TIMEOUT, TempStateTest, alive, needs_root
 
 FAKE = os.path.join(REPO, "tests", "fake", "fake-claude")
 SAMPLES = "samples/v2.1.332_"
@@ -234,6 +234,7 @@ class Outcomes(SessionTest):
         self.wait_state(i, "done")
         self.wait_state(j, "done")
 
+    @needs_root
     def test_auth_error_is_one_alert_in_the_journal(self):
         self.scenario(stream=SAMPLES + "401.stream.jsonl")
         self.default_scenario(stream=SAMPLES + "success.stream.jsonl")

@@ -25,6 +25,14 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 TIMEOUT = float(os.environ.get("JADA_TEST_TIMEOUT", "20"))
 
 
+def needs_root(obj):
+    """Marks a test (or a class of them) that needs root: a private mount or
+    network namespace, a mount. `make test` (tests/run.py --no-root) leaves
+    them out and says how many; `make check` runs them."""
+    obj.needs_root = True
+    return obj
+
+
 def alive(pid):
     """Whether a process exists and is not a zombie."""
     try:
