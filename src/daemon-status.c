@@ -66,17 +66,19 @@ void daemon_publish(struct jada_ctx *ctx)
         duration_format(every, sizeof every, ctx->config->daemon.poll_interval);
         describe_queue(ctx, queue, sizeof queue);
         allowed = ctx->db ? daemon_budget_allows(ctx, budget, sizeof budget) : true;
-        if (ctx->n_sessions == 1)
-                snprintf(running, sizeof running, "Running task %lld (turn %u/%u)",
-                         (long long)session_task_id(ctx->sessions), session_turns(ctx->sessions),
+        unsigned n = ctx->sessions ? sessions_running(ctx->sessions) : 0, turns = 0;
+        int64_t task_id = 0;
+
+        if (n == 1 && sessions_first(ctx->sessions, &task_id, &turns))
+                snprintf(running, sizeof running, "Running task %lld (turn %u/%u)", (long long)task_id, turns,
                          ctx->config->claude.max_turns);
-        else if (ctx->n_sessions > 1)
-                snprintf(running, sizeof running, "Running %u sessions", ctx->n_sessions);
+        else if (n > 1)
+                snprintf(running, sizeof running, "Running %u sessions", n);
 
         if (ctx->stopping) {
                 h->state = HEALTH_STOPPING;
                 snprintf(h->status, sizeof h->status, "Stopping: waiting for %u session%s to end",
-                         ctx->n_sessions, ctx->n_sessions == 1 ? "" : "s");
+                         n, n == 1 ? "" : "s");
         } else if (problem) {
                 h->state = HEALTH_DEGRADED;
                 snprintf(h->status, sizeof h->status, "DEGRADED: %s · %s · %s", problem, queue, budget);
@@ -146,7 +148,7 @@ void daemon_write_metrics(struct jada_ctx *ctx, bool up)
                 .up = up,
                 .start_time = (int64_t)(ctx->started_realtime / USEC_PER_SEC),
                 .last_poll = (int64_t)(ctx->last_poll_realtime / USEC_PER_SEC),
-                .running_sessions = ctx->n_sessions,
+                .running_sessions = ctx->sessions ? sessions_running(ctx->sessions) : 0,
                 .sessions_per_day = ctx->config->claude.sessions_per_day,
                 .daily_cost_limit_usd = ctx->config->claude.daily_cost_limit_usd,
                 .sheets_enabled = ctx->config->sheets.enabled,

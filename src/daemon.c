@@ -41,8 +41,10 @@ static void daemon_launch(struct jada_ctx *ctx)
 
         /* While an outcome waits to be recorded, the db cannot take a
          * session's row either: the budget is only safe with the row. */
-        while (!ctx->stopping && !ctx->launch_blocked && !ctx->no_credential && !ctx->unrecorded &&
-               ctx->n_sessions < ctx->config->claude.concurrency && daemon_budget_allows(ctx, why, sizeof why)) {
+        while (!ctx->stopping && !ctx->launch_blocked && !ctx->no_credential &&
+               !sessions_unrecorded(ctx->sessions) &&
+               sessions_running(ctx->sessions) < ctx->config->claude.concurrency &&
+               daemon_budget_allows(ctx, why, sizeof why)) {
                 struct queue_task *task = NULL;
                 int r = queue_claim(ctx->db, (int64_t)(now_realtime_usec() / USEC_PER_SEC), &task);
                 if (r < 0) {
@@ -52,7 +54,7 @@ static void daemon_launch(struct jada_ctx *ctx)
                 }
                 if (r == 0)
                         break;
-                if (session_start(ctx, task) < 0)
+                if (sessions_start(ctx->sessions, task) < 0)
                         break;
         }
 }
@@ -127,16 +129,45 @@ void daemon_db_failed(struct jada_ctx *ctx, int r, const char *what)
                            strerror(-r), r == -ENOSPC ? "; free space on the disk of the state directory" : "");
 }
 
-void daemon_session_ended(struct jada_ctx *ctx)
+/* What a session's outcome means for launching and for health. */
+static void on_session_ended(const struct session_result *result, void *userdata)
 {
+        struct jada_ctx *ctx = userdata;
+
+        switch (result->kind) {
+        case OUTCOME_AUTH_ERROR:
+                ctx->launch_blocked = true;
+                health_set_problem(&ctx->health, PROBLEM_API_KEY,
+                                   "Anthropic API key rejected (HTTP %d): fix the credential anthropic-api-key, "
+                                   "then systemctl reload jada-agent", result->api_error_status);
+                break;
+        case OUTCOME_LAUNCH_ERROR:
+                ctx->launch_blocked = true;
+                health_set_problem(&ctx->health, PROBLEM_CLAUDE_COMMAND,
+                                   "cannot run '%s': %s; fix [claude] command, then reload",
+                                   ctx->config->claude.command, strerror(result->exec_errno));
+                break;
+        default:
+                break;
+        }
         if (ctx->stopping) {
                 daemon_publish(ctx);
-                if (ctx->n_sessions == 0)
+                if (sessions_running(ctx->sessions) == 0)
                         (void)sd_event_exit(ctx->event, 0);
                 return;
         }
         /* Look at the queue again now: the next task need not wait a poll. */
         (void)poll_arm(ctx, 0);
+}
+
+static void on_sessions_changed(void *userdata)
+{
+        daemon_publish(userdata);
+}
+
+static void on_sessions_db_failed(int r, const char *what, void *userdata)
+{
+        daemon_db_failed(userdata, r, what);
 }
 
 static int on_poll(sd_event_source *s, uint64_t usec, void *userdata)
@@ -151,7 +182,7 @@ static int on_poll(sd_event_source *s, uint64_t usec, void *userdata)
         ctx->db_error = 0;
         log_debug("poll #%" PRIu64, ctx->polls);
 
-        session_retry_unrecorded(ctx);
+        sessions_retry_unrecorded(ctx->sessions);
 
         if (ctx->last_prune_monotonic == 0 || now_mono - ctx->last_prune_monotonic >= PRUNE_INTERVAL_USEC) {
                 int64_t before = (int64_t)((ctx->last_poll_realtime - ctx->config->daemon.retention) / USEC_PER_SEC);
@@ -160,7 +191,7 @@ static int on_poll(sd_event_source *s, uint64_t usec, void *userdata)
                 if (r > 0)
                         log_info("pruned %d done or cancelled task%s older than the retention", r, r == 1 ? "" : "s");
         }
-        session_check_cancelled(ctx);
+        sessions_check_cancelled(ctx->sessions);
         daemon_launch(ctx);
         r = queue_counts(ctx->db, ctx->queue_counts);
         if (r < 0)
@@ -168,7 +199,7 @@ static int on_poll(sd_event_source *s, uint64_t usec, void *userdata)
         daemon_check_problems(ctx);
         daemon_publish(ctx);
         /* Cleared only by a poll that wrote all it had to. */
-        if (ctx->db_error == 0 && !ctx->unrecorded && health_has_problem(&ctx->health, PROBLEM_DATABASE)) {
+        if (ctx->db_error == 0 && !sessions_unrecorded(ctx->sessions) && health_has_problem(&ctx->health, PROBLEM_DATABASE)) {
                 health_clear_problem(&ctx->health, PROBLEM_DATABASE);
                 daemon_publish(ctx);
         }
@@ -213,14 +244,15 @@ static int on_stop_signal(sd_event_source *s, const struct signalfd_siginfo *si,
         log_info("received %s, stopping", strsignal((int)si->ssi_signo));
         ctx->stopping = true;
         sd_notify(false, "STOPPING=1");
-        if (ctx->n_sessions == 0) {
+        if (sessions_running(ctx->sessions) == 0) {
                 sd_notify(false, "STATUS=Stopping");
                 return sd_event_exit(ctx->event, 0);
         }
         /* Sessions get SIGTERM, then SIGKILL after the grace period; the
          * loop ends when the last one has been recorded as interrupted. */
-        log_info("stopping %u running session%s", ctx->n_sessions, ctx->n_sessions == 1 ? "" : "s");
-        session_stop_all(ctx, SESSION_STOP_SHUTDOWN);
+        log_info("stopping %u running session%s", sessions_running(ctx->sessions),
+                 sessions_running(ctx->sessions) == 1 ? "" : "s");
+        sessions_stop_all(ctx->sessions, SESSION_STOP_SHUTDOWN);
         daemon_publish(ctx);
         return 0;
 }
@@ -238,6 +270,7 @@ static void daemon_apply_config(struct jada_ctx *ctx, struct jada_config *next)
                 next->daemon.state_dir = xstrdup(old->daemon.state_dir);
         }
         ctx->config = next;
+        sessions_set_config(ctx->sessions, next);
         if (old->daemon.poll_interval != next->daemon.poll_interval)
                 (void)poll_arm_next(ctx);
         daemon_google_reconfigure(ctx, old->sheets.enabled);
@@ -286,10 +319,7 @@ static int on_reload_signal(sd_event_source *s, const struct signalfd_siginfo *s
 
 static void daemon_free(struct jada_ctx *ctx)
 {
-        session_kill_all(ctx);
-        if (ctx->db)
-                session_retry_unrecorded(ctx); /* a last try */
-        session_free_unrecorded(ctx);
+        ctx->sessions = sessions_free(ctx->sessions);
         sync_free(ctx->sync);
         oauth_free(ctx->oauth);
         alerter_free(ctx->alerter);
@@ -357,7 +387,16 @@ static int daemon_setup(struct jada_ctx *ctx)
         r = db_open(db_path, &ctx->db);
         if (r < 0)
                 return r;
-        session_reap_orphans(ctx);
+        r = sd_event_default(&ctx->event);
+        if (r < 0)
+                return log_error_errno(r, "cannot create the event loop");
+        r = sessions_new(ctx->event, ctx->db, ctx->config,
+                         &(struct session_callbacks){ .changed = on_sessions_changed, .ended = on_session_ended,
+                                                      .db_failed = on_sessions_db_failed, .userdata = ctx },
+                         &ctx->sessions);
+        if (r < 0)
+                return log_error_errno(r, "cannot set up the sessions");
+        sessions_reap_orphans(ctx->sessions);
         r = queue_recover(ctx->db, (int64_t)(ctx->started_realtime / USEC_PER_SEC),
                           "recovered at start-up: the daemon that ran it is gone");
         if (r < 0)
@@ -366,9 +405,6 @@ static int daemon_setup(struct jada_ctx *ctx)
                 log_notice("%d task%s left running by a daemon that is gone %s queued again", r,
                            r == 1 ? "" : "s", r == 1 ? "is" : "are");
 
-        r = sd_event_default(&ctx->event);
-        if (r < 0)
-                return log_error_errno(r, "cannot create the event loop");
         /* Feeds the watchdog from the loop when WATCHDOG_USEC is set: so
          * anything that blocks the loop gets the daemon restarted. */
         r = sd_event_set_watchdog(ctx->event, true);

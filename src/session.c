@@ -6,7 +6,6 @@
 #include "jada/session-store.h"
 #include "jada/child.h"
 #include "jada/config.h"
-#include "jada/daemon.h"
 #include "jada/log.h"
 #include "jada/stream.h"
 #include "jada/util.h"
@@ -26,7 +25,7 @@
 #define STDERR_LINE_MAX 1024
 
 struct session {
-        struct jada_ctx *ctx;
+        struct sessions *m;
         struct session *next;
         struct queue_task *task;
         int64_t row;                            /* sessions table */
@@ -67,14 +66,49 @@ struct session_record {
         char *reason, *result, *error, *needs_you_reason, *uncounted, *reply;
 };
 
-int64_t session_task_id(const struct session *s)
+/* The running sessions and what they need from the daemon. */
+struct sessions {
+        sd_event *event;
+        sqlite3 *db;
+        const struct jada_config *config;       /* the daemon's; replaced on reload */
+        struct session_callbacks callbacks;
+        struct session *list;
+        unsigned n;
+        /* Outcomes the db could not take yet (a full disk): written again
+         * at each poll; no session starts while any waits. */
+        struct session_record *unrecorded;
+        unsigned api_error_streak;              /* transient API errors in a row */
+};
+
+static void changed(struct sessions *m)
 {
-        return s->task->id;
+        if (m->callbacks.changed)
+                m->callbacks.changed(m->callbacks.userdata);
 }
 
-unsigned session_turns(const struct session *s)
+static void db_failed(struct sessions *m, int r, const char *what)
 {
-        return stream_parser_stats(s->parser)->turns;
+        if (m->callbacks.db_failed)
+                m->callbacks.db_failed(r, what, m->callbacks.userdata);
+}
+
+unsigned sessions_running(const struct sessions *m)
+{
+        return m->n;
+}
+
+bool sessions_unrecorded(const struct sessions *m)
+{
+        return m->unrecorded != NULL;
+}
+
+bool sessions_first(const struct sessions *m, int64_t *ret_task_id, unsigned *ret_turns)
+{
+        if (!m->list)
+                return false;
+        *ret_task_id = m->list->task->id;
+        *ret_turns = stream_parser_stats(m->list->parser)->turns;
+        return true;
 }
 
 #define session_log(s, prio, ...) \
@@ -100,28 +134,28 @@ static int on_kill_timer(sd_event_source *src, uint64_t usec, void *userdata)
         return 0;
 }
 
-void session_stop(struct session *s, enum session_stop why)
+static void session_stop(struct session *s, enum session_stop why)
 {
         if (s->stop != SESSION_STOP_NONE || s->exited)
                 return;
         s->stop = why;
         kill_group(s, SIGTERM);
-        if (sd_event_add_time_relative(s->ctx->event, &s->kill_timer, CLOCK_MONOTONIC, SESSION_KILL_GRACE_USEC,
+        if (sd_event_add_time_relative(s->m->event, &s->kill_timer, CLOCK_MONOTONIC, SESSION_KILL_GRACE_USEC,
                                        100 * USEC_PER_MSEC, on_kill_timer, s) < 0)
                 kill_group(s, SIGKILL); /* cannot wait for it: do not leave it running */
 }
 
-void session_stop_all(struct jada_ctx *ctx, enum session_stop why)
+void sessions_stop_all(struct sessions *m, enum session_stop why)
 {
-        for (struct session *s = ctx->sessions; s; s = s->next)
+        for (struct session *s = m->list; s; s = s->next)
                 session_stop(s, why);
 }
 
-void session_check_cancelled(struct jada_ctx *ctx)
+void sessions_check_cancelled(struct sessions *m)
 {
-        for (struct session *s = ctx->sessions; s; s = s->next) {
+        for (struct session *s = m->list; s; s = s->next) {
                 struct queue_task *t = NULL;
-                if (queue_get(ctx->db, s->task->id, &t) == 0 && t->state == TASK_CANCELLED) {
+                if (queue_get(m->db, s->task->id, &t) == 0 && t->state == TASK_CANCELLED) {
                         session_log(s, LOG_NOTICE, "task %lld was cancelled: stopping its session",
                                     (long long)s->task->id);
                         session_stop(s, SESSION_STOP_CANCELLED);
@@ -149,7 +183,7 @@ static int on_idle(sd_event_source *src, uint64_t usec, void *userdata)
 static void output_seen(struct session *s)
 {
         if (s->idle)
-                (void)sd_event_source_set_time_relative(s->idle, s->ctx->config->claude.idle_timeout);
+                (void)sd_event_source_set_time_relative(s->idle, s->m->config->claude.idle_timeout);
 }
 
 /* Reads what is in the stdout pipe now; returns 0 at EOF, 1 if more may come. */
@@ -178,7 +212,7 @@ static int drain_stdout(struct session *s)
 
 static void check_turns(struct session *s)
 {
-        unsigned turns = stream_parser_stats(s->parser)->turns, max = s->ctx->config->claude.max_turns;
+        unsigned turns = stream_parser_stats(s->parser)->turns, max = s->m->config->claude.max_turns;
 
         /* --max-turns N allows N requests and reports N+1; more than that
          * means the limit did not hold: stop it ourselves. */
@@ -189,7 +223,7 @@ static void check_turns(struct session *s)
         }
         if (turns != s->turns_published) {
                 s->turns_published = turns;
-                daemon_publish(s->ctx);
+                changed(s->m);
         }
 }
 
@@ -264,10 +298,10 @@ static void session_free(struct session *s)
 {
         struct session **p;
 
-        for (p = &s->ctx->sessions; *p; p = &(*p)->next)
+        for (p = &s->m->list; *p; p = &(*p)->next)
                 if (*p == s) {
                         *p = s->next;
-                        s->ctx->n_sessions--;
+                        s->m->n--;
                         break;
                 }
         sd_event_source_disable_unref(s->child_source);
@@ -299,12 +333,12 @@ static void record_free(struct session_record *rec)
 }
 
 /* Writes what is left of a record: 0 when all of it is in the db. */
-static int record_write(struct jada_ctx *ctx, struct session_record *rec)
+static int record_write(struct sessions *m, struct session_record *rec)
 {
         int r;
 
         if (rec->row > 0) {
-                r = session_store_finish(ctx->db, rec->row, rec->now, &rec->end);
+                r = session_store_finish(m->db, rec->row, rec->now, &rec->end);
                 if (r < 0)
                         return r;
                 rec->row = 0;
@@ -312,7 +346,7 @@ static int record_write(struct jada_ctx *ctx, struct session_record *rec)
         if (rec->transition) {
                 enum task_state from;
 
-                r = queue_transition(ctx->db, rec->task_id, rec->to, &rec->change, rec->now, &from);
+                r = queue_transition(m->db, rec->task_id, rec->to, &rec->change, rec->now, &from);
                 if (r == -EPERM)
                         log_notice("task %lld became %s while its session ran; left as it is",
                                    (long long)rec->task_id, task_state_name(from));
@@ -326,10 +360,10 @@ static int record_write(struct jada_ctx *ctx, struct session_record *rec)
 }
 
 /* Writes a record now, or keeps it for the next poll. */
-static void record_commit(struct jada_ctx *ctx, struct session_record *rec)
+static void record_commit(struct sessions *m, struct session_record *rec)
 {
         struct session_record **p;
-        int r = record_write(ctx, rec);
+        int r = record_write(m, rec);
 
         if (r == 0) {
                 record_free(rec);
@@ -337,21 +371,21 @@ static void record_commit(struct jada_ctx *ctx, struct session_record *rec)
         }
         log_error_errno(r, "task %lld: cannot record the session's outcome (%s); kept until the database "
                         "can be written", (long long)rec->task_id, rec->end.outcome);
-        for (p = &ctx->unrecorded; *p; p = &(*p)->next)
+        for (p = &m->unrecorded; *p; p = &(*p)->next)
                 ;
         *p = rec;
-        daemon_db_failed(ctx, r, "recording a session's outcome");
+        db_failed(m, r, "recording a session's outcome");
 }
 
-void session_retry_unrecorded(struct jada_ctx *ctx)
+void sessions_retry_unrecorded(struct sessions *m)
 {
-        struct session_record **p = &ctx->unrecorded;
+        struct session_record **p = &m->unrecorded;
 
         while (*p) {
                 struct session_record *rec = *p;
-                int r = record_write(ctx, rec);
+                int r = record_write(m, rec);
                 if (r < 0) {
-                        daemon_db_failed(ctx, r, "recording a session's outcome");
+                        db_failed(m, r, "recording a session's outcome");
                         return; /* in order: the next would fail the same way */
                 }
                 *p = rec->next;
@@ -361,13 +395,13 @@ void session_retry_unrecorded(struct jada_ctx *ctx)
         }
 }
 
-void session_free_unrecorded(struct jada_ctx *ctx)
+static void free_unrecorded(struct sessions *m)
 {
         unsigned n = 0;
 
-        while (ctx->unrecorded) {
-                struct session_record *rec = ctx->unrecorded;
-                ctx->unrecorded = rec->next;
+        while (m->unrecorded) {
+                struct session_record *rec = m->unrecorded;
+                m->unrecorded = rec->next;
                 record_free(rec);
                 n++;
         }
@@ -392,12 +426,13 @@ static void release_session(const struct session *s, struct session_record *rec)
 
 static void session_finish(struct session *s)
 {
-        struct jada_ctx *ctx = s->ctx;
+        struct sessions *m = s->m;
         const struct stream_result *res;
         const struct stream_stats *stats;
         struct outcome out;
         int64_t now = now_seconds();
         struct session_record *rec;
+        struct session_result result;
         double previous = 0, cost;
         int exec_errno = 0;
 
@@ -407,7 +442,7 @@ static void session_finish(struct session *s)
         if (read(s->exec_fd, &exec_errno, sizeof exec_errno) != (ssize_t)sizeof exec_errno)
                 exec_errno = 0;
 
-        (void)session_store_previous_reported_cost(ctx->db, s->task->id, s->claude_id, s->row, &previous);
+        (void)session_store_previous_reported_cost(m->db, s->task->id, s->claude_id, s->row, &previous);
         cost = budget_session_cost(res->seen ? res->total_cost_usd : 0, previous, s->resumed,
                                    res->input_tokens, res->model_usage_input_tokens);
 
@@ -420,15 +455,15 @@ static void session_finish(struct session *s)
                 .resumed = s->resumed,
                 .sessions_used = s->task->sessions_used + 1,
                 .attempts = s->task->attempts,
-                .max_sessions_per_task = ctx->config->claude.max_sessions_per_task,
-                .max_attempts = ctx->config->claude.max_attempts,
-                .max_turns = ctx->config->claude.max_turns,
-                .api_error_streak = ctx->api_error_streak,
+                .max_sessions_per_task = m->config->claude.max_sessions_per_task,
+                .max_attempts = m->config->claude.max_attempts,
+                .max_turns = m->config->claude.max_turns,
+                .api_error_streak = m->api_error_streak,
                 .session_cost_usd = cost,
         }, &out);
 
         if (exec_errno)
-                session_log(s, LOG_ERR, "cannot run the claude command '%s': %s", ctx->config->claude.command,
+                session_log(s, LOG_ERR, "cannot run the claude command '%s': %s", m->config->claude.command,
                             strerror(exec_errno));
 
         rec = xcalloc(1, sizeof *rec);
@@ -469,26 +504,14 @@ static void session_finish(struct session *s)
                 };
                 release_session(s, rec);
         }
-        record_commit(ctx, rec);
+        record_commit(m, rec);
 
         switch (out.kind) {
-        case OUTCOME_AUTH_ERROR:
-                ctx->launch_blocked = true;
-                health_set_problem(&ctx->health, PROBLEM_API_KEY,
-                                   "Anthropic API key rejected (HTTP %d): fix the credential anthropic-api-key, "
-                                   "then systemctl reload jada-agent", stats->last_api_error_status);
-                break;
-        case OUTCOME_LAUNCH_ERROR:
-                ctx->launch_blocked = true;
-                health_set_problem(&ctx->health, PROBLEM_CLAUDE_COMMAND,
-                                   "cannot run '%s': %s; fix [claude] command, then reload",
-                                   ctx->config->claude.command, strerror(exec_errno));
-                break;
         case OUTCOME_API_ERROR:
-                ctx->api_error_streak++;
+                m->api_error_streak++;
                 break;
         case OUTCOME_DONE: case OUTCOME_NEEDS_YOU: case OUTCOME_MAX_TURNS:
-                ctx->api_error_streak = 0;
+                m->api_error_streak = 0;
                 break;
         default:
                 break;
@@ -505,9 +528,15 @@ static void session_finish(struct session *s)
                            "task %lld: session ended: %s, %u turns, $%.4f → %s (%s)", (long long)s->task->id,
                            out.name, stats->turns, cost, task_state_name(out.next), out.reason ? out.reason : "");
         }
+        result = (struct session_result){ .task_id = s->task->id, .kind = out.kind,
+                                          .api_error_status = stats->last_api_error_status,
+                                          .exec_errno = exec_errno };
         outcome_clear(&out);
         session_free(s);
-        daemon_session_ended(ctx);
+        /* Last: what the outcome means for launching and health is the
+         * daemon's, and it may start the next session from here. */
+        if (m->callbacks.ended)
+                m->callbacks.ended(&result, m->callbacks.userdata);
 }
 
 /* The session's row and the task's count of it, in one transaction. */
@@ -524,9 +553,9 @@ static int begin_in_db(sqlite3 *db, void *userdata)
         return r;
 }
 
-int session_start(struct jada_ctx *ctx, struct queue_task *task)
+int sessions_start(struct sessions *m, struct queue_task *task)
 {
-        const struct jada_config *c = ctx->config;
+        const struct jada_config *c = m->config;
         _cleanup_free_ char *work = xasprintf("%s/work/task-%lld", c->daemon.state_dir, (long long)task->id);
         _cleanup_free_ char *home = xasprintf("%s/home", c->daemon.state_dir);
         struct session *s = xcalloc(1, sizeof *s);
@@ -534,7 +563,7 @@ int session_start(struct jada_ctx *ctx, struct queue_task *task)
         const char *prompt;
         int r, in_fd = -1;
 
-        *s = (struct session){ .ctx = ctx, .task = task, .out_fd = -1, .err_fd = -1, .exec_fd = -1 };
+        *s = (struct session){ .m = m, .task = task, .out_fd = -1, .err_fd = -1, .exec_fd = -1 };
         /* Resume the task's conversation if it has one; else a new one. */
         s->resumed = task->claude_session_id && task->sessions_used > 0;
         if (s->resumed) {
@@ -566,7 +595,7 @@ int session_start(struct jada_ctx *ctx, struct queue_task *task)
 
         /* The row comes first: a crash from here on can never hide this
          * session from the day's budget. */
-        r = db_transaction(ctx->db, begin_in_db, s);
+        r = db_transaction(m->db, begin_in_db, s);
         if (r < 0) {
                 log_error_errno(r, "task %lld: cannot record the session", (long long)task->id);
                 goto fail_early;
@@ -585,18 +614,18 @@ int session_start(struct jada_ctx *ctx, struct queue_task *task)
         s->out_fd = child.out_fd;
         s->err_fd = child.err_fd;
         s->exec_fd = child.exec_fd;
-        (void)session_store_set_pid(ctx->db, s->row, s->pid, child_start_time(s->pid));
+        (void)session_store_set_pid(m->db, s->row, s->pid, child_start_time(s->pid));
 
-        s->next = ctx->sessions;
-        ctx->sessions = s;
-        ctx->n_sessions++;
+        s->next = m->list;
+        m->list = s;
+        m->n++;
 
-        if ((r = sd_event_add_child(ctx->event, &s->child_source, s->pid, WEXITED, on_child, s)) < 0 ||
-            (r = sd_event_add_io(ctx->event, &s->out_source, s->out_fd, EPOLLIN, on_stdout, s)) < 0 ||
-            (r = sd_event_add_io(ctx->event, &s->err_source, s->err_fd, EPOLLIN, on_stderr, s)) < 0 ||
-            (r = sd_event_add_time_relative(ctx->event, &s->deadline, CLOCK_MONOTONIC, c->claude.session_timeout,
+        if ((r = sd_event_add_child(m->event, &s->child_source, s->pid, WEXITED, on_child, s)) < 0 ||
+            (r = sd_event_add_io(m->event, &s->out_source, s->out_fd, EPOLLIN, on_stdout, s)) < 0 ||
+            (r = sd_event_add_io(m->event, &s->err_source, s->err_fd, EPOLLIN, on_stderr, s)) < 0 ||
+            (r = sd_event_add_time_relative(m->event, &s->deadline, CLOCK_MONOTONIC, c->claude.session_timeout,
                                             USEC_PER_SEC, on_deadline, s)) < 0 ||
-            (r = sd_event_add_time_relative(ctx->event, &s->idle, CLOCK_MONOTONIC, c->claude.idle_timeout,
+            (r = sd_event_add_time_relative(m->event, &s->idle, CLOCK_MONOTONIC, c->claude.idle_timeout,
                                             USEC_PER_SEC, on_idle, s)) < 0) {
                 /* Cannot supervise it: it must not run unsupervised. */
                 log_error_errno(r, "task %lld: cannot watch claude; killing it", (long long)task->id);
@@ -614,7 +643,7 @@ int session_start(struct jada_ctx *ctx, struct queue_task *task)
         (void)sd_event_source_set_child_process_own(s->child_source, true);
         session_log(s, LOG_INFO, "task %lld: session started (%s %s, pid %d)", (long long)task->id,
                     s->resumed ? "resuming" : "new conversation", s->claude_id, (int)s->pid);
-        daemon_publish(ctx);
+        changed(m);
         return 0;
 
 fail_early:
@@ -642,7 +671,7 @@ fail_early:
                 /* Only once the row exists did the task give up its slot and reply. */
                 if (s->row > 0)
                         release_session(s, rec);
-                record_commit(ctx, rec);
+                record_commit(m, rec);
         }
         stream_parser_free(s->parser);
         queue_task_free(task);
@@ -650,10 +679,10 @@ fail_early:
         return r;
 }
 
-void session_kill_all(struct jada_ctx *ctx)
+static void kill_all(struct sessions *m)
 {
-        while (ctx->sessions) {
-                struct session *s = ctx->sessions;
+        while (m->list) {
+                struct session *s = m->list;
                 kill_group(s, SIGKILL);
                 session_log(s, LOG_WARNING, "task %lld: session killed; the task resumes at the next start",
                             (long long)s->task->id);
@@ -680,12 +709,46 @@ static void kill_orphan(int64_t pid, int64_t pid_start, void *userdata)
                            (long long)pid);
 }
 
-void session_reap_orphans(struct jada_ctx *ctx)
+void sessions_reap_orphans(struct sessions *m)
 {
-        int r = session_store_close_orphans(ctx->db, now_seconds(), kill_orphan, ctx);
+        int r = session_store_close_orphans(m->db, now_seconds(), kill_orphan, m);
 
         if (r < 0)
                 log_error_errno(r, "cannot close the sessions of a daemon that is gone");
         else if (r > 0)
                 log_notice("%d session%s of a daemon that is gone recorded as interrupted", r, r == 1 ? "" : "s");
+}
+
+int sessions_new(sd_event *event, sqlite3 *db, const struct jada_config *config,
+                 const struct session_callbacks *callbacks, struct sessions **ret)
+{
+        struct sessions *m;
+
+        if (!event || !db || !config || !ret)
+                return -EINVAL;
+        m = xcalloc(1, sizeof *m);
+        m->event = sd_event_ref(event);
+        m->db = db;
+        m->config = config;
+        if (callbacks)
+                m->callbacks = *callbacks;
+        *ret = m;
+        return 0;
+}
+
+struct sessions *sessions_free(struct sessions *m)
+{
+        if (!m)
+                return NULL;
+        kill_all(m);
+        sessions_retry_unrecorded(m); /* a last try */
+        free_unrecorded(m);
+        sd_event_unref(m->event);
+        free(m);
+        return NULL;
+}
+
+void sessions_set_config(struct sessions *m, const struct jada_config *config)
+{
+        m->config = config;
 }

@@ -13,7 +13,7 @@
 struct alerter;
 struct http_client;
 struct oauth;
-struct session;
+struct sessions;
 struct sync;
 
 /*
@@ -42,15 +42,10 @@ struct jada_ctx {
         uint64_t last_prune_monotonic;  /* usec; 0 before the first */
         int64_t queue_counts[_TASK_STATE_MAX]; /* by enum task_state, as of the last poll */
 
-        struct session *sessions;       /* running sessions, a list */
-        unsigned n_sessions;
-        /* Outcomes the db could not take yet (a full disk): written again
-         * at each poll; no session starts while any waits. */
-        struct session_record *unrecorded;
+        struct sessions *sessions;      /* the running claude sessions */
         int db_error;                   /* the last failed db write of this poll, or 0 */
         bool launch_blocked;            /* API key rejected or claude missing: until reload */
         bool no_credential;             /* no key or token for claude at all: checked at start and reload */
-        unsigned api_error_streak;      /* transient API errors in a row */
 
         struct health health;
         bool stopping;
@@ -59,8 +54,6 @@ struct jada_ctx {
 /* `jada-agent run`: returns the process exit code (0, 1, or 78 for a bad config). */
 int daemon_run(const char *config_path);
 
-/* For the session module: a session ended (start the next, or finish stopping). */
-void daemon_session_ended(struct jada_ctx *ctx);
 /* Republishes STATUS= and the health row. */
 void daemon_publish(struct jada_ctx *ctx);
 /* A write the daemon needed failed (r: negative errno): the database

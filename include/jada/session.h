@@ -4,11 +4,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <sqlite3.h>
+#include <systemd/sd-event.h>
+
+#include "jada/config.h"
 #include "jada/outcome.h"
 #include "jada/queue.h"
 
-struct jada_ctx;
-struct session;
 
 /* The longest stream-json line accepted from claude (DESIGN.md: lines can be large). */
 #define SESSION_MAX_LINE (16 * 1024 * 1024)
@@ -25,31 +27,60 @@ struct session;
         "When it is done, say so."
 
 /*
- * One Claude Code session: `claude -p` as a child in its own process group,
- * supervised from the loop (child source, IO sources on its stdout and
- * stderr, deadline and idle timers), its outcome turned into the task's next
- * state. Takes ownership of the claimed (running) task.
+ * The Claude Code sessions: each `claude -p` a child in its own process
+ * group, supervised from the loop (child source, IO sources on its stdout
+ * and stderr, deadline and idle timers), its outcome recorded (the sessions
+ * row and the task's next state) before anyone is told. What an outcome
+ * means for launching more and for health is the daemon's: it hears of it
+ * through the ended callback. Nothing here knows the daemon.
  */
-int session_start(struct jada_ctx *ctx, struct queue_task *task);
+struct sessions;
 
-/* SIGTERM to a session's process group, SIGKILL after the grace period. */
-void session_stop(struct session *s, enum session_stop why);
-void session_stop_all(struct jada_ctx *ctx, enum session_stop why);
-/* Last resort when the loop is gone: SIGKILL every session's group and
- * forget them; their tasks stay running in the db and are recovered at the
- * next start. */
-void session_kill_all(struct jada_ctx *ctx);
+/* What a session's end meant, for the daemon. */
+struct session_result {
+        int64_t task_id;
+        enum outcome_kind kind;
+        int api_error_status;           /* the last HTTP status the CLI reported; 0 if none */
+        int exec_errno;                 /* OUTCOME_LAUNCH_ERROR: why the command could not run */
+};
+
+struct session_callbacks {
+        /* A session started, or its turns moved: the status line may change. */
+        void (*changed)(void *userdata);
+        /* A session ended; its outcome is recorded, or kept to be written
+         * at the next sessions_retry_unrecorded(). May start sessions. */
+        void (*ended)(const struct session_result *result, void *userdata);
+        /* A write the sessions needed failed (r: a negative errno). */
+        void (*db_failed)(int r, const char *what, void *userdata);
+        void *userdata;
+};
+
+int sessions_new(sd_event *event, sqlite3 *db, const struct jada_config *config,
+                 const struct session_callbacks *callbacks, struct sessions **ret);
+/* SIGKILLs what still runs (its tasks stay running in the db and are
+ * recovered at the next start), tries once more to record what waits. */
+struct sessions *sessions_free(struct sessions *sessions);
+/* After a reload: the config must outlive the sessions until the next call. */
+void sessions_set_config(struct sessions *sessions, const struct jada_config *config);
+
+/* Starts a session for a claimed (running) task, and takes the task. On
+ * failure the task is given back (queued, run_after in a minute). */
+int sessions_start(struct sessions *sessions, struct queue_task *task);
+
+/* SIGTERM to every session's process group, SIGKILL after the grace period. */
+void sessions_stop_all(struct sessions *sessions, enum session_stop why);
 /* Stops the sessions whose task was cancelled by hand. */
-void session_check_cancelled(struct jada_ctx *ctx);
+void sessions_check_cancelled(struct sessions *sessions);
 
 /* At start-up: kills what a dead daemon's sessions left running and closes
  * their rows. */
-void session_reap_orphans(struct jada_ctx *ctx);
+void sessions_reap_orphans(struct sessions *sessions);
 
 /* Outcomes the db could not take when their session ended are kept and
- * written again here (each poll), in order; freed at exit, unwritten. */
-void session_retry_unrecorded(struct jada_ctx *ctx);
-void session_free_unrecorded(struct jada_ctx *ctx);
+ * written again here (each poll), in order. */
+void sessions_retry_unrecorded(struct sessions *sessions);
+bool sessions_unrecorded(const struct sessions *sessions);
 
-int64_t session_task_id(const struct session *s);
-unsigned session_turns(const struct session *s);
+unsigned sessions_running(const struct sessions *sessions);
+/* The first running session's task and turns (for STATUS=); false if none. */
+bool sessions_first(const struct sessions *sessions, int64_t *ret_task_id, unsigned *ret_turns);
