@@ -32,7 +32,7 @@ TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/
 
 SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
-.PHONY: all run deps-run bench fuzz valgrind check-valgrind deps-valgrind test check lint check-system check-build \
+.PHONY: all run deps-run deb deps-deb bench fuzz valgrind check-valgrind deps-valgrind test check lint check-system check-build \
 	check-run check-asan check-unit-tests install uninstall clean deps-build deps-check
 
 all: jada-agent
@@ -120,12 +120,17 @@ lint: deps-check
 
 # System tests under a real systemd: an nspawn boot of a cached Debian 12
 # tree (root only; the tree is built once with network, the tests need
-# none). The gcc build: the tree has no libasan.
+# none). The gcc build: the tree has no libasan. Then the same container
+# again with the Debian package (make deb) installed by apt instead.
 check-system: $(BUILD)/jada-agent
 	tools/install-claude-cli build/claude-cli >/dev/null && \
 	tree=$$(tools/system-tree | tail -n1) && \
 		timeout 900 python3 tests/system/test_system.py --bin $(BUILD)/jada-agent --tree "$$tree" \
 			--claude-cli build/claude-cli
+	$(MAKE) deb
+	tree=$$(tools/system-tree | tail -n1) && \
+		timeout 600 python3 tests/system/test_system.py --bin $(BUILD)/jada-agent --tree "$$tree" \
+			--deb build/deb/jada-agent_$(VERSION)_$$(dpkg --print-architecture).deb
 
 check-build: $(BUILD)/jada-agent $(UNIT_BINS) $(TOOL_BINS) $(BUILD)/tests/libfakeclock.so
 
@@ -183,6 +188,20 @@ deps-valgrind:
 FUZZ_SECONDS ?= 600
 fuzz: deps-check
 	tools/fuzz $(FUZZ_SECONDS)
+
+# A Debian package (debhelper, compat 13): build/deb/jada-agent_VERSION_ARCH.deb,
+# built from a copy of the tree (tracked and untracked, not ignored files) so
+# that the tree stays clean, then checked with lintian: no error may stay.
+deb: deps-deb
+	rm -rf build/deb && mkdir -p build/deb/src
+	git ls-files -z --cached --others --exclude-standard | \
+		tar --null -T - --ignore-failed-read -cf - | tar -xf - -C build/deb/src
+	cd build/deb/src && dpkg-buildpackage -us -uc -b
+	lintian --fail-on error --info build/deb/jada-agent_$(VERSION)_*.changes
+	@ls build/deb/jada-agent_$(VERSION)_*.deb
+
+deps-deb:
+	@tools/install-deps deb
 
 # Measurements, not tests: prints figures, asserts nothing.
 bench: deps-check

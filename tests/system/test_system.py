@@ -37,6 +37,8 @@ SHARE = "/usr/local/share/jada-test"          # fake claude + its samples (read-
 PLAY = "/var/lib/jada-test/play"              # FAKE_CLAUDE_SCENARIOS (writable: ReadWritePaths=)
 FAKE_LOG = "/var/lib/jada-test/fake-claude.log"
 UNIT_DIR = "/usr/local/lib/systemd/system"    # as `make install` puts it
+DEB_UNIT_DIR = "/lib/systemd/system"          # as the Debian package puts it (dh_installsystemd)
+DEB_IN_CONTAINER = "/root/jada-agent.deb"
 DROPIN_DIR = "/etc/systemd/system/jada-agent.service.d"
 API_KEY = "sk-ant-system-test-dummy"
 SUCCESS = "samples/v2.1.332_success.stream.jsonl"
@@ -246,6 +248,8 @@ class SystemTest:
         self.c = None
         self.results = []
         self.tasks = {}
+        self.deb = os.path.abspath(args.deb) if args.deb else None
+        self.unit_dir = DEB_UNIT_DIR if self.deb else UNIT_DIR
 
     # --- helpers -------------------------------------------------------------
     def systemctl(self, *args, timeout=60, check=True):
@@ -341,6 +345,8 @@ class SystemTest:
                 problems.append(f"{tool} not found (tools/system-tree installs it)")
         if not os.access(self.bin, os.X_OK):
             problems.append(f"--bin {self.bin}: not an executable")
+        if self.deb and not os.path.isfile(self.deb):
+            problems.append(f"--deb {self.deb}: no such file (make deb builds it)")
         if not os.path.exists(os.path.join(self.tree, ".jada-tree-complete")):
             problems.append(f"--tree {self.tree}: not a tree built by tools/system-tree")
         if self.args.claude_cli:
@@ -357,11 +363,16 @@ class SystemTest:
 
     def populate(self):
         c = self.c
-        c.install(self.bin, "/usr/local/bin/jada-agent", 0o755)
-        c.install(os.path.join(REPO, "systemd/jada-agent.service"), f"{UNIT_DIR}/jada-agent.service")
-        c.install(os.path.join(REPO, "systemd/jada-agent.sysusers"), "/usr/local/lib/sysusers.d/jada-agent.conf")
-        c.install(os.path.join(REPO, "systemd/jada-agent.catalog"),
-                  "/usr/local/lib/systemd/catalog/jada-agent.catalog")
+        if self.deb:
+            # The package is installed by apt inside the booted container
+            # (check_deb_install), as an operator would.
+            c.install(self.deb, DEB_IN_CONTAINER)
+        else:
+            c.install(self.bin, "/usr/local/bin/jada-agent", 0o755)
+            c.install(os.path.join(REPO, "systemd/jada-agent.service"), f"{UNIT_DIR}/jada-agent.service")
+            c.install(os.path.join(REPO, "systemd/jada-agent.sysusers"), "/usr/local/lib/sysusers.d/jada-agent.conf")
+            c.install(os.path.join(REPO, "systemd/jada-agent.catalog"),
+                      "/usr/local/lib/systemd/catalog/jada-agent.catalog")
         c.install(os.path.join(REPO, "tests/fake/fake-claude"), f"{SHARE}/fake-claude", 0o755)
         shutil.copytree(os.path.join(REPO, "tests/fake/scenarios"), c.path(f"{SHARE}/scenarios"))
         c.install(os.path.join(REPO, "tests/e2e/fake_messages_api.py"), FAKE_API, 0o755)
@@ -384,7 +395,8 @@ class SystemTest:
             LimitCORE=0
             TimeoutAbortSec=5s
             """))
-        self.write_config()
+        if not self.deb:
+            self.write_config()  # the package brings its own; the test's replaces it after the install
 
     # --- checks ------------------------------------------------------------------
     def check_sysusers(self):
@@ -401,8 +413,8 @@ class SystemTest:
     def check_start(self):
         """1b. systemctl start returns after READY=1: the unit is active at once."""
         r = self.systemctl("cat", "jada-agent")
-        if f"{UNIT_DIR}/jada-agent.service" not in r.stdout:
-            raise Failure(f"the unit is not loaded from {UNIT_DIR}:\n{r.stdout[:300]}")
+        if f"{self.unit_dir}/jada-agent.service" not in r.stdout:
+            raise Failure(f"the unit is not loaded from {self.unit_dir}:\n{r.stdout[:300]}")
         t0 = time.monotonic()
         r = self.systemctl("start", "jada-agent", timeout=60, check=False)
         took = time.monotonic() - t0
@@ -645,7 +657,7 @@ class SystemTest:
 
     def check_unit_verify(self):
         """0. systemd-analyze verify accepts the unit (systemd 252 knows every directive; man pages not checked here)."""
-        r = self.c.run(["systemd-analyze", "verify", "--man=no", f"{UNIT_DIR}/jada-agent.service"], check=False, timeout=60)
+        r = self.c.run(["systemd-analyze", "verify", "--man=no", f"{self.unit_dir}/jada-agent.service"], check=False, timeout=60)
         noise = [l for l in (r.stdout + r.stderr).splitlines() if l.strip()]
         if r.returncode != 0 or noise:
             raise Failure(f"systemd-analyze verify: exit {r.returncode}\n" + "\n".join(noise))
@@ -885,6 +897,58 @@ class SystemTest:
               "check_watchdog", "check_cli_as_root_while_stopped", "check_bad_config_no_restart",
               "check_real_claude", "check_no_unit_problems"]
 
+    # With --deb: the same checks on the Debian package, installed by apt.
+    DEB_CHECKS = ["check_deb_install", "check_unit_verify", "check_start", "check_status_text", "check_task_done",
+                  "check_deb_purge"]
+
+    def check_deb_install(self):
+        """D1. apt-get install ./jada-agent_*.deb: the user, the unit, the conffile, and the service started."""
+        r = self.c.run(["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "--no-install-recommends",
+                        DEB_IN_CONTAINER], timeout=120, check=False)
+        if r.returncode != 0:
+            raise Failure(f"apt-get install of the package failed ({r.returncode}):\n{r.stdout[-2000:]}{r.stderr}")
+        status = self.c.run(["dpkg-query", "-W", "-f=${Status} ${Version}", "jada-agent"]).stdout
+        if not status.startswith("install ok installed"):
+            raise Failure(f"dpkg says: {status}")
+        conffiles = self.c.run(["dpkg-query", "-W", "-f=${Conffiles}", "jada-agent"]).stdout
+        if "/etc/jada-agent.conf" not in conffiles:
+            raise Failure(f"/etc/jada-agent.conf is not a conffile: {conffiles!r}")
+        if self.c.run(["getent", "passwd", "jada-agent"], check=False).returncode != 0:
+            raise Failure("the package's postinst did not create the jada-agent user (dh_installsysusers)")
+        # dpkg's list, not the disk: the minimal tree drops man pages (path-exclude).
+        listed = set(self.c.run(["dpkg", "-L", "jada-agent"]).stdout.split())
+        for path in ("/usr/bin/jada-agent", f"{DEB_UNIT_DIR}/jada-agent.service", "/usr/share/man/man8/jada-agent.8.gz",
+                     "/usr/share/man/man5/jada-agent.conf.5.gz", "/usr/lib/systemd/catalog/jada-agent.catalog",
+                     "/usr/lib/sysusers.d/jada-agent.conf"):
+            if path not in listed:
+                raise Failure(f"{path} is not in the package")
+        enabled = self.c.run(["systemctl", "is-enabled", "jada-agent"], check=False).stdout.strip()
+        if enabled != "enabled":
+            raise Failure(f"the unit is {enabled!r} after the install, not enabled")
+        # Started by the postinst on the packaged config (no credential yet:
+        # running, and saying so).
+        self.wait("the service started by the package", lambda: self.c.run(
+            ["systemctl", "is-active", "jada-agent"], check=False).stdout.strip() == "active", 15)
+        # The test's config (the fake claude) replaces the packaged one.
+        self.systemctl("stop", "jada-agent")
+        self.write_config()
+        log(f"  installed {status.split()[-1]}, unit enabled, user and conffile in place")
+
+    def check_deb_purge(self):
+        """D2. systemctl stop, then apt-get purge: nothing of the package is left, the service is gone."""
+        self.systemctl("stop", "jada-agent")
+        r = self.c.run(["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "purge", "-y", "jada-agent"], timeout=120,
+                       check=False)
+        if r.returncode != 0:
+            raise Failure(f"apt-get purge failed ({r.returncode}):\n{r.stdout[-2000:]}{r.stderr}")
+        for path in ("/usr/bin/jada-agent", "/etc/jada-agent.conf", f"{DEB_UNIT_DIR}/jada-agent.service"):
+            if os.path.exists(self.c.path(path)):
+                raise Failure(f"{path} is left after the purge")
+        if self.c.run(["systemctl", "cat", "jada-agent"], check=False).returncode == 0:
+            raise Failure("systemd still knows the unit after the purge")
+        if self.c.run(["pgrep", "-x", "jada-agent"], check=False).returncode == 0:
+            raise Failure("a jada-agent process runs after the purge")
+
     def record(self, name, ok, detail="", took=0.0):
         self.results.append((name, ok))
         if ok:
@@ -924,7 +988,7 @@ class SystemTest:
         except Exception as e:
             self.record("boot", False, f"{e}\n{traceback.format_exc() if not isinstance(e, Failure) else ''}")
             return
-        for name in self.CHECKS:
+        for name in self.DEB_CHECKS if self.deb else self.CHECKS:
             if self.args.k and not any(k in name for k in self.args.k):
                 continue
             doc = getattr(self, name).__doc__.strip().splitlines()[0]
@@ -957,6 +1021,9 @@ def main():
     ap.add_argument("--tree", required=True, help="the Debian tree from tools/system-tree (not modified)")
     ap.add_argument("--claude-cli", metavar="DIR",
                     help="the npm install from tools/install-claude-cli DIR (for check_real_claude)")
+    ap.add_argument("--deb", metavar="FILE",
+                    help="instead of installing like make install, install this Debian package with apt "
+                         "and run the package's checks (install, start, status, a task, purge)")
     ap.add_argument("-k", action="append", help="run only checks whose name contains this (repeatable)")
     ap.add_argument("--keep", action="store_true", help="keep the overlay's upper layer and console log")
     ap.add_argument("--journal", help="write the container's whole journal to this file")
