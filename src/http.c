@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "jada/http.h"
+#include "http-private.h"
 #include "jada/log.h"
 #include "jada/util.h"
 
@@ -25,60 +26,6 @@
  * after curl has returned, so a done callback may start, cancel or free
  * anything, including the client itself (see client->dispatching).
  */
-
-#define HTTP_TIMEOUT_USEC_DEFAULT         (30 * 1000000ULL)
-#define HTTP_CONNECT_TIMEOUT_USEC_DEFAULT (10 * 1000000ULL)
-#define HTTP_MAX_BODY_DEFAULT             ((size_t)1 << 20)
-#define HTTP_BODY_CHUNK_MIN               ((size_t)4096)
-/* Retry-After beyond a day is not a delay we would honour anyway; the cap
- * also keeps seconds * 10^6 far from overflow. */
-#define HTTP_RETRY_AFTER_MAX_SEC          (24 * 3600ULL)
-
-struct http_socket {
-        sd_event_source *source;
-        struct http_socket *prev, *next;
-};
-
-struct http_request {
-        struct http_client *client;
-        struct http_request *prev, *next; /* client->requests, while in the multi */
-        CURL *easy;
-        struct curl_slist *headers;
-        http_done_fn done;
-        void *userdata;
-        char *description;                /* "METHOD scheme://host/path": no query, no userinfo */
-
-        char *body;                       /* always NUL-terminated once allocated */
-        size_t body_len, body_cap, max_body;
-        bool body_truncated;
-        bool out_of_memory;
-        bool in_callback;                 /* done is running: cancel must not free */
-        uint64_t retry_after_usec;
-        uint64_t start_usec;
-        char error[CURL_ERROR_SIZE];
-};
-
-struct http_client {
-        sd_event *event;
-        CURLM *multi;
-        sd_event_source *timer;
-        struct http_socket *sockets;
-        struct http_request *requests;
-        unsigned active;
-        /* Depth of client_drain(): while > 0 a done callback may be running,
-         * and http_client_free() only marks the client; the outermost drain
-         * frees it once no frame of ours uses it any more. */
-        unsigned dispatching;
-        bool free_requested;
-};
-
-/* curl takes milliseconds as a long; round up so a 1 µs timeout is not "none". */
-static long usec_to_msec_long(uint64_t usec)
-{
-        uint64_t ms = usec / 1000 + (usec % 1000 != 0);
-
-        return ms > LONG_MAX ? LONG_MAX : (long)ms;
-}
 
 static void request_unlink(struct http_request *req)
 {
@@ -117,94 +64,6 @@ static void request_detach(struct http_request *req)
                 log_error("http: removing %s from the multi handle failed: %s",
                           req->description, curl_multi_strerror(mc));
         request_unlink(req);
-}
-
-static bool body_reserve(struct http_request *req, size_t need)
-{
-        size_t cap;
-        char *p;
-
-        if (need <= req->body_cap)
-                return true;
-        cap = req->body_cap ? req->body_cap : HTTP_BODY_CHUNK_MIN;
-        while (cap < need)
-                cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-        /* Never allocate past what the cap allows (max_body + NUL). */
-        if (cap > req->max_body + 1)
-                cap = req->max_body + 1;
-        if (cap < need)
-                return false;
-        p = realloc(req->body, cap);
-        if (!p)
-                return false;
-        req->body = p;
-        req->body_cap = cap;
-        return true;
-}
-
-/* CURLOPT_WRITEFUNCTION. Returning less than n aborts the transfer with
- * CURLE_WRITE_ERROR; that is how the max_body cap stops a runaway response. */
-static size_t request_on_body(char *data, size_t size, size_t nmemb, void *userdata)
-{
-        struct http_request *req = userdata;
-        size_t n = size * nmemb, room = req->max_body - req->body_len;
-        bool over = n > room;
-        size_t take = over ? room : n;
-
-        if (!body_reserve(req, req->body_len + take + 1)) {
-                req->out_of_memory = true;
-                return 0;
-        }
-        memcpy(req->body + req->body_len, data, take);
-        req->body_len += take;
-        req->body[req->body_len] = '\0';
-        if (over) {
-                req->body_truncated = true;
-                return 0;
-        }
-        return n;
-}
-
-/* Retry-After in its delay-seconds form (RFC 9110 10.2.3): digits only. The
- * HTTP-date form is ignored (0), as is anything malformed. */
-static uint64_t parse_retry_after(const char *p, const char *end)
-{
-        uint64_t sec = 0;
-        bool digits = false;
-
-        while (p < end && (*p == ' ' || *p == '\t'))
-                p++;
-        while (end > p && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r' || end[-1] == '\n'))
-                end--;
-        for (; p < end; p++) {
-                if (*p < '0' || *p > '9')
-                        return 0;
-                digits = true;
-                if (sec <= HTTP_RETRY_AFTER_MAX_SEC)
-                        sec = sec * 10 + (uint64_t)(*p - '0');
-        }
-        if (!digits)
-                return 0;
-        if (sec > HTTP_RETRY_AFTER_MAX_SEC)
-                sec = HTTP_RETRY_AFTER_MAX_SEC;
-        return sec * 1000000ULL;
-}
-
-/* CURLOPT_HEADERFUNCTION: one call per header line, status lines included.
- * Header values may be secrets (Set-Cookie, tokens): never log them. */
-static size_t request_on_header(char *data, size_t size, size_t nmemb, void *userdata)
-{
-        static const char name[] = "Retry-After:";
-        struct http_request *req = userdata;
-        size_t n = size * nmemb;
-
-        /* A new status line starts a new response (after a 1xx): forget the
-         * previous one's headers so only the final response's count. */
-        if (n >= 5 && memcmp(data, "HTTP/", 5) == 0)
-                req->retry_after_usec = 0;
-        else if (n >= sizeof name - 1 && strncasecmp(data, name, sizeof name - 1) == 0)
-                req->retry_after_usec = parse_retry_after(data + sizeof name - 1, data + n);
-        return n;
 }
 
 static void request_finish(struct http_request *req, CURLcode code)
@@ -501,131 +360,6 @@ unsigned http_client_active(const struct http_client *client)
         return client ? client->active : 0;
 }
 
-static bool header_line_valid(const char *h)
-{
-        /* CR or LF would let a value smuggle extra header lines. */
-        return h[strcspn(h, "\r\n")] == '\0' && strchr(h, ':');
-}
-
-static bool method_valid(const char *m)
-{
-        if (!*m)
-                return false;
-        for (; *m; m++)
-                if (!((*m >= 'A' && *m <= 'Z') || *m == '-' || *m == '_'))
-                        return false;
-        return true;
-}
-
-/* Returns "METHOD scheme://host[:port]/path" for logs, without userinfo,
- * query or fragment (those carry secrets), and checks the scheme. */
-static int request_describe(const char *method, const char *url, char **ret)
-{
-        CURLU *u = curl_url();
-        char *scheme = NULL, *clean = NULL;
-        int r = 0;
-
-        if (!u)
-                return -ENOMEM;
-        if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK) {
-                r = -EINVAL;
-                goto out;
-        }
-        if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-            (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0)) {
-                r = -EPROTONOSUPPORT;
-                goto out;
-        }
-        (void)curl_url_set(u, CURLUPART_USER, NULL, 0);
-        (void)curl_url_set(u, CURLUPART_PASSWORD, NULL, 0);
-        (void)curl_url_set(u, CURLUPART_OPTIONS, NULL, 0);
-        (void)curl_url_set(u, CURLUPART_QUERY, NULL, 0);
-        (void)curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0);
-        if (curl_url_get(u, CURLUPART_URL, &clean, 0) != CURLUE_OK ||
-            asprintf(ret, "%s %s", method, clean) < 0)
-                r = -ENOMEM;
-out:
-        curl_free(scheme);
-        curl_free(clean);
-        curl_url_cleanup(u);
-        return r;
-}
-
-#define SETOPT(easy, opt, val) \
-        do { if (curl_easy_setopt((easy), (opt), (val)) != CURLE_OK) goto fail_setopt; } while (0)
-
-static int request_setup(struct http_request *req, const struct http_options *opts,
-                         const char *method)
-{
-        CURL *easy = req->easy;
-        const char *body = opts->body;
-        bool have_expect = false;
-
-        SETOPT(easy, CURLOPT_URL, opts->url);
-        SETOPT(easy, CURLOPT_PRIVATE, req);
-        SETOPT(easy, CURLOPT_ERRORBUFFER, req->error);
-        SETOPT(easy, CURLOPT_NOSIGNAL, 1L);
-        SETOPT(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-        SETOPT(easy, CURLOPT_FOLLOWLOCATION, 0L);
-        SETOPT(easy, CURLOPT_USERAGENT, "jada-agent/" JADA_VERSION);
-        SETOPT(easy, CURLOPT_TIMEOUT_MS,
-               usec_to_msec_long(opts->timeout_usec ? opts->timeout_usec : HTTP_TIMEOUT_USEC_DEFAULT));
-        SETOPT(easy, CURLOPT_CONNECTTIMEOUT_MS,
-               usec_to_msec_long(opts->connect_timeout_usec ? opts->connect_timeout_usec
-                                                            : HTTP_CONNECT_TIMEOUT_USEC_DEFAULT));
-        SETOPT(easy, CURLOPT_WRITEFUNCTION, request_on_body);
-        SETOPT(easy, CURLOPT_WRITEDATA, req);
-        SETOPT(easy, CURLOPT_HEADERFUNCTION, request_on_header);
-        SETOPT(easy, CURLOPT_HEADERDATA, req);
-
-        /* A bodiless POST still sends an empty body (Content-Length: 0):
-         * curl's POST without POSTFIELDS would read the body from stdin. */
-        if (!body && strcmp(method, "POST") == 0)
-                body = "";
-        if (body) {
-                /* POSTFIELDSIZE first, so COPYPOSTFIELDS copies body_len
-                 * bytes rather than strlen(): bodies may hold NULs. */
-                SETOPT(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)opts->body_len);
-                SETOPT(easy, CURLOPT_COPYPOSTFIELDS, body);
-        }
-        if (strcmp(method, "GET") == 0 && !body)
-                SETOPT(easy, CURLOPT_HTTPGET, 1L);
-        else if (strcmp(method, "HEAD") == 0 && !body)
-                SETOPT(easy, CURLOPT_NOBODY, 1L);
-        else if (strcmp(method, "POST") != 0)
-                SETOPT(easy, CURLOPT_CUSTOMREQUEST, method);
-
-        for (const char *const *h = opts->headers; h && *h; h++) {
-                struct curl_slist *l;
-
-                if (!header_line_valid(*h))
-                        return -EINVAL;
-                if (strncasecmp(*h, "Expect:", 7) == 0)
-                        have_expect = true;
-                l = curl_slist_append(req->headers, *h);
-                if (!l)
-                        return -ENOMEM;
-                req->headers = l;
-        }
-        /* curl would send "Expect: 100-continue" for larger bodies and wait
-         * up to a second for a 100 that many servers never send. */
-        if (body && !have_expect) {
-                struct curl_slist *l = curl_slist_append(req->headers, "Expect:");
-
-                if (!l)
-                        return -ENOMEM;
-                req->headers = l;
-        }
-        if (req->headers)
-                SETOPT(easy, CURLOPT_HTTPHEADER, req->headers);
-        return 0;
-
-fail_setopt:
-        return -EIO;
-}
-
-#undef SETOPT
-
 int http_request_start(struct http_client *client, const struct http_options *opts,
                        http_done_fn done, void *userdata, struct http_request **ret)
 {
@@ -639,7 +373,7 @@ int http_request_start(struct http_client *client, const struct http_options *op
         if (client->free_requested)
                 return -ESHUTDOWN;
         method = opts->method ? opts->method : opts->body ? "POST" : "GET";
-        if (!method_valid(method))
+        if (!http_method_valid(method))
                 return -EINVAL;
 
         req = calloc(1, sizeof *req);
@@ -653,7 +387,7 @@ int http_request_start(struct http_client *client, const struct http_options *op
         if (req->max_body > SIZE_MAX / 2)
                 req->max_body = SIZE_MAX / 2;
 
-        r = request_describe(method, opts->url, &req->description);
+        r = http_easy_describe(method, opts->url, &req->description);
         if (r < 0) {
                 log_debug("http: refusing a %s request: %s URL", method,
                           r == -EPROTONOSUPPORT ? "non-HTTP" : "malformed");
@@ -664,7 +398,7 @@ int http_request_start(struct http_client *client, const struct http_options *op
                 r = -ENOMEM;
                 goto fail;
         }
-        r = request_setup(req, opts, method);
+        r = http_easy_setup(req, opts, method);
         if (r < 0) {
                 log_debug("http: cannot set up %s: %s", req->description,
                           r == -EINVAL ? "invalid header line" : "curl refused an option");

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "jada/session.h"
+#include "session-private.h"
 #include "jada/budget.h"
 #include "jada/db.h"
 #include "jada/queue.h"
@@ -22,71 +23,14 @@
 /* Reads per IO callback: a chatty child must not starve the rest of the loop. */
 #define READS_PER_EVENT 16
 #define READ_CHUNK (64 * 1024)
-#define STDERR_LINE_MAX 1024
 
-struct session {
-        struct sessions *m;
-        struct session *next;
-        struct queue_task *task;
-        int64_t row;                            /* sessions table */
-        char claude_id[SD_ID128_UUID_STRING_MAX];
-        bool resumed;
-
-        pid_t pid;                              /* also the process group id */
-        int out_fd, err_fd, exec_fd;            /* exec_fd: errno from a failed exec */
-        sd_event_source *child_source, *out_source, *err_source;
-        sd_event_source *deadline, *idle, *kill_timer;
-        struct stream_parser *parser;
-        unsigned turns_published;
-
-        enum session_stop stop;
-        bool exited;
-        int exit_status;                        /* code, or 128 + signal */
-
-        char err_line[STDERR_LINE_MAX + 1];
-        size_t err_len;
-        char task_field[40];                    /* JADA_TASK_ID=... for the journal */
-        char claude_field[64];                  /* JADA_CLAUDE_SESSION_ID=... */
-};
-
-/* What a session's end (or a failed start) must write: the sessions row and
- * the task's transition. When the db cannot take it (a full disk), it is
- * kept here and written again at each poll, so an outcome is never lost
- * while the daemon runs; the task stays "running" in the db meanwhile, so
- * nothing claims it twice. Both writes are idempotent until they succeed. */
-struct session_record {
-        struct session_record *next;
-        int64_t task_id;
-        int64_t row;                            /* 0: no sessions row to close */
-        struct session_end end;          /* .error points at error below */
-        bool transition;                        /* false: leave the task as it is */
-        enum task_state to;
-        struct queue_change change;             /* strings point at the copies below */
-        int64_t now;
-        char *reason, *result, *error, *needs_you_reason, *uncounted, *reply;
-};
-
-/* The running sessions and what they need from the daemon. */
-struct sessions {
-        sd_event *event;
-        sqlite3 *db;
-        const struct jada_config *config;       /* the daemon's; replaced on reload */
-        struct session_callbacks callbacks;
-        struct session *list;
-        unsigned n;
-        /* Outcomes the db could not take yet (a full disk): written again
-         * at each poll; no session starts while any waits. */
-        struct session_record *unrecorded;
-        unsigned api_error_streak;              /* transient API errors in a row */
-};
-
-static void changed(struct sessions *m)
+void sessions_changed(struct sessions *m)
 {
         if (m->callbacks.changed)
                 m->callbacks.changed(m->callbacks.userdata);
 }
 
-static void db_failed(struct sessions *m, int r, const char *what)
+void sessions_db_failed(struct sessions *m, int r, const char *what)
 {
         if (m->callbacks.db_failed)
                 m->callbacks.db_failed(r, what, m->callbacks.userdata);
@@ -223,7 +167,7 @@ static void check_turns(struct session *s)
         }
         if (turns != s->turns_published) {
                 s->turns_published = turns;
-                changed(s->m);
+                sessions_changed(s->m);
         }
 }
 
@@ -321,109 +265,6 @@ static void session_free(struct session *s)
         free(s);
 }
 
-static void record_free(struct session_record *rec)
-{
-        free(rec->reason);
-        free(rec->result);
-        free(rec->error);
-        free(rec->needs_you_reason);
-        free(rec->uncounted);
-        free(rec->reply);
-        free(rec);
-}
-
-/* Writes what is left of a record: 0 when all of it is in the db. */
-static int record_write(struct sessions *m, struct session_record *rec)
-{
-        int r;
-
-        if (rec->row > 0) {
-                r = session_store_finish(m->db, rec->row, rec->now, &rec->end);
-                if (r < 0)
-                        return r;
-                rec->row = 0;
-        }
-        if (rec->transition) {
-                enum task_state from;
-
-                r = queue_transition(m->db, rec->task_id, rec->to, &rec->change, rec->now, &from);
-                if (r == -EPERM)
-                        log_notice("task %lld became %s while its session ran; left as it is",
-                                   (long long)rec->task_id, task_state_name(from));
-                else if (r == -ENOENT)
-                        log_notice("task %lld was deleted while its session ran", (long long)rec->task_id);
-                else if (r < 0)
-                        return r;
-                rec->transition = false;
-        }
-        return 0;
-}
-
-/* Writes a record now, or keeps it for the next poll. */
-static void record_commit(struct sessions *m, struct session_record *rec)
-{
-        struct session_record **p;
-        int r = record_write(m, rec);
-
-        if (r == 0) {
-                record_free(rec);
-                return;
-        }
-        log_error_errno(r, "task %lld: cannot record the session's outcome (%s); kept until the database "
-                        "can be written", (long long)rec->task_id, rec->end.outcome);
-        for (p = &m->unrecorded; *p; p = &(*p)->next)
-                ;
-        *p = rec;
-        db_failed(m, r, "recording a session's outcome");
-}
-
-void sessions_retry_unrecorded(struct sessions *m)
-{
-        struct session_record **p = &m->unrecorded;
-
-        while (*p) {
-                struct session_record *rec = *p;
-                int r = record_write(m, rec);
-                if (r < 0) {
-                        db_failed(m, r, "recording a session's outcome");
-                        return; /* in order: the next would fail the same way */
-                }
-                *p = rec->next;
-                log_info("task %lld: the outcome kept in memory (%s) is recorded", (long long)rec->task_id,
-                         rec->end.outcome);
-                record_free(rec);
-        }
-}
-
-static void free_unrecorded(struct sessions *m)
-{
-        unsigned n = 0;
-
-        while (m->unrecorded) {
-                struct session_record *rec = m->unrecorded;
-                m->unrecorded = rec->next;
-                record_free(rec);
-                n++;
-        }
-        if (n > 0)
-                log_warning("%u session outcome%s could not be recorded before the stop; the next start "
-                            "recovers the task%s as interrupted", n, n == 1 ? "" : "s", n == 1 ? "" : "s");
-}
-
-/* A session that never reached the model gives back what its start took
- * from the task: the slot in sessions_used and the operator's reply (the
- * start cleared it), so the next session asks the same question. */
-static void release_session(const struct session *s, struct session_record *rec)
-{
-        if (!rec->uncounted)
-                return;
-        rec->change.release_session = true;
-        if (s->task->reply) {
-                rec->reply = xstrdup(s->task->reply);
-                rec->change.reply = rec->reply;
-        }
-}
-
 static void session_finish(struct session *s)
 {
         struct sessions *m = s->m;
@@ -502,9 +343,9 @@ static void session_finish(struct session *s)
                         .add_turns = stats->turns,
                         .add_cost_usd = cost,
                 };
-                release_session(s, rec);
+                session_record_release(s, rec);
         }
-        record_commit(m, rec);
+        session_record_commit(m, rec);
 
         switch (out.kind) {
         case OUTCOME_API_ERROR:
@@ -643,7 +484,7 @@ int sessions_start(struct sessions *m, struct queue_task *task)
         (void)sd_event_source_set_child_process_own(s->child_source, true);
         session_log(s, LOG_INFO, "task %lld: session started (%s %s, pid %d)", (long long)task->id,
                     s->resumed ? "resuming" : "new conversation", s->claude_id, (int)s->pid);
-        changed(m);
+        sessions_changed(m);
         return 0;
 
 fail_early:
@@ -670,8 +511,8 @@ fail_early:
                                                      .only_from = 1u << TASK_RUNNING };
                 /* Only once the row exists did the task give up its slot and reply. */
                 if (s->row > 0)
-                        release_session(s, rec);
-                record_commit(m, rec);
+                        session_record_release(s, rec);
+                session_record_commit(m, rec);
         }
         stream_parser_free(s->parser);
         queue_task_free(task);
@@ -688,35 +529,6 @@ static void kill_all(struct sessions *m)
                             (long long)s->task->id);
                 session_free(s);
         }
-}
-
-/* ---- start-up ------------------------------------------------------------ */
-
-static void kill_orphan(int64_t pid, int64_t pid_start, void *userdata)
-{
-        int64_t now_start;
-
-        if (pid <= 1)
-                return;
-        now_start = child_start_time((pid_t)pid);
-        /* Gone (its group may live on: a pgid is not reused while it has
-         * members), or still the same process: kill the group. A different
-         * start time is an unrelated process that got the pid: leave it. */
-        if (now_start >= 0 && now_start != pid_start)
-                return;
-        if (kill(-(pid_t)pid, SIGKILL) == 0)
-                log_notice("killed the process group %lld left by a session of a daemon that is gone",
-                           (long long)pid);
-}
-
-void sessions_reap_orphans(struct sessions *m)
-{
-        int r = session_store_close_orphans(m->db, now_seconds(), kill_orphan, m);
-
-        if (r < 0)
-                log_error_errno(r, "cannot close the sessions of a daemon that is gone");
-        else if (r > 0)
-                log_notice("%d session%s of a daemon that is gone recorded as interrupted", r, r == 1 ? "" : "s");
 }
 
 int sessions_new(sd_event *event, sqlite3 *db, const struct jada_config *config,
@@ -742,7 +554,7 @@ struct sessions *sessions_free(struct sessions *m)
                 return NULL;
         kill_all(m);
         sessions_retry_unrecorded(m); /* a last try */
-        free_unrecorded(m);
+        sessions_free_unrecorded(m);
         sd_event_unref(m->event);
         free(m);
         return NULL;
