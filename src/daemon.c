@@ -305,9 +305,11 @@ static int on_reload_signal(sd_event_source *s, const struct signalfd_siginfo *s
                 if (ctx->launch_blocked)
                         log_info("trying sessions again after the reload");
                 ctx->launch_blocked = false;
-                health_clear_problem(&ctx->health, PROBLEM_API_KEY);
                 health_clear_problem(&ctx->health, PROBLEM_CLAUDE_COMMAND);
+                /* Still no credential: the same problem, not a recovery and a new alert. */
                 daemon_check_credential(ctx);
+                if (!ctx->no_credential)
+                        health_clear_problem(&ctx->health, PROBLEM_API_KEY);
                 (void)poll_arm(ctx, 0);
                 log_info("configuration reloaded");
         }

@@ -379,6 +379,23 @@ class Outcomes(SessionTest):
         self.assertEqual(json.loads(r.stdout)["budget"]["sessions_today"], 0)
         self.assertEqual(self.show(task_id)["sessions_used"], 0)
 
+    @needs_root
+    def test_no_credential_is_one_alert_through_reloads(self):
+        d = self.daemon(extra_env={"ANTHROPIC_API_KEY": ""}, journal=True)
+        i = self.add("x")
+        d.notify.wait_for(lambda m: "DEGRADED: no Claude credential: set ANTHROPIC_API_KEY" in m)
+        with d.notify.cond:
+            mark = len(d.notify.messages)
+        d.signal(signal.SIGHUP)
+        d.notify.wait_for(lambda m: "RELOADING=1" in m.split("\n"), start=mark)
+        d.notify.wait_field("READY=1", start=mark)
+        time.sleep(0.5)
+        d.journal.drain(0.5)
+        kinds = [(e["PRIORITY"], e.get("JADA_ALERT")) for e in d.journal.entries if e.get("JADA_ALERT")]
+        self.assertEqual(kinds, [("3", "api_key")], kinds)
+        self.assertEqual(self.invocations(), [], "no session may start without a credential")
+        self.assertEqual(self.show(i)["state"], "queued")
+
     def test_api_refusal_before_the_first_turn_is_not_counted(self):
         # The real CLI's 401 after its own retries: num_turns 1 (a
         # "<synthetic>" message), no cost, no tokens.
