@@ -11,7 +11,7 @@ import socket
 import sqlite3
 import time
 
-from harness import REPO, TIMEOUT, TempStateTest, alive, needs_root
+from harness import REPO, TIMEOUT, TempStateTest, alive, needs_root, read_fake_claude_log
 
 FAKE = os.path.join(REPO, "tests", "fake", "fake-claude")
 SAMPLES = "samples/v2.1.332_"
@@ -88,10 +88,7 @@ class SessionTest(TempStateTest):
         return rows
 
     def invocations(self):
-        if not os.path.exists(self.fake_log):
-            return []
-        with open(self.fake_log) as f:
-            return [json.loads(l) for l in f if l.strip()]
+        return read_fake_claude_log(self.fake_log)
 
     def wait_invocations(self, n):
         deadline = time.monotonic() + TIMEOUT

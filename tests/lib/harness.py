@@ -2,6 +2,7 @@
 """Black-box test harness: runs the real jada-agent binary with a temporary
 state dir and a stand-in NOTIFY_SOCKET that records what it tells systemd."""
 
+import json
 import os
 import re
 import shlex
@@ -23,6 +24,34 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 # Every wait in the tests is bounded; this is the ceiling, generous for ASan.
 TIMEOUT = float(os.environ.get("JADA_TEST_TIMEOUT", "20"))
+
+
+def read_fake_claude_log(path):
+    """The fake claude's records ($FAKE_CLAUDE_LOG), one JSON object a line.
+    A record the fake wrote when it was SIGKILLed can be cut short (a write
+    that crosses a page of the file is copied in two steps, and a fatal
+    signal may land between them); the next record is then appended to the
+    torn one. The torn record is dropped (that claude was killed before it
+    printed anything) and the one behind it recovered; a last line still
+    being written is left for the next read."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return []
+    records = []
+    for raw in data.split(b"\n")[:-1]:
+        line = raw.decode("ascii", "replace")
+        while line:
+            try:
+                records.append(json.loads(line))
+                break
+            except ValueError:
+                i = line.find('{"argv"', 1)
+                if i < 0:
+                    break
+                line = line[i:]
+    return records
 
 
 def needs_root(obj):

@@ -20,7 +20,7 @@ import sys
 import time
 import urllib.request
 
-from harness import REPO, TIMEOUT, TempStateTest, alive
+from harness import REPO, TIMEOUT, TempStateTest, alive, read_fake_claude_log
 
 FAKE_CLAUDE = os.path.join(REPO, "tests", "fake", "fake-claude")
 FAKE_GOOGLE = os.path.join(REPO, "tests", "fake", "fake_google_sheets.py")
@@ -84,10 +84,7 @@ class TortureBase(TempStateTest):
             db.close()
 
     def invocations(self):
-        if not os.path.exists(self.fake_log):
-            return []
-        with open(self.fake_log) as f:
-            return [json.loads(line) for line in f if line.strip()]
+        return read_fake_claude_log(self.fake_log)
 
     def add(self, prompt):
         r = self.run_cli("-c", self.config, "task", "add", prompt)
