@@ -209,8 +209,9 @@ static void test_token_file_roundtrip(void **state)
 {
         _cleanup_free_ char *path = tmp_path("roundtrip.json");
         _cleanup_free_ char *reason = NULL;
+        int64_t now = now_seconds();
         struct oauth_token t = { .refresh_token = xstrdup("1//r"), .access_token = xstrdup("ya29.a"),
-                                 .expires_at = 2000000000, .obtained_at = 1700000000, .refreshed_at = 1700000100,
+                                 .expires_at = now + 3599, .obtained_at = now - 86400, .refreshed_at = now - 1,
                                  .scope = xstrdup("s"), .token_type = xstrdup("Bearer") }, u = { 0 };
         struct oauth_file_id id, id2;
         struct stat st;
@@ -222,9 +223,9 @@ static void test_token_file_roundtrip(void **state)
         assert_true(oauth_file_id_equal(&id, &id2));
         assert_string_equal(u.refresh_token, "1//r");
         assert_string_equal(u.access_token, "ya29.a");
-        assert_int_equal(u.expires_at, 2000000000);
-        assert_int_equal(u.obtained_at, 1700000000);
-        assert_int_equal(u.refreshed_at, 1700000100);
+        assert_int_equal(u.expires_at, now + 3599);
+        assert_int_equal(u.obtained_at, now - 86400);
+        assert_int_equal(u.refreshed_at, now - 1);
         assert_null(u.last_error);
         oauth_token_clear(&u);
         /* A rewrite is a different file. */
@@ -360,12 +361,13 @@ static void test_jwt_verified_by_openssl(void **state)
         const char *dot1, *dot2;
         size_t sig_len;
         json_t *header, *claims;
+        int64_t now = now_seconds();
         FILE *f;
 
         assert_int_equal(oauth_service_account_load(account_path, &sa, &reason), 0);
         assert_string_equal(oauth_service_account_email(sa), "jada@example.iam.gserviceaccount.com");
         assert_int_equal(oauth_jwt_assertion(sa, OAUTH_SHEETS_SCOPE, "https://oauth2.googleapis.com/token",
-                                             1700000000, &jwt), 0);
+                                             now, &jwt), 0);
         oauth_service_account_free(sa);
 
         dot1 = strchr(jwt, '.');
@@ -383,8 +385,8 @@ static void test_jwt_verified_by_openssl(void **state)
         assert_string_equal(json_string_value(json_object_get(claims, "iss")), "jada@example.iam.gserviceaccount.com");
         assert_string_equal(json_string_value(json_object_get(claims, "scope")), OAUTH_SHEETS_SCOPE);
         assert_string_equal(json_string_value(json_object_get(claims, "aud")), "https://oauth2.googleapis.com/token");
-        assert_int_equal(json_integer_value(json_object_get(claims, "iat")), 1700000000);
-        assert_int_equal(json_integer_value(json_object_get(claims, "exp")), 1700003600);
+        assert_int_equal(json_integer_value(json_object_get(claims, "iat")), now);
+        assert_int_equal(json_integer_value(json_object_get(claims, "exp")), now + 3600);
         json_decref(claims);
 
         /* The signature, checked by someone else's code. */

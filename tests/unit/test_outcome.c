@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <string.h>
+#include <time.h>
 
 #include "jada/budget.h"
 #include "jada/outcome.h"
@@ -332,8 +333,18 @@ static void test_backoff(void **state)
 
 static void test_budget_day(void **state)
 {
-        assert_int_equal(budget_day_start(1795996799), 1795910400); /* 2026-11-29T23:59:59Z */
-        assert_int_equal(budget_day_start(1795996800), 1795996800); /* 2026-11-30T00:00:00Z */
+        /* Today's UTC midnight, by the C library, from the real clock. */
+        time_t now = time(NULL);
+        struct tm tm;
+        int64_t midnight;
+
+        assert_non_null(gmtime_r(&now, &tm));
+        midnight = (int64_t)now - tm.tm_hour * 3600 - tm.tm_min * 60 - tm.tm_sec;
+        assert_int_equal(budget_day_start((int64_t)now), midnight);
+        assert_int_equal(budget_day_start(midnight), midnight);
+        assert_int_equal(budget_day_start(midnight - 1), midnight - 86400);  /* 23:59:59 the day before */
+        assert_int_equal(budget_day_start(midnight + 86399), midnight);
+        assert_int_equal(budget_day_start(midnight + 86400), midnight + 86400);
         assert_int_equal(budget_day_start(0), 0);
         assert_int_equal(budget_day_start(-1), -86400);
 }

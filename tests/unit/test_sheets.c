@@ -11,8 +11,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "jada/sheets.h"
+#include "jada/util.h"
+
+/* ISO 8601 UTC of t, by the C library (not the code under test). */
+static const char *utc(char buf[32], int64_t t)
+{
+        time_t tt = (time_t)t;
+        struct tm tm;
+
+        assert_non_null(gmtime_r(&tt, &tm));
+        assert_true(strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) > 0);
+        return buf;
+}
 
 static int parse(const char *body, struct sheets_values *v, char *error)
 {
@@ -263,17 +276,18 @@ static void test_hash(void **state)
 static void test_port_json(void **state)
 {
         struct sheets_values v;
-        char error[256];
+        char error[256], synced_at[32];
         char *s, *h;
         json_t *j;
 
+        utc(synced_at, now_seconds());
         assert_int_equal(parse("{\"values\":[[\"port\",\"city\"],[\"Hamburg\"],[\"Kiel\",\"DE\"]]}", &v, error), 0);
-        s = sheets_port_json(&v, "SHEET", "Ports!A1:Z", "2026-01-02T03:04:05Z");
+        s = sheets_port_json(&v, "SHEET", "Ports!A1:Z", synced_at);
         assert_non_null(s);
         assert_int_equal(s[strlen(s) - 1], '\n');
         j = json_loads(s, 0, NULL);
         assert_non_null(j);
-        assert_string_equal(json_string_value(json_object_get(j, "synced_at")), "2026-01-02T03:04:05Z");
+        assert_string_equal(json_string_value(json_object_get(j, "synced_at")), synced_at);
         assert_string_equal(json_string_value(json_object_get(j, "spreadsheet_id")), "SHEET");
         assert_string_equal(json_string_value(json_object_get(j, "range")), "Ports!A1:Z");
         assert_int_equal(json_array_size(json_object_get(j, "columns")), 2);
@@ -287,7 +301,7 @@ static void test_port_json(void **state)
         free(h);
         sheets_values_clear(&v);
         /* An empty table is a valid file. */
-        s = sheets_port_json(&v, "SHEET", "R", "2026-01-02T03:04:05Z");
+        s = sheets_port_json(&v, "SHEET", "R", synced_at);
         j = json_loads(s, 0, NULL);
         assert_int_equal(json_array_size(json_object_get(j, "rows")), 0);
         json_decref(j);
@@ -318,9 +332,11 @@ static void test_url(void **state)
 
 static void test_progress_body(void **state)
 {
+        int64_t now = now_seconds();
+        char updated[32];
         struct queue_task tasks[2] = {
                 { .id = 3, .title = (char *)"Check \"Kiel\" \xc3\xa4", .state = TASK_RUNNING, .sessions_used = 2,
-                  .turns_used = 41, .cost_usd = 1.23456789, .updated_at = 1767322800 },
+                  .turns_used = 41, .cost_usd = 1.23456789, .updated_at = now },
                 { .id = 9, .title = NULL, .state = TASK_NEEDS_YOU, .cost_usd = 0.1, .updated_at = 0 },
         };
         char *s = sheets_progress_body("Progress!A1", tasks, 2, 4);
@@ -344,7 +360,7 @@ static void test_progress_body(void **state)
         assert_int_equal(json_integer_value(json_array_get(row, 3)), 2);
         assert_int_equal(json_integer_value(json_array_get(row, 4)), 41);
         assert_true(json_real_value(json_array_get(row, 5)) == 1.2346);
-        assert_string_equal(json_string_value(json_array_get(row, 6)), "2026-01-02T03:00:00Z");
+        assert_string_equal(json_string_value(json_array_get(row, 6)), utc(updated, now));
         row = json_array_get(values, 2);
         assert_string_equal(json_string_value(json_array_get(row, 1)), "");
         assert_string_equal(json_string_value(json_array_get(row, 2)), "needs_you");
