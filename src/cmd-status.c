@@ -207,8 +207,8 @@ static void gather(const struct jada_config *config, sqlite3 *db, struct status_
                             .daily_cost_limit_usd = config->claude.daily_cost_limit_usd },
         };
         (void)queue_counts(db, f->health.tasks);
-        (void)session_store_count_since(db, day, &f->health.budget.sessions_today);
-        (void)session_store_cost_since(db, day, &f->health.budget.cost_today_usd);
+        (void)session_store_spent_since(db, day, &f->health.budget.sessions_today,
+                                        &f->health.budget.cost_today_usd);
         (void)session_store_outcomes_since(db, f->now - 7 * 86400, &f->week);
         f->health.week_finished = f->week.finished;
         f->health.week_max_turns = f->week.max_turns;

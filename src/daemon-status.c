@@ -41,10 +41,11 @@ static void budget_facts_now(struct jada_ctx *ctx, struct budget_facts *f)
 
         *f = (struct budget_facts){ .now = now, .sessions_per_day = c->claude.sessions_per_day,
                                     .daily_cost_limit_usd = c->claude.daily_cost_limit_usd };
-        if (session_store_count_since(ctx->db, day, &f->sessions_today) < 0)
-                f->sessions_today = c->claude.sessions_per_day; /* cannot count: do not risk going over */
-        if (c->claude.daily_cost_limit_usd > 0 && session_store_cost_since(ctx->db, day, &f->cost_today_usd) < 0)
+        if (session_store_spent_since(ctx->db, day, &f->sessions_today, &f->cost_today_usd) < 0) {
+                /* Cannot count: do not risk going over. */
+                f->sessions_today = c->claude.sessions_per_day;
                 f->cost_today_usd = c->claude.daily_cost_limit_usd;
+        }
 }
 
 /* Whether the day's budget lets another session start; if not, why. */
@@ -164,8 +165,7 @@ void daemon_write_metrics(struct jada_ctx *ctx, bool up)
         if (!path || !*path)
                 return;
         memcpy(f.tasks, ctx->queue_counts, sizeof f.tasks);
-        (void)session_store_count_since(ctx->db, day, &f.sessions_today);
-        (void)session_store_cost_since(ctx->db, day, &f.cost_today_usd);
+        (void)session_store_spent_since(ctx->db, day, &f.sessions_today, &f.cost_today_usd);
         if (session_store_outcomes_since(ctx->db, now - 7 * 86400, &week) == 0) {
                 f.sessions_7d_finished = week.finished;
                 f.sessions_7d_done = week.done;

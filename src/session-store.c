@@ -96,26 +96,26 @@ int session_store_close_orphans(sqlite3 *db, int64_t now, session_orphan_fn fn, 
         return r < 0 ? r : sqlite3_changes(db);
 }
 
-int session_store_count_since(sqlite3 *db, int64_t since, int64_t *ret)
+int session_store_spent_since(sqlite3 *db, int64_t since, int64_t *ret_sessions, double *ret_cost_usd)
 {
-        sqlite3_stmt *st;
-        int r = db_prepare(db, "SELECT count(*) FROM sessions WHERE started_at >= ?1 AND uncounted IS NULL", &st);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r, rc;
 
+        *ret_sessions = 0;
+        *ret_cost_usd = 0;
+        r = db_prepare(db,
+                       "SELECT count(*) FILTER (WHERE uncounted IS NULL), total(cost_usd) FROM sessions "
+                       "WHERE started_at >= ?1",
+                       &st);
         if (r < 0)
-                return *ret = 0, r;
+                return r;
         sqlite3_bind_int64(st, 1, since);
-        return db_read_int64(db, st, ret);
-}
-
-int session_store_cost_since(sqlite3 *db, int64_t since, double *ret)
-{
-        sqlite3_stmt *st;
-        int r = db_prepare(db, "SELECT total(cost_usd) FROM sessions WHERE started_at >= ?1", &st);
-
-        if (r < 0)
-                return *ret = 0, r;
-        sqlite3_bind_int64(st, 1, since);
-        return db_read_double(db, st, ret);
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW)
+                return db_errno(rc);
+        *ret_sessions = sqlite3_column_int64(st, 0);
+        *ret_cost_usd = sqlite3_column_double(st, 1);
+        return 0;
 }
 
 int session_store_previous_reported_cost(sqlite3 *db, int64_t task_id, const char *claude_session_id,

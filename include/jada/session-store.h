@@ -43,10 +43,9 @@ int session_store_finish(sqlite3 *db, int64_t session, int64_t now, const struct
 typedef void (*session_orphan_fn)(int64_t pid, int64_t pid_start, void *userdata);
 int session_store_close_orphans(sqlite3 *db, int64_t now, session_orphan_fn fn, void *userdata);
 
-/* Sessions since a time that count against the budget (not those marked
- * uncounted), and their cost. */
-int session_store_count_since(sqlite3 *db, int64_t since, int64_t *ret);
-int session_store_cost_since(sqlite3 *db, int64_t since, double *ret);
+/* What the budget counts since a time, in one query: the sessions that
+ * count (not those marked uncounted), and the cost of all. Both 0 on error. */
+int session_store_spent_since(sqlite3 *db, int64_t since, int64_t *ret_sessions, double *ret_cost_usd);
 
 /* What the CLI reported earlier for the same Claude conversation (the
  * largest total_cost_usd of this task's sessions with that id), or 0. */

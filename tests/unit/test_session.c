@@ -189,20 +189,31 @@ static enum task_state task_state(struct fixture *f, int64_t id)
         return s;
 }
 
+/* The sessions, a claimed task, and its session started (after the
+ * scenario the fake plays, if any). Returns the task's id. */
+static int64_t start_session(struct fixture *f, const char *scenario_json)
+{
+        struct queue_task *t;
+        int64_t id;
+
+        if (scenario_json)
+                scenario(f, "001", scenario_json);
+        start(f);
+        t = claimed_task(f, "Write hello.py");
+        id = t->id;
+        assert_int_equal(sessions_start(f->sessions, t), 0); /* takes the task */
+        return id;
+}
+
 static void test_start_stream_record(void **state)
 {
         struct fixture *f = *state;
-        struct queue_task *t;
         struct session_row *rows;
         int64_t id, task_id;
         unsigned turns;
         size_t n;
 
-        scenario(f, "001", "{\"stream\": \"" SAMPLES "success.stream.jsonl\"}");
-        start(f);
-        t = claimed_task(f, "Write hello.py");
-        id = t->id;
-        assert_int_equal(sessions_start(f->sessions, t), 0);
+        id = start_session(f, "{\"stream\": \"" SAMPLES "success.stream.jsonl\"}");
         assert_int_equal(sessions_running(f->sessions), 1);
         assert_true(sessions_first(f->sessions, &task_id, &turns));
         assert_int_equal(task_id, id);
@@ -230,16 +241,12 @@ static void test_start_stream_record(void **state)
 static void test_stop_interrupts_resumably(void **state)
 {
         struct fixture *f = *state;
-        struct queue_task *t, *after = NULL;
+        struct queue_task *after = NULL;
         struct session_row *rows;
         int64_t id;
         size_t n;
 
-        scenario(f, "001", "{\"stream\": \"" SAMPLES "success.stream.jsonl\", \"hang_after\": 3}");
-        start(f);
-        t = claimed_task(f, "x");
-        id = t->id;
-        assert_int_equal(sessions_start(f->sessions, t), 0);
+        id = start_session(f, "{\"stream\": \"" SAMPLES "success.stream.jsonl\", \"hang_after\": 3}");
         run_until_running(f);
         sessions_stop_all(f->sessions, SESSION_STOP_SHUTDOWN);
         run_until_ended(f, 1);
@@ -258,17 +265,12 @@ static void test_stop_interrupts_resumably(void **state)
 static void test_session_timeout(void **state)
 {
         struct fixture *f = *state;
-        struct queue_task *t;
         struct session_row *rows;
-        uint64_t t0;
+        uint64_t t0 = now_monotonic_usec();
         size_t n;
 
         load_config(f, NULL, "session_timeout = 10s\n");
-        scenario(f, "001", "{\"stream\": \"" SAMPLES "success.stream.jsonl\", \"hang_after\": 2}");
-        start(f);
-        t = claimed_task(f, "x");
-        t0 = now_monotonic_usec();
-        assert_int_equal(sessions_start(f->sessions, t), 0);
+        start_session(f, "{\"stream\": \"" SAMPLES "success.stream.jsonl\", \"hang_after\": 2}");
         run_until_ended(f, 1);
         assert_true(now_monotonic_usec() - t0 >= 10 * USEC_PER_SEC);
         assert_int_equal(f->last.kind, OUTCOME_FAILED_ATTEMPT);
@@ -280,14 +282,8 @@ static void test_session_timeout(void **state)
 static void test_cancelled_task_is_stopped(void **state)
 {
         struct fixture *f = *state;
-        struct queue_task *t;
-        int64_t id;
+        int64_t id = start_session(f, "{\"stream\": \"" SAMPLES "success.stream.jsonl\", \"hang_after\": 3}");
 
-        scenario(f, "001", "{\"stream\": \"" SAMPLES "success.stream.jsonl\", \"hang_after\": 3}");
-        start(f);
-        t = claimed_task(f, "x");
-        id = t->id;
-        assert_int_equal(sessions_start(f->sessions, t), 0);
         run_until_running(f);
         assert_int_equal(queue_transition(f->db, id, TASK_CANCELLED, NULL, now_seconds(), NULL), 0);
         sessions_check_cancelled(f->sessions);
@@ -299,17 +295,14 @@ static void test_cancelled_task_is_stopped(void **state)
 static void test_command_that_cannot_run(void **state)
 {
         struct fixture *f = *state;
-        struct queue_task *t, *after = NULL;
+        struct queue_task *after = NULL;
         struct session_row *rows;
         char *missing = xasprintf("%s/no-such-claude", f->dir);
         int64_t id;
         size_t n;
 
         load_config(f, missing, "");
-        start(f);
-        t = claimed_task(f, "x");
-        id = t->id;
-        assert_int_equal(sessions_start(f->sessions, t), 0);
+        id = start_session(f, NULL);
         run_until_ended(f, 1);
         assert_int_equal(f->last.kind, OUTCOME_LAUNCH_ERROR);
         assert_int_equal(f->last.exec_errno, ENOENT);
