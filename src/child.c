@@ -85,7 +85,7 @@ static bool env_dropped(const char *entry)
 static char **child_environment(const struct child_spec *spec)
 {
         size_t n = strv_length(environ), k = 0;
-        char **envp = xcalloc(n + 8, sizeof *envp);
+        char **envp = xcalloc(n + 10, sizeof *envp);
         char *key;
 
         for (size_t i = 0; i < n; i++)
@@ -95,6 +95,10 @@ static char **child_environment(const struct child_spec *spec)
         envp[k++] = xasprintf("CLAUDE_CONFIG_DIR=%s/.claude", spec->home);
         envp[k++] = xstrdup("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1");
         envp[k++] = xasprintf("JADA_TASK_ID=%lld", (long long)spec->task_id);
+        if (spec->project)
+                envp[k++] = xasprintf("JADA_PROJECT=%s", spec->project);
+        if (spec->branch)
+                envp[k++] = xasprintf("JADA_BRANCH=%s", spec->branch);
         if ((key = read_credential("anthropic-api-key", "ANTHROPIC_API_KEY"))) {
                 envp[k++] = xasprintf("ANTHROPIC_API_KEY=%s", key);
                 explicit_bzero(key, strlen(key));
@@ -135,7 +139,12 @@ static char **child_arguments(const struct child_spec *spec)
                 argv[k++] = xstrdup(c->claude.model);
         }
         argv[k++] = xstrdup("--append-system-prompt");
-        argv[k++] = xstrdup(SESSION_SYSTEM_PROMPT);
+        if (spec->branch)
+                argv[k++] = xasprintf("%s " SESSION_PROJECT_PROMPT, SESSION_SYSTEM_PROMPT, spec->project, spec->branch);
+        else if (spec->project)
+                argv[k++] = xasprintf("%s " SESSION_SHARED_PROMPT, SESSION_SYSTEM_PROMPT, spec->project);
+        else
+                argv[k++] = xstrdup(SESSION_SYSTEM_PROMPT);
         for (size_t i = 0; c->claude.extra_args && c->claude.extra_args[i]; i++)
                 argv[k++] = xstrdup(c->claude.extra_args[i]);
         argv[k] = NULL;
@@ -144,7 +153,7 @@ static char **child_arguments(const struct child_spec *spec)
 
 /* execve() does not search PATH, and execvpe() searches the daemon's PATH,
  * not the child's: resolve it here, before the fork. */
-static char *resolve_command(const char *command, char *const *envp)
+char *child_resolve_command(const char *command, char *const *envp)
 {
         const char *path = NULL;
 
@@ -170,9 +179,9 @@ static char *resolve_command(const char *command, char *const *envp)
 /* The prompt goes to the child on stdin from a file (argv strings are
  * limited to 128 KiB; prompts may be 1 MiB). The file is unlinked at once:
  * the open descriptor is all the child needs. */
-int child_prompt_fd(const char *work_dir, const char *prompt)
+int child_prompt_fd(const char *dir, const char *prompt)
 {
-        _cleanup_free_ char *path = xasprintf("%s/.jada-prompt", work_dir);
+        _cleanup_free_ char *path = xasprintf("%s/.jada-prompt", dir);
         int r, fd;
 
         r = write_file_atomic(path, prompt, strlen(prompt), 0600);
@@ -205,7 +214,8 @@ int64_t child_start_time(pid_t pid)
 /* fork + exec, because the child needs PR_SET_PDEATHSIG (so a SIGKILLed
  * daemon takes its claude along) and posix_spawn cannot set it. Between fork
  * and exec only async-signal-safe calls. */
-static int spawn(const char *path, char **argv, char **envp, const char *cwd, int stdin_fd, struct child *ret)
+int child_exec(const char *path, char *const *argv, char *const *envp, const char *cwd, int stdin_fd,
+               int stdout_fd, struct child *ret)
 {
         int out[2] = { -1, -1 }, err[2] = { -1, -1 }, ex[2] = { -1, -1 };
         pid_t parent = getpid(), pid;
@@ -238,7 +248,7 @@ static int spawn(const char *path, char **argv, char **envp, const char *cwd, in
                                 (void)signal(sig, SIG_DFL);
                 sigemptyset(&none);
                 (void)sigprocmask(SIG_SETMASK, &none, NULL);
-                if (dup2(stdin_fd, STDIN_FILENO) < 0 || dup2(out[1], STDOUT_FILENO) < 0 ||
+                if (dup2(stdin_fd, STDIN_FILENO) < 0 || dup2(stdout_fd >= 0 ? stdout_fd : out[1], STDOUT_FILENO) < 0 ||
                     dup2(err[1], STDERR_FILENO) < 0 || chdir(cwd) < 0)
                         goto fail;
                 execve(path, argv, envp);
@@ -261,8 +271,8 @@ static int spawn(const char *path, char **argv, char **envp, const char *cwd, in
 int child_spawn(const struct child_spec *spec, struct child *ret)
 {
         char **argv = child_arguments(spec), **envp = child_environment(spec);
-        _cleanup_free_ char *path = resolve_command(spec->config->claude.command, envp);
-        int r = spawn(path, argv, envp, spec->work_dir, spec->stdin_fd, ret);
+        _cleanup_free_ char *path = child_resolve_command(spec->config->claude.command, envp);
+        int r = child_exec(path, argv, envp, spec->work_dir, spec->stdin_fd, -1, ret);
 
         strv_free(argv);
         for (size_t i = 0; envp[i]; i++)

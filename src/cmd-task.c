@@ -5,6 +5,7 @@
 #include "jada/control.h"
 #include "jada/db.h"
 #include "jada/log.h"
+#include "jada/project.h"
 #include "jada/queue.h"
 #include "jada/util.h"
 
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define EVENTS_SHOWN 20
 
@@ -113,9 +115,10 @@ static int task_add(struct cli *cli, int argc, char **argv)
                 { "title", required_argument, NULL, 't' },
                 { "priority", required_argument, NULL, 'p' },
                 { "after", required_argument, NULL, 'a' },
+                { "project", required_argument, NULL, 'P' },
                 {}
         };
-        const char *title = NULL, *after = NULL;
+        const char *title = NULL, *after = NULL, *project = NULL;
         _cleanup_free_ char *prompt = NULL;
         struct jada_config *config = NULL;
         int64_t priority = 0, run_after, id, now = now_seconds();
@@ -126,6 +129,9 @@ static int task_add(struct cli *cli, int argc, char **argv)
                 switch (c) {
                 case 't':
                         title = optarg;
+                        break;
+                case 'P':
+                        project = optarg;
                         break;
                 case 'p':
                         if (parse_int64(optarg, &priority) < 0 || priority < -1000 || priority > 1000) {
@@ -160,7 +166,19 @@ static int task_add(struct cli *cli, int argc, char **argv)
         r = cli_open_db(cli, &config, &db);
         if (r != 0)
                 return r;
-        r = queue_add(db, title, prompt, priority, run_after, now, &id);
+        /* The project must be one the config defines now: a task of an
+         * unknown project could only wait forever. */
+        if (!project && *config->daemon.default_project)
+                project = config->daemon.default_project;
+        if (project && *project && !config_project(config, project)) {
+                fprintf(stderr, "jada-agent: there is no project '%s' in %s; nothing was added\n", project,
+                        config->path);
+                db_close(db);
+                config_free(config);
+                return EXIT_ERROR;
+        }
+        r = queue_add(db, &(struct queue_new){ .title = title, .prompt = prompt, .project = project,
+                                               .priority = priority, .run_after = run_after }, now, &id);
         db_close(db);
         if (r < 0) {
                 fprintf(stderr, "jada-agent: cannot add the task: %s\n", cli_db_error(r));
@@ -187,7 +205,8 @@ static json_t *json_text(const char *s)
 
 static json_t *task_json(const struct queue_task *t)
 {
-        return json_pack("{s:I, s:o, s:o, s:s, s:I, s:o, s:I, s:I, s:I, s:f, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+        return json_pack("{s:I, s:o, s:o, s:s, s:I, s:o, s:I, s:I, s:I, s:f, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
+                         "s:o, s:o, s:o, s:o}",
                          "id", (json_int_t)t->id,
                          "title", json_text(t->title),
                          "prompt", json_text(t->prompt),
@@ -204,7 +223,11 @@ static json_t *task_json(const struct queue_task *t)
                          "result", json_text(t->result),
                          "error", json_text(t->error),
                          "created_at", json_time(t->created_at),
-                         "updated_at", json_time(t->updated_at));
+                         "updated_at", json_time(t->updated_at),
+                         "project", json_text(t->project),
+                         "branch", json_text(t->branch),
+                         "base", json_text(t->base),
+                         "worktree", json_text(t->worktree));
 }
 
 static void print_json(json_t *j)
@@ -235,8 +258,10 @@ static int task_list(struct cli *cli, int argc, char **argv)
                 CLI_COMMON_LONG,
                 { "state", required_argument, NULL, 's' },
                 { "json", no_argument, NULL, 'j' },
+                { "project", required_argument, NULL, 'P' },
                 {}
         };
+        const char *project = NULL;
         struct jada_config *config = NULL;
         struct queue_task *tasks = NULL;
         size_t n = 0;
@@ -257,6 +282,9 @@ static int task_list(struct cli *cli, int argc, char **argv)
                 case 'j':
                         json = true;
                         break;
+                case 'P':
+                        project = optarg;
+                        break;
                 default:
                         if (cli_common_option(cli, c) < 0)
                                 return task_usage();
@@ -267,7 +295,7 @@ static int task_list(struct cli *cli, int argc, char **argv)
         r = cli_open_db(cli, &config, &db);
         if (r != 0)
                 return r;
-        r = queue_list(db, state, &tasks, &n);
+        r = queue_list(db, state, project, &tasks, &n);
         db_close(db);
         config_free(config);
         if (r < 0) {
@@ -281,7 +309,8 @@ static int task_list(struct cli *cli, int argc, char **argv)
                         json_array_append_new(arr, task_json(&tasks[i]));
                 print_json(arr);
         } else if (n == 0) {
-                printf("no tasks%s%s\n", state >= 0 ? " in state " : "", state >= 0 ? task_state_name(state) : "");
+                printf("no tasks%s%s%s%s\n", state >= 0 ? " in state " : "", state >= 0 ? task_state_name(state) : "",
+                       project ? " of project " : "", project ? project : "");
         } else {
                 printf("%6s  %-9s  %4s  %-40s  %8s  %5s  %s\n", "ID", "STATE", "PRI", "TITLE", "SESSIONS",
                        "TURNS", "UPDATED");
@@ -336,6 +365,7 @@ static int task_show(struct cli *cli, int argc, char **argv)
         struct jada_config *config = NULL;
         struct queue_task *t = NULL;
         struct queue_event *events = NULL;
+        struct project_branch_info info = { .commits = -1 };
         size_t n = 0;
         sqlite3 *db = NULL;
         bool json = false;
@@ -355,6 +385,8 @@ static int task_show(struct cli *cli, int argc, char **argv)
                 return r;
         r = queue_events(db, id, EVENTS_SHOWN, &events, &n);
         db_close(db);
+        if (r == 0 && t->branch)
+                project_branch_info(config, t, &info);
         config_free(config);
         if (r < 0) {
                 fprintf(stderr, "jada-agent: cannot read the events of task %lld: %s\n", (long long)id, cli_db_error(r));
@@ -371,6 +403,8 @@ static int task_show(struct cli *cli, int argc, char **argv)
                                 "new_state", task_state_name(events[i].new_state),
                                 "reason", events[i].reason));
                 json_object_set_new(j, "events", arr);
+                json_object_set_new(j, "commits", info.commits >= 0 ? json_integer(info.commits) : json_null());
+                json_object_set_new(j, "diffstat", t->branch && !info.problem ? json_string(info.diffstat) : json_null());
                 print_json(j);
         } else {
                 char buf[32], num[64];
@@ -386,6 +420,15 @@ static int task_show(struct cli *cli, int argc, char **argv)
                          (long long)t->sessions_used, (long long)t->turns_used, t->cost_usd, (long long)t->attempts);
                 print_field("used", num);
                 print_field("claude session", t->claude_session_id);
+                print_field("project", t->project);
+                print_field("branch", t->branch);
+                print_field("base", t->base);
+                print_field("worktree", t->worktree);
+                if (info.commits >= 0) {
+                        snprintf(num, sizeof num, "%ld ahead of %s", info.commits, t->base ? t->base : "its base");
+                        print_field("commits", num);
+                }
+                print_field("branch problem", info.problem);
                 print_field("created", format_utc(buf, sizeof buf, (uint64_t)t->created_at * USEC_PER_SEC));
                 print_field("updated", format_utc(buf, sizeof buf, (uint64_t)t->updated_at * USEC_PER_SEC));
                 print_field("error", t->error);
@@ -394,15 +437,50 @@ static int task_show(struct cli *cli, int argc, char **argv)
                         printf("\nreply:\n%s\n", t->reply);
                 if (t->result)
                         printf("\nresult:\n%s\n", t->result);
+                if (info.diffstat && *info.diffstat)
+                        printf("\nchanges (task diff %lld):\n%s", (long long)t->id, info.diffstat);
                 printf("\nevents:\n");
                 for (size_t i = 0; i < n; i++)
                         printf("  %s  %-9s → %-9s  %s\n", format_utc(buf, sizeof buf, (uint64_t)events[i].at * USEC_PER_SEC),
                                events[i].old_state >= 0 ? task_state_name(events[i].old_state) : "(new)",
                                task_state_name(events[i].new_state), events[i].reason);
         }
+        project_branch_info_clear(&info);
         queue_events_free(events, n);
         queue_task_free(t);
         return EXIT_OK;
+}
+
+static int task_diff(struct cli *cli, int argc, char **argv)
+{
+        static const struct option opts[] = { CLI_COMMON_LONG, { "stat", no_argument, NULL, 's' }, {} };
+        struct jada_config *config = NULL;
+        struct queue_task *t = NULL;
+        _cleanup_free_ char *why = NULL;
+        sqlite3 *db = NULL;
+        bool stat = false;
+        int64_t id;
+        int c, r;
+
+        while ((c = getopt_long(argc, argv, CLI_COMMON_SHORT "s", opts, NULL)) != -1) {
+                if (c == 's')
+                        stat = true;
+                else if (cli_common_option(cli, c) < 0)
+                        return task_usage();
+        }
+        if (optind + 1 != argc)
+                return task_usage();
+        r = load_task(cli, argv[optind], &config, &db, &t, &id);
+        if (r != 0)
+                return r;
+        db_close(db);
+        fflush(stdout);
+        r = project_diff(config, t, stat, STDOUT_FILENO, &why);
+        if (r < 0)
+                fprintf(stderr, "jada-agent: task %lld: %s\n", (long long)id, why);
+        queue_task_free(t);
+        config_free(config);
+        return r < 0 ? EXIT_ERROR : EXIT_OK;
 }
 
 /* cancel, retry, done, reply: one transition each, refused when illegal. */
@@ -482,14 +560,17 @@ static int task_action(struct cli *cli, const struct task_action *a, int argc, c
 static void task_help(FILE *f)
 {
         fprintf(f,
-                "usage: jada-agent task add [--title T] [--priority N] [--after TIME] PROMPT|-\n"
-                "       jada-agent task list [--state S] [--json]\n"
+                "usage: jada-agent task add [--title T] [--priority N] [--after TIME] [--project NAME] PROMPT|-\n"
+                "       jada-agent task list [--state S] [--project NAME] [--json]\n"
                 "       jada-agent task show ID [--json]\n"
+                "       jada-agent task diff ID [--stat]\n"
                 "       jada-agent task cancel ID | retry ID | done ID | reply ID TEXT|-\n"
                 "\n"
                 "PROMPT '-' reads it from stdin (up to 1 MiB). --after takes a UTC time\n"
                 "(2026-11-30T09:00:00Z) or a duration from now (2h). A higher --priority\n"
-                "runs first (default 0, from -1000 to 1000).\n");
+                "runs first (default 0, from -1000 to 1000). --project runs the task on its\n"
+                "own branch jada/task-ID of that project ([daemon] default_project if not\n"
+                "given); task diff shows that branch against its base.\n");
 }
 
 int cmd_task(struct cli *cli, int argc, char **argv)
@@ -509,6 +590,8 @@ int cmd_task(struct cli *cli, int argc, char **argv)
                 return task_list(cli, argc, argv);
         if (strcmp(argv[0], "show") == 0)
                 return task_show(cli, argc, argv);
+        if (strcmp(argv[0], "diff") == 0)
+                return task_diff(cli, argc, argv);
         for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++)
                 if (strcmp(argv[0], actions[i].name) == 0)
                         return task_action(cli, &actions[i], argc, argv);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "jada/config.h"
+#include "config-private.h"
 #include "jada/log.h"
 #include "jada/util.h"
 
@@ -58,6 +59,7 @@ static const struct config_key config_keys[] = {
         { "daemon", "state_dir",      KEY_PATH,     OFF(daemon.state_dir),      "" },
         { "daemon", "poll_interval",  KEY_DURATION, OFF(daemon.poll_interval),  "60s", 1, 86400 },
         { "daemon", "retention",      KEY_DURATION, OFF(daemon.retention),      "30d", 3600, 3650.0 * 86400 },
+        { "daemon", "default_project", KEY_TOKEN,   OFF(daemon.default_project), "" },
 
         { "claude", "command",               KEY_NONEMPTY, OFF(claude.command),               "claude" },
         { "claude", "max_turns",             KEY_UINT,     OFF(claude.max_turns),             "30", 1, 1000 },
@@ -89,21 +91,13 @@ static const struct config_key config_keys[] = {
         { "metrics", "textfile", KEY_PATH, OFF(metrics.textfile), "" },
 };
 #define N_KEYS (sizeof config_keys / sizeof config_keys[0])
+_Static_assert(N_KEYS <= CONFIG_FIXED_KEYS_MAX, "raise CONFIG_FIXED_KEYS_MAX");
 
 static const char *const config_sections[] = {
         "daemon", "claude", "sheets", "alerts", "metrics", NULL,
 };
 
-struct parser {
-        const char *name;               /* for messages */
-        char *base_dir;                 /* for relative paths */
-        struct jada_config *config;
-        struct config_problems *problems;
-        unsigned set_line[N_KEYS];      /* where each key was set; 0: not set */
-};
-
-static void __attribute__((format(printf, 3, 4)))
-problem(struct config_problems *problems, unsigned line, const char *fmt, ...)
+void config_add_problem(struct config_problems *problems, unsigned line, const char *fmt, ...)
 {
         struct config_problem *items;
         va_list ap;
@@ -184,7 +178,7 @@ const char *config_default_path(void)
 
 /* ---- values ------------------------------------------------------------- */
 
-static bool printable(const char *s)
+bool config_printable(const char *s)
 {
         for (; *s; s++)
                 if ((unsigned char)*s < 0x20 || *s == 0x7f)
@@ -245,7 +239,7 @@ static int split_args(const char *s, char ***ret)
         return 0;
 }
 
-static char *resolve_path(const struct parser *p, const char *value)
+char *config_resolve_path(const struct parser *p, const char *value)
 {
         if (!*value)
                 return xstrdup(value);
@@ -284,8 +278,8 @@ static void set_value(struct parser *p, const struct config_key *k, const char *
         void *field = (char *)c + k->offset;
         const char *sect = k->section, *key = k->name;
 
-        if (!printable(value)) {
-                problem(p->problems, line, "[%s] %s: control characters are not allowed", sect, key);
+        if (!config_printable(value)) {
+                config_add_problem(p->problems, line, "[%s] %s: control characters are not allowed", sect, key);
                 return;
         }
 
@@ -294,11 +288,11 @@ static void set_value(struct parser *p, const struct config_key *k, const char *
         case KEY_NONEMPTY:
         case KEY_TOKEN:
                 if (k->type == KEY_NONEMPTY && !*value) {
-                        problem(p->problems, line, "[%s] %s: must not be empty", sect, key);
+                        config_add_problem(p->problems, line, "[%s] %s: must not be empty", sect, key);
                         return;
                 }
                 if (k->type == KEY_TOKEN && strpbrk(value, " \t\"'")) {
-                        problem(p->problems, line, "[%s] %s: '%s' must be one word (no spaces or quotes)", sect, key, value);
+                        config_add_problem(p->problems, line, "[%s] %s: '%s' must be one word (no spaces or quotes)", sect, key, value);
                         return;
                 }
                 free_value(k, c);
@@ -307,17 +301,17 @@ static void set_value(struct parser *p, const struct config_key *k, const char *
 
         case KEY_PATH:
                 free_value(k, c);
-                *(char **)field = resolve_path(p, value);
+                *(char **)field = config_resolve_path(p, value);
                 return;
 
         case KEY_URL:
                 if (*value && strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0) {
-                        problem(p->problems, line, "[%s] %s: '%s' is not an http:// or https:// URL", sect, key, value);
+                        config_add_problem(p->problems, line, "[%s] %s: '%s' is not an http:// or https:// URL", sect, key, value);
                         return;
                 }
                 if (*value && (strpbrk(value, " \t") || strstr(value, "://")[3] == '\0' ||
                                strstr(value, "://")[3] == '/')) {
-                        problem(p->problems, line, "[%s] %s: '%s' is not a valid URL", sect, key, value);
+                        config_add_problem(p->problems, line, "[%s] %s: '%s' is not a valid URL", sect, key, value);
                         return;
                 }
                 free_value(k, c);
@@ -329,12 +323,12 @@ static void set_value(struct parser *p, const struct config_key *k, const char *
                 char lo[32], hi[32];
                 int r = duration_parse(value, &usec);
                 if (r < 0) {
-                        problem(p->problems, line,
+                        config_add_problem(p->problems, line,
                                 "[%s] %s: '%s' is not a duration (use e.g. 90s, 30min, 2h, 1d)", sect, key, value);
                         return;
                 }
                 if ((double)usec < k->min * 1e6 || (double)usec > k->max * 1e6) {
-                        problem(p->problems, line, "[%s] %s: %s is out of range (%s to %s)", sect, key, value,
+                        config_add_problem(p->problems, line, "[%s] %s: %s is out of range (%s to %s)", sect, key, value,
                                 duration_format(lo, sizeof lo, (uint64_t)(k->min * 1e6)),
                                 duration_format(hi, sizeof hi, (uint64_t)(k->max * 1e6)));
                         return;
@@ -348,16 +342,16 @@ static void set_value(struct parser *p, const struct config_key *k, const char *
                 unsigned long long v;
                 errno = 0;
                 if (!isdigit((unsigned char)value[0])) {
-                        problem(p->problems, line, "[%s] %s: '%s' is not a whole number", sect, key, value);
+                        config_add_problem(p->problems, line, "[%s] %s: '%s' is not a whole number", sect, key, value);
                         return;
                 }
                 v = strtoull(value, &end, 10);
                 if (*end) {
-                        problem(p->problems, line, "[%s] %s: '%s' is not a whole number", sect, key, value);
+                        config_add_problem(p->problems, line, "[%s] %s: '%s' is not a whole number", sect, key, value);
                         return;
                 }
                 if (errno == ERANGE || v < (unsigned long long)k->min || v > (unsigned long long)k->max) {
-                        problem(p->problems, line, "[%s] %s: %s is out of range (%.0f to %.0f)", sect, key, value, k->min, k->max);
+                        config_add_problem(p->problems, line, "[%s] %s: %s is out of range (%.0f to %.0f)", sect, key, value, k->min, k->max);
                         return;
                 }
                 *(unsigned *)field = (unsigned)v;
@@ -369,16 +363,16 @@ static void set_value(struct parser *p, const struct config_key *k, const char *
                 double v;
                 errno = 0;
                 if (!isdigit((unsigned char)value[0]) && value[0] != '.') {
-                        problem(p->problems, line, "[%s] %s: '%s' is not a number", sect, key, value);
+                        config_add_problem(p->problems, line, "[%s] %s: '%s' is not a number", sect, key, value);
                         return;
                 }
                 v = strtod(value, &end);
                 if (*end || errno == ERANGE || !isfinite(v)) {
-                        problem(p->problems, line, "[%s] %s: '%s' is not a number", sect, key, value);
+                        config_add_problem(p->problems, line, "[%s] %s: '%s' is not a number", sect, key, value);
                         return;
                 }
                 if (v < k->min || v > k->max) {
-                        problem(p->problems, line, "[%s] %s: %s is out of range (%g to %g)", sect, key, value, k->min, k->max);
+                        config_add_problem(p->problems, line, "[%s] %s: %s is out of range (%g to %g)", sect, key, value, k->min, k->max);
                         return;
                 }
                 *(double *)field = v;
@@ -398,7 +392,7 @@ static void set_value(struct parser *p, const struct config_key *k, const char *
                                 *(bool *)field = false;
                                 return;
                         }
-                problem(p->problems, line, "[%s] %s: '%s' is not a boolean (yes or no)", sect, key, value);
+                config_add_problem(p->problems, line, "[%s] %s: '%s' is not a boolean (yes or no)", sect, key, value);
                 return;
         }
 
@@ -416,7 +410,7 @@ static void set_value(struct parser *p, const struct config_key *k, const char *
                 }
                 {
                         char *list = strv_join(k->choices, ", ");
-                        problem(p->problems, line, "[%s] %s: '%s' is not one of: %s", sect, key, value, list);
+                        config_add_problem(p->problems, line, "[%s] %s: '%s' is not one of: %s", sect, key, value, list);
                         free(list);
                 }
                 return;
@@ -424,7 +418,7 @@ static void set_value(struct parser *p, const struct config_key *k, const char *
         case KEY_ARGS: {
                 char **argv;
                 if (split_args(value, &argv) < 0) {
-                        problem(p->problems, line, "[%s] %s: unterminated quote", sect, key);
+                        config_add_problem(p->problems, line, "[%s] %s: unterminated quote", sect, key);
                         return;
                 }
                 free_value(k, c);
@@ -478,7 +472,7 @@ static void parse_line(struct parser *p, char *raw, unsigned line, char **sectio
         if (*s == '[') {
                 char *end = strchr(s, ']');
                 if (!end || *strip(end + 1)) {
-                        problem(p->problems, line, "malformed section header '%s' (expected [name])", s);
+                        config_add_problem(p->problems, line, "malformed section header '%s' (expected [name])", s);
                         *section_ok = false;
                         free(*section);
                         *section = NULL;
@@ -487,15 +481,21 @@ static void parse_line(struct parser *p, char *raw, unsigned line, char **sectio
                 *end = '\0';
                 free(*section);
                 *section = xstrdup(strip(s + 1));
+                p->project = -1;
+                if (strncmp(*section, "project", 7) == 0 && (!(*section)[7] || (*section)[7] == ' ' ||
+                                                           (*section)[7] == '\t')) {
+                        *section_ok = config_project_section(p, strip(*section + 7), line);
+                        return;
+                }
                 *section_ok = known_section(*section);
                 if (!*section_ok)
-                        problem(p->problems, line, "unknown section [%s]", *section);
+                        config_add_problem(p->problems, line, "unknown section [%s]", *section);
                 return;
         }
 
         eq = strchr(s, '=');
         if (!eq) {
-                problem(p->problems, line, "missing '=' in '%s' (expected key = value)", s);
+                config_add_problem(p->problems, line, "missing '=' in '%s' (expected key = value)", s);
                 return;
         }
         *eq = '\0';
@@ -511,24 +511,28 @@ static void parse_line(struct parser *p, char *raw, unsigned line, char **sectio
         value = strip(value);
 
         if (!*key) {
-                problem(p->problems, line, "missing key before '='");
+                config_add_problem(p->problems, line, "missing key before '='");
                 return;
         }
         if (!*section) {
                 if (*section_ok) /* first key outside any section */
-                        problem(p->problems, line, "'%s' is outside of a section (add e.g. [daemon] above it)", key);
+                        config_add_problem(p->problems, line, "'%s' is outside of a section (add e.g. [daemon] above it)", key);
                 return;
         }
         if (!*section_ok)
                 return; /* already reported the section; keys in it would only add noise */
 
+        if (p->project >= 0) {
+                config_project_key(p, key, value, line);
+                return;
+        }
         k = find_key(*section, key, &idx);
         if (!k) {
-                problem(p->problems, line, "unknown key '%s' in section [%s]", key, *section);
+                config_add_problem(p->problems, line, "unknown key '%s' in section [%s]", key, *section);
                 return;
         }
         if (p->set_line[idx]) {
-                problem(p->problems, line, "duplicate key '%s' in [%s] (first set on line %u)", key, *section,
+                config_add_problem(p->problems, line, "duplicate key '%s' in [%s] (first set on line %u)", key, *section,
                         p->set_line[idx]);
                 return;
         }
@@ -542,6 +546,14 @@ static void check_consistency(struct parser *p)
         size_t i_enabled, i_auth;
         unsigned line;
 
+        config_projects_check(p);
+        if (*c->daemon.default_project && !config_project(c, c->daemon.default_project)) {
+                size_t i_default;
+                find_key("daemon", "default_project", &i_default);
+                config_add_problem(p->problems, p->set_line[i_default],
+                                   "[daemon] default_project: there is no [project %s] in this file",
+                                   c->daemon.default_project);
+        }
         find_key("sheets", "enabled", &i_enabled);
         find_key("sheets", "auth", &i_auth);
         line = p->set_line[i_enabled];
@@ -549,9 +561,9 @@ static void check_consistency(struct parser *p)
         if (!c->sheets.enabled)
                 return;
         if (!*c->sheets.spreadsheet_id)
-                problem(p->problems, line, "[sheets] enabled = yes needs spreadsheet_id");
+                config_add_problem(p->problems, line, "[sheets] enabled = yes needs spreadsheet_id");
         if (c->sheets.auth == SHEETS_AUTH_OAUTH && !*c->sheets.client_id)
-                problem(p->problems, line, "[sheets] auth = oauth needs client_id");
+                config_add_problem(p->problems, line, "[sheets] auth = oauth needs client_id");
 }
 
 static char *base_dir_of(const char *name)
@@ -588,6 +600,7 @@ struct jada_config *config_free(struct jada_config *c)
                 return NULL;
         for (size_t i = 0; i < N_KEYS; i++)
                 free_value(&config_keys[i], c);
+        config_projects_free(c);
         free(c->path);
         free(c);
         return NULL;
@@ -596,7 +609,7 @@ struct jada_config *config_free(struct jada_config *c)
 int config_parse_buffer(const char *name, const char *data, size_t size,
                         struct jada_config **ret, struct config_problems *problems)
 {
-        struct parser p = { .name = name, .problems = problems };
+        struct parser p = { .name = name, .problems = problems, .project = -1 };
         char *section = NULL, *copy, *line, *next;
         bool section_ok = true;
         unsigned lineno = 0;
@@ -626,7 +639,7 @@ int config_parse_buffer(const char *name, const char *data, size_t size,
                         *nl = '\0';
                 lineno++;
                 if (memchr(line, '\0', len)) {
-                        problem(problems, lineno, "line contains a NUL byte: not a text file");
+                        config_add_problem(problems, lineno, "line contains a NUL byte: not a text file");
                         continue;
                 }
                 parse_line(&p, line, lineno, &section, &section_ok);
@@ -664,11 +677,11 @@ int config_load(const char *path, struct jada_config **ret, struct config_proble
                 problems->file = xstrdup(path);
         r = read_file_capped(path, CONFIG_MAX_SIZE, &data, &size);
         if (r == -EFBIG) {
-                problem(problems, 0, "file is larger than %d bytes: not a config file", CONFIG_MAX_SIZE);
+                config_add_problem(problems, 0, "file is larger than %d bytes: not a config file", CONFIG_MAX_SIZE);
                 return -EINVAL;
         }
         if (r < 0) {
-                problem(problems, 0, "cannot read: %s", strerror(-r));
+                config_add_problem(problems, 0, "cannot read: %s", strerror(-r));
                 return -EINVAL;
         }
         r = config_parse_buffer(path, data, size, ret, problems);

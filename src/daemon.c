@@ -8,6 +8,7 @@
 #include "jada/http.h"
 #include "jada/log.h"
 #include "jada/oauth.h"
+#include "jada/project.h"
 #include "jada/queue.h"
 #include "jada/session.h"
 #include "jada/sync.h"
@@ -46,7 +47,9 @@ static void daemon_launch(struct jada_ctx *ctx)
                sessions_running(ctx->sessions) < ctx->config->claude.concurrency &&
                daemon_budget_allows(ctx, why, sizeof why)) {
                 struct queue_task *task = NULL;
-                int r = queue_claim(ctx->db, (int64_t)(now_realtime_usec() / USEC_PER_SEC), &task);
+                /* A project with isolation = none runs one session at a time. */
+                _cleanup_free_ const char **busy = sessions_busy_projects(ctx->sessions);
+                int r = queue_claim(ctx->db, (int64_t)(now_realtime_usec() / USEC_PER_SEC), busy, &task);
                 if (r < 0) {
                         log_error_errno(r, "cannot claim a task");
                         daemon_db_failed(ctx, r, "claiming a task");
@@ -76,6 +79,33 @@ static void daemon_check_credential(struct jada_ctx *ctx)
         health_set_problem(&ctx->health, PROBLEM_API_KEY,
                            "no Claude credential: set ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN (under "
                            "systemd: the credential anthropic-api-key or claude-oauth-token) and restart");
+}
+
+/* Each project's path, as the file system says now: a path that went
+ * missing, or a unit that makes it read-only, is a problem with its fix.
+ * Cheap (stat, access): every poll, so that a fix is seen without a reload. */
+static void daemon_check_projects(struct jada_ctx *ctx)
+{
+        const struct jada_config *c = ctx->config;
+        _cleanup_free_ char *first = NULL;
+        size_t bad = 0;
+
+        for (size_t i = 0; i < c->n_projects; i++) {
+                char *why = NULL;
+                if (project_check_path(&c->projects[i], &why) < 0) {
+                        if (!first)
+                                first = why;
+                        else
+                                free(why);
+                        bad++;
+                }
+        }
+        if (bad == 0)
+                health_clear_problem(&ctx->health, PROBLEM_PROJECT);
+        else if (bad == 1)
+                health_set_problem(&ctx->health, PROBLEM_PROJECT, "%s", first);
+        else
+                health_set_problem(&ctx->health, PROBLEM_PROJECT, "%s (and %zu more projects)", first, bad - 1);
 }
 
 /* A regular poll may be late by POLL_ACCURACY_USEC so wakeups batch; a
@@ -156,7 +186,8 @@ static void on_session_ended(const struct session_result *result, void *userdata
                         (void)sd_event_exit(ctx->event, 0);
                 return;
         }
-        /* Look at the queue again now: the next task need not wait a poll. */
+        /* Look at the queue again now: the next task need not wait a poll
+         * (and a task that ended may leave a worktree to clean up). */
         (void)poll_arm(ctx, 0);
 }
 
@@ -168,6 +199,12 @@ static void on_sessions_changed(void *userdata)
 static void on_sessions_db_failed(int r, const char *what, void *userdata)
 {
         daemon_db_failed(userdata, r, what);
+}
+
+static bool daemon_holds_task(int64_t task_id, void *userdata)
+{
+        struct jada_ctx *ctx = userdata;
+        return sessions_hold(ctx->sessions, task_id);
 }
 
 static int on_poll(sd_event_source *s, uint64_t usec, void *userdata)
@@ -192,7 +229,9 @@ static int on_poll(sd_event_source *s, uint64_t usec, void *userdata)
                         log_info("pruned %d done or cancelled task%s older than the retention", r, r == 1 ? "" : "s");
         }
         sessions_check_cancelled(ctx->sessions);
+        daemon_check_projects(ctx);
         daemon_launch(ctx);
+        project_janitor_sweep(ctx->janitor, ctx->config);
         r = queue_counts(ctx->db, ctx->queue_counts);
         if (r < 0)
                 log_warning_errno(r, "cannot count the queue");
@@ -321,6 +360,7 @@ static int on_reload_signal(sd_event_source *s, const struct signalfd_siginfo *s
 
 static void daemon_free(struct jada_ctx *ctx)
 {
+        ctx->janitor = project_janitor_free(ctx->janitor);
         ctx->sessions = sessions_free(ctx->sessions);
         sync_free(ctx->sync);
         oauth_free(ctx->oauth);
@@ -399,6 +439,10 @@ static int daemon_setup(struct jada_ctx *ctx)
         if (r < 0)
                 return log_error_errno(r, "cannot set up the sessions");
         sessions_reap_orphans(ctx->sessions);
+        project_clear_stale_locks(ctx->db, ctx->started_realtime);
+        r = project_janitor_new(ctx->event, ctx->db, daemon_holds_task, ctx, &ctx->janitor);
+        if (r < 0)
+                return log_error_errno(r, "cannot set up the projects");
         r = queue_recover(ctx->db, (int64_t)(ctx->started_realtime / USEC_PER_SEC),
                           "recovered at start-up: the daemon that ran it is gone");
         if (r < 0)

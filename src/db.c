@@ -119,6 +119,17 @@ static const char *const migrations[] = {
          * run, or the API refused it before its first turn) takes no slot
          * of the day's budget; the row stays, saying why. NULL: it counts. */
         "ALTER TABLE sessions ADD COLUMN uncounted TEXT;",
+
+        /* 6: projects. A task of a project runs on branch jada/task-ID
+         * (branch, from base at base_commit) in a worktree, which is set
+         * while the worktree exists: a done or cancelled task with one
+         * still has it removed by the daemon. */
+        "ALTER TABLE tasks ADD COLUMN project TEXT;"
+        "ALTER TABLE tasks ADD COLUMN branch TEXT;"
+        "ALTER TABLE tasks ADD COLUMN base TEXT;"
+        "ALTER TABLE tasks ADD COLUMN base_commit TEXT;"
+        "ALTER TABLE tasks ADD COLUMN worktree TEXT;"
+        "CREATE INDEX tasks_worktree ON tasks (state) WHERE worktree IS NOT NULL;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -56,6 +56,10 @@ static const struct {
                                      "journalctl -u jada-agent -g sync; check spreadsheet_id, range and the sheet's sharing" },
         [PROBLEM_CONFIG_RELOAD]  = { "config_reload",  "2ef26d2ae91e45d8a7ce13f806dedc79", "f4913f1ad8ef4d1182faa91d130891d7",
                                      SEVERITY_WARNING, "jada-agent check-config, then: systemctl reload jada-agent" },
+        [PROBLEM_PROJECT]        = { "project",        "83f0b4bcd15f4240b87fb8757a8d7c30", "b343536fa2a34058a213b3c7c866cfd4",
+                                     SEVERITY_WARNING,
+                                     "jada-agent check-config; fix the project's path, or add the ReadWritePaths= it names, "
+                                     "then: systemctl restart jada-agent" },
         [PROBLEM_DATABASE]       = { "database",       "79e8e38ecf2249d68ba1d8ab7da85708", "9df0ec9cb9564a7b8518c89f541cb8b7",
                                      SEVERITY_CRITICAL, "check the disk and permissions of the state directory" },
 };

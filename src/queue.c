@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 #include "jada/queue.h"
+#include "queue-private.h"
 #include "jada/db.h"
 #include "jada/log.h"
 #include "jada/util.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <string.h>
 
-static const char *const state_names[_TASK_STATE_MAX] = {
+const char *const queue_state_names[_TASK_STATE_MAX] = {
         [TASK_QUEUED] = "queued",       [TASK_RUNNING] = "running",
         [TASK_DONE] = "done",           [TASK_NEEDS_YOU] = "needs_you",
         [TASK_FAILED] = "failed",       [TASK_CANCELLED] = "cancelled",
@@ -24,20 +26,15 @@ static const unsigned allowed[_TASK_STATE_MAX] = {
         [TASK_CANCELLED] = 0,
 };
 
-/* The columns every task query returns, in struct order. */
-#define TASK_COLUMNS \
-        "id, title, prompt, state, priority, run_after, attempts, sessions_used, turns_used, " \
-        "cost_usd, claude_session_id, needs_you_reason, reply, result, error, created_at, updated_at"
-
 const char *task_state_name(enum task_state state)
 {
-        return (unsigned)state < _TASK_STATE_MAX ? state_names[state] : "invalid";
+        return (unsigned)state < _TASK_STATE_MAX ? queue_state_names[state] : "invalid";
 }
 
 int task_state_from_name(const char *name)
 {
         for (int i = 0; i < _TASK_STATE_MAX; i++)
-                if (name && strcmp(name, state_names[i]) == 0)
+                if (name && strcmp(name, queue_state_names[i]) == 0)
                         return i;
         return -EINVAL;
 }
@@ -51,7 +48,7 @@ bool queue_transition_allowed(enum task_state from, enum task_state to)
 
 /* Fills a task from a row of TASK_COLUMNS. A state the db should not hold
  * (someone edited it by hand) is -EBADMSG, never a crash. */
-static int task_from_row(sqlite3_stmt *st, struct queue_task *t)
+int queue_task_from_row(sqlite3_stmt *st, struct queue_task *t)
 {
         int state = task_state_from_name((const char *)sqlite3_column_text(st, 3));
 
@@ -73,6 +70,11 @@ static int task_from_row(sqlite3_stmt *st, struct queue_task *t)
                 .error = db_column_strdup(st, 14),
                 .created_at = sqlite3_column_int64(st, 15),
                 .updated_at = sqlite3_column_int64(st, 16),
+                .project = db_column_strdup(st, 17),
+                .branch = db_column_strdup(st, 18),
+                .base = db_column_strdup(st, 19),
+                .base_commit = db_column_strdup(st, 20),
+                .worktree = db_column_strdup(st, 21),
         };
         if (!t->title)
                 t->title = xstrdup("");
@@ -94,6 +96,11 @@ static void task_clear(struct queue_task *t)
         free(t->reply);
         free(t->result);
         free(t->error);
+        free(t->project);
+        free(t->branch);
+        free(t->base);
+        free(t->base_commit);
+        free(t->worktree);
 }
 
 void queue_task_free(struct queue_task *task)
@@ -121,7 +128,7 @@ void queue_events_free(struct queue_event *events, size_t n)
 
 /* Steps a statement that returns no rows, then finalizes it. */
 
-static int add_event(sqlite3 *db, int64_t id, int old_state, enum task_state new_state, const char *reason,
+int queue_add_event(sqlite3 *db, int64_t id, int old_state, enum task_state new_state, const char *reason,
                      int64_t now)
 {
         sqlite3_stmt *st;
@@ -134,8 +141,8 @@ static int add_event(sqlite3 *db, int64_t id, int old_state, enum task_state new
         sqlite3_bind_int64(st, 1, id);
         sqlite3_bind_int64(st, 2, now);
         if (old_state >= 0)
-                sqlite3_bind_text(st, 3, state_names[old_state], -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, state_names[new_state], -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 3, queue_state_names[old_state], -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, queue_state_names[new_state], -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 5, reason ? reason : "", -1, SQLITE_TRANSIENT);
         return db_step_done(db, st);
 }
@@ -154,10 +161,10 @@ static char *title_from_prompt(const char *prompt)
         return xstrndup(s, n);
 }
 
-int queue_add(sqlite3 *db, const char *title, const char *prompt, int64_t priority, int64_t run_after,
-              int64_t now, int64_t *ret_id)
+int queue_add(sqlite3 *db, const struct queue_new *n, int64_t now, int64_t *ret_id)
 {
         _cleanup_free_ char *auto_title = NULL;
+        const char *title = n->title, *prompt = n->prompt;
         sqlite3_stmt *st;
         int64_t id;
         int r;
@@ -173,20 +180,21 @@ int queue_add(sqlite3 *db, const char *title, const char *prompt, int64_t priori
         if (r < 0)
                 return r;
         r = db_prepare(db,
-                    "INSERT INTO tasks (title, prompt, state, priority, run_after, created_at, updated_at) "
-                    "VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?5)",
+                    "INSERT INTO tasks (title, prompt, state, priority, run_after, created_at, updated_at, project) "
+                    "VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?5, ?6)",
                     &st);
         if (r == 0) {
                 sqlite3_bind_text(st, 1, title, -1, SQLITE_STATIC);
                 sqlite3_bind_text(st, 2, prompt, -1, SQLITE_STATIC);
-                sqlite3_bind_int64(st, 3, priority);
-                sqlite3_bind_int64(st, 4, run_after);
+                sqlite3_bind_int64(st, 3, n->priority);
+                sqlite3_bind_int64(st, 4, n->run_after);
                 sqlite3_bind_int64(st, 5, now);
+                sqlite3_bind_text(st, 6, n->project && *n->project ? n->project : NULL, -1, SQLITE_STATIC);
                 r = db_step_done(db, st);
         }
         id = sqlite3_last_insert_rowid(db);
         if (r == 0)
-                r = add_event(db, id, -1, TASK_QUEUED, "added", now);
+                r = queue_add_event(db, id, -1, TASK_QUEUED, "added", now);
         if (r == 0)
                 r = db_commit(db);
         if (r < 0) {
@@ -197,8 +205,27 @@ int queue_add(sqlite3 *db, const char *title, const char *prompt, int64_t priori
         return 0;
 }
 
-int queue_claim(sqlite3 *db, int64_t now, struct queue_task **ret)
+/* A JSON array of the names, for json_each() in SQL; NULL if there are none. */
+static char *names_json(const char *const *names)
 {
+        json_t *a;
+        char *s;
+
+        if (!names || !names[0])
+                return NULL;
+        a = json_array();
+        for (size_t i = 0; names[i]; i++)
+                json_array_append_new(a, json_string(names[i]));
+        s = json_dumps(a, JSON_COMPACT);
+        json_decref(a);
+        if (!s)
+                abort(); /* out of memory on a short string */
+        return s;
+}
+
+int queue_claim(sqlite3 *db, int64_t now, const char *const *busy_projects, struct queue_task **ret)
+{
+        _cleanup_free_ char *busy = names_json(busy_projects);
         struct queue_task *task = NULL;
         sqlite3_stmt *st;
         int r, rc;
@@ -209,16 +236,18 @@ int queue_claim(sqlite3 *db, int64_t now, struct queue_task **ret)
         r = db_prepare(db,
                     "UPDATE tasks SET state = 'running', updated_at = ?1 "
                     "WHERE id = (SELECT id FROM tasks WHERE state = 'queued' AND run_after <= ?1 "
+                    "            AND (?2 IS NULL OR project IS NULL OR project NOT IN (SELECT value FROM json_each(?2))) "
                     "            ORDER BY priority DESC, id LIMIT 1) "
                     "RETURNING " TASK_COLUMNS,
                     &st);
         if (r < 0)
                 goto fail;
         sqlite3_bind_int64(st, 1, now);
+        sqlite3_bind_text(st, 2, busy, -1, SQLITE_STATIC);
         rc = sqlite3_step(st);
         if (rc == SQLITE_ROW) {
                 task = xcalloc(1, sizeof *task);
-                r = task_from_row(st, task);
+                r = queue_task_from_row(st, task);
                 /* RETURNING rows are only final once the statement is done. */
                 if (sqlite3_step(st) != SQLITE_DONE && r == 0)
                         r = -EIO;
@@ -228,7 +257,7 @@ int queue_claim(sqlite3 *db, int64_t now, struct queue_task **ret)
         }
         db_finalizep(&st); /* before the commit */
         if (r == 0 && task)
-                r = add_event(db, task->id, TASK_QUEUED, TASK_RUNNING, "claimed", now);
+                r = queue_add_event(db, task->id, TASK_QUEUED, TASK_RUNNING, "claimed", now);
         if (r == 0)
                 r = db_commit(db);
         if (r < 0)
@@ -299,7 +328,7 @@ int queue_transition(sqlite3 *db, int64_t id, enum task_state to, const struct q
         if (r < 0)
                 goto fail;
         sqlite3_bind_int64(st, 1, id);
-        sqlite3_bind_text(st, 2, state_names[to], -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, queue_state_names[to], -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, now);
         sqlite3_bind_int64(st, 4, change->run_after);
         sqlite3_bind_text(st, 5, change->reply, -1, SQLITE_STATIC);
@@ -314,7 +343,7 @@ int queue_transition(sqlite3 *db, int64_t id, enum task_state to, const struct q
         sqlite3_bind_int(st, 14, change->release_session);
         r = db_step_done(db, st);
         if (r == 0)
-                r = add_event(db, id, from, to, change->reason, now);
+                r = queue_add_event(db, id, from, to, change->reason, now);
         if (r == 0)
                 r = db_commit(db);
         if (r < 0)
@@ -402,7 +431,7 @@ int queue_get(sqlite3 *db, int64_t id, struct queue_task **ret)
         if (rc != SQLITE_ROW)
                 return rc == SQLITE_DONE ? -ENOENT : db_errno(rc);
         task = xcalloc(1, sizeof *task);
-        r = task_from_row(st, task);
+        r = queue_task_from_row(st, task);
         if (r < 0) {
                 queue_task_free(task);
                 return r;
@@ -411,7 +440,7 @@ int queue_get(sqlite3 *db, int64_t id, struct queue_task **ret)
         return 0;
 }
 
-int queue_list(sqlite3 *db, int state, struct queue_task **ret, size_t *n)
+int queue_list(sqlite3 *db, int state, const char *project, struct queue_task **ret, size_t *n)
 {
         struct queue_task *tasks = NULL;
         size_t count = 0;
@@ -421,15 +450,17 @@ int queue_list(sqlite3 *db, int state, struct queue_task **ret, size_t *n)
         if (state >= _TASK_STATE_MAX)
                 return -EINVAL;
         r = db_prepare(db,
-                    "SELECT " TASK_COLUMNS " FROM tasks WHERE ?1 IS NULL OR state = ?1 ORDER BY id",
+                    "SELECT " TASK_COLUMNS " FROM tasks WHERE (?1 IS NULL OR state = ?1) "
+                    "AND (?2 IS NULL OR project = ?2) ORDER BY id",
                     &st);
         if (r < 0)
                 return r;
+        sqlite3_bind_text(st, 2, project, -1, SQLITE_STATIC);
         if (state >= 0 && state < _TASK_STATE_MAX)
-                sqlite3_bind_text(st, 1, state_names[state], -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 1, queue_state_names[state], -1, SQLITE_STATIC);
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
                 tasks = xreallocarray(tasks, count + 1, sizeof *tasks);
-                r = task_from_row(st, &tasks[count++]);
+                r = queue_task_from_row(st, &tasks[count++]);
                 if (r < 0)
                         break;
         }

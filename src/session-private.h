@@ -11,6 +11,8 @@
 #include "jada/stream.h"
 
 #include <sys/types.h>
+
+struct project_op;
 #include <systemd/sd-id128.h>
 
 #define STDERR_LINE_MAX 1024
@@ -33,6 +35,18 @@ struct session {
         enum session_stop stop;
         bool exited;
         int exit_status;                        /* code, or 128 + signal */
+
+        /* Projects: the directory claude runs in (a worktree, a shared
+         * project's path, or a plain STATE/work/task-ID). */
+        char *work_dir;
+        char *project;                          /* NULL: none */
+        char *branch;                           /* a worktree project's jada/task-ID */
+        bool shared;                            /* isolation = none: its project runs nothing else */
+        struct project_op *op;                  /* preparing the worktree, or committing after */
+        /* Between the child's exit and the commit of what it left: the
+         * outcome to record, and what to tell the daemon. */
+        struct session_record *finished;
+        struct session_result result;
 
         char err_line[STDERR_LINE_MAX + 1];
         size_t err_len;

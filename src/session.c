@@ -8,6 +8,7 @@
 #include "jada/child.h"
 #include "jada/config.h"
 #include "jada/log.h"
+#include "jada/project.h"
 #include "jada/stream.h"
 #include "jada/util.h"
 
@@ -39,6 +40,25 @@ void sessions_db_failed(struct sessions *m, int r, const char *what)
 unsigned sessions_running(const struct sessions *m)
 {
         return m->n;
+}
+
+bool sessions_hold(const struct sessions *m, int64_t task_id)
+{
+        for (const struct session *s = m->list; s; s = s->next)
+                if (s->task->id == task_id)
+                        return true;
+        return false;
+}
+
+const char **sessions_busy_projects(const struct sessions *m)
+{
+        const char **names = xcalloc(m->n + 1, sizeof *names);
+        size_t k = 0;
+
+        for (const struct session *s = m->list; s; s = s->next)
+                if (s->shared)
+                        names[k++] = s->project;
+        return names;
 }
 
 bool sessions_unrecorded(const struct sessions *m)
@@ -78,11 +98,18 @@ static int on_kill_timer(sd_event_source *src, uint64_t usec, void *userdata)
         return 0;
 }
 
+static void session_abandon(struct session *s);
+
+/* May free s (a session still preparing its worktree has no child to wait for). */
 static void session_stop(struct session *s, enum session_stop why)
 {
         if (s->stop != SESSION_STOP_NONE || s->exited)
                 return;
         s->stop = why;
+        if (s->pid == 0) {
+                session_abandon(s);
+                return;
+        }
         kill_group(s, SIGTERM);
         if (sd_event_add_time_relative(s->m->event, &s->kill_timer, CLOCK_MONOTONIC, SESSION_KILL_GRACE_USEC,
                                        100 * USEC_PER_MSEC, on_kill_timer, s) < 0)
@@ -91,14 +118,17 @@ static void session_stop(struct session *s, enum session_stop why)
 
 void sessions_stop_all(struct sessions *m, enum session_stop why)
 {
-        for (struct session *s = m->list; s; s = s->next)
+        for (struct session *s = m->list, *next; s; s = next) {
+                next = s->next;
                 session_stop(s, why);
+        }
 }
 
 void sessions_check_cancelled(struct sessions *m)
 {
-        for (struct session *s = m->list; s; s = s->next) {
+        for (struct session *s = m->list, *next; s; s = next) {
                 struct queue_task *t = NULL;
+                next = s->next;
                 if (queue_get(m->db, s->task->id, &t) == 0 && t->state == TASK_CANCELLED) {
                         session_log(s, LOG_NOTICE, "task %lld was cancelled: stopping its session",
                                     (long long)s->task->id);
@@ -248,6 +278,9 @@ static void session_free(struct session *s)
                         s->m->n--;
                         break;
                 }
+        project_op_cancel(s->op);
+        if (s->finished)
+                session_record_free(s->finished);
         sd_event_source_disable_unref(s->child_source);
         sd_event_source_disable_unref(s->out_source);
         sd_event_source_disable_unref(s->err_source);
@@ -262,7 +295,34 @@ static void session_free(struct session *s)
                 close(s->exec_fd);
         stream_parser_free(s->parser);
         queue_task_free(s->task);
+        free(s->work_dir);
+        free(s->project);
+        free(s->branch);
         free(s);
+}
+
+/* Records the outcome (its commit, if any, is made) and tells the daemon. */
+static void session_complete(struct session *s)
+{
+        struct sessions *m = s->m;
+        struct session_result result = s->result;
+        struct session_record *rec = s->finished;
+
+        s->finished = NULL;
+        session_record_commit(m, rec);
+        session_free(s);
+        /* Last: what the outcome means for launching and for health is the
+         * daemon's, and it may start the next session from here. */
+        if (m->callbacks.ended)
+                m->callbacks.ended(&result, m->callbacks.userdata);
+}
+
+static void on_committed(enum project_verdict verdict, const char *reason, void *userdata)
+{
+        struct session *s = userdata;
+
+        s->op = NULL;
+        session_complete(s);
 }
 
 static void session_finish(struct session *s)
@@ -273,7 +333,6 @@ static void session_finish(struct session *s)
         struct outcome out;
         int64_t now = now_seconds();
         struct session_record *rec;
-        struct session_result result;
         double previous = 0, cost;
         int exec_errno = 0;
 
@@ -345,7 +404,6 @@ static void session_finish(struct session *s)
                 };
                 session_record_release(s, rec);
         }
-        session_record_commit(m, rec);
 
         switch (out.kind) {
         case OUTCOME_API_ERROR:
@@ -369,15 +427,29 @@ static void session_finish(struct session *s)
                            "task %lld: session ended: %s, %u turns, $%.4f → %s (%s)", (long long)s->task->id,
                            out.name, stats->turns, cost, task_state_name(out.next), out.reason ? out.reason : "");
         }
-        result = (struct session_result){ .task_id = s->task->id, .kind = out.kind,
-                                          .api_error_status = stats->last_api_error_status,
-                                          .exec_errno = exec_errno };
+        s->result = (struct session_result){ .task_id = s->task->id, .kind = out.kind,
+                                             .api_error_status = stats->last_api_error_status,
+                                             .exec_errno = exec_errno };
+        s->finished = rec;
+
+        /* What the session left is committed before its outcome is
+         * recorded: until then the task stays running, so no next session
+         * can start on a worktree that is not committed yet. */
+        if (s->branch && !exec_errno) {
+                _cleanup_free_ char *message = xasprintf("jada-agent: task %lld, session %lld (%s)",
+                                                         (long long)s->task->id, (long long)s->task->sessions_used + 1,
+                                                         out.name);
+                /* Its process group is gone: nothing may signal that pgid again. */
+                s->pid = 0;
+                if (project_commit(m->event, m->db, m->config, s->task, message, on_committed, s, &s->op) == 0) {
+                        outcome_clear(&out);
+                        return;
+                }
+                session_log(s, LOG_WARNING, "task %lld: project %s is gone from the configuration: the session's "
+                            "work stays uncommitted in %s", (long long)s->task->id, s->project, s->work_dir);
+        }
         outcome_clear(&out);
-        session_free(s);
-        /* Last: what the outcome means for launching and health is the
-         * daemon's, and it may start the next session from here. */
-        if (m->callbacks.ended)
-                m->callbacks.ended(&result, m->callbacks.userdata);
+        session_complete(s);
 }
 
 /* The session's row and the task's count of it, in one transaction. */
@@ -394,72 +466,110 @@ static int begin_in_db(sqlite3 *db, void *userdata)
         return r;
 }
 
-int sessions_start(struct sessions *m, struct queue_task *task)
+/* A session that did not start: the task was claimed, so it is given back
+ * (queued again, or to needs_you, or failed past max_attempts), and a row
+ * already written is closed without taking a slot of the budget. */
+static void session_not_started(struct session *s, enum task_state to, const char *outcome, const char *reason,
+                                int64_t delay, bool count_attempt)
 {
+        struct sessions *m = s->m;
+        struct session_record *rec = xcalloc(1, sizeof *rec);
+        int64_t now = now_seconds();
+
+        rec->task_id = s->task->id;
+        rec->row = s->row;
+        rec->now = now;
+        rec->error = xstrdup(reason);
+        rec->uncounted = xstrdup("never started");
+        rec->end = (struct session_end){ .outcome = outcome, .exit_status = -1, .reported_cost_usd = -1,
+                                         .error = rec->error, .uncounted = rec->uncounted };
+        if (count_attempt && s->task->attempts + 1 >= m->config->claude.max_attempts)
+                to = TASK_FAILED;
+        rec->transition = s->stop != SESSION_STOP_CANCELLED;
+        rec->to = to;
+        rec->reason = xstrdup(reason);
+        rec->needs_you_reason = to == TASK_NEEDS_YOU ? xstrdup(reason) : NULL;
+        rec->change = (struct queue_change){ .reason = rec->reason, .run_after = to == TASK_QUEUED ? now + delay : 0,
+                                             .only_from = 1u << TASK_RUNNING, .count_attempt = count_attempt,
+                                             .error = to == TASK_FAILED ? rec->reason : NULL,
+                                             .needs_you_reason = rec->needs_you_reason };
+        /* Only once the row exists did the task give up its slot and reply. */
+        if (s->row > 0)
+                session_record_release(s, rec);
+        session_log(s, to == TASK_QUEUED ? LOG_WARNING : LOG_ERR, "task %lld: no session: %s → %s",
+                    (long long)s->task->id, reason, task_state_name(to));
+        session_record_commit(m, rec);
+}
+
+static int session_spawn(struct session *s);
+
+/* Stopped while its worktree was being prepared: given back unstarted. */
+static void session_abandon(struct session *s)
+{
+        struct sessions *m = s->m;
+        struct session_result result = { .task_id = s->task->id, .kind = OUTCOME_NOT_STARTED };
+
+        project_op_cancel(s->op);
+        s->op = NULL;
+        session_not_started(s, TASK_QUEUED, "interrupted", "stopped before claude started", 0, false);
+        session_free(s);
+        if (m->callbacks.ended)
+                m->callbacks.ended(&result, m->callbacks.userdata);
+}
+
+static void on_prepared(enum project_verdict verdict, const char *reason, void *userdata)
+{
+        struct session *s = userdata;
+        struct sessions *m = s->m;
+        struct session_result result = { .task_id = s->task->id, .kind = OUTCOME_NOT_STARTED };
+
+        s->op = NULL;
+        if (verdict == PROJECT_OK && session_spawn(s) == 0)
+                return;
+        if (verdict == PROJECT_NEEDS_YOU)
+                session_not_started(s, TASK_NEEDS_YOU, "project_error", reason, 0, false);
+        else if (verdict == PROJECT_RETRY)
+                session_not_started(s, TASK_QUEUED, "project_error", reason,
+                                    outcome_backoff(s->task->attempts + 1), true);
+        /* (session_spawn recorded its own failure) */
+        session_free(s);
+        if (m->callbacks.ended)
+                m->callbacks.ended(&result, m->callbacks.userdata);
+}
+
+/* From the prompt to a supervised child. On failure the start is
+ * recorded as not made; the caller frees the session. */
+static int session_spawn(struct session *s)
+{
+        struct sessions *m = s->m;
         const struct jada_config *c = m->config;
-        _cleanup_free_ char *work = xasprintf("%s/work/task-%lld", c->daemon.state_dir, (long long)task->id);
+        struct queue_task *task = s->task;
         _cleanup_free_ char *home = xasprintf("%s/home", c->daemon.state_dir);
-        struct session *s = xcalloc(1, sizeof *s);
+        _cleanup_free_ char *work_root = xasprintf("%s/work", c->daemon.state_dir);
+        _cleanup_free_ char *why = NULL;
         struct child child;
-        const char *prompt;
-        int r, in_fd = -1;
+        int r, in_fd;
 
-        *s = (struct session){ .m = m, .task = task, .out_fd = -1, .err_fd = -1, .exec_fd = -1 };
-        /* Resume the task's conversation if it has one; else a new one. */
-        s->resumed = task->claude_session_id && task->sessions_used > 0;
-        if (s->resumed) {
-                snprintf(s->claude_id, sizeof s->claude_id, "%s", task->claude_session_id);
-                prompt = task->reply ? task->reply : SESSION_CONTINUE_PROMPT;
-        } else {
-                sd_id128_t id;
-                r = sd_id128_randomize(&id);
-                if (r < 0)
-                        goto fail_early;
-                sd_id128_to_uuid_string(id, s->claude_id);
-                prompt = task->prompt;
-        }
-        snprintf(s->task_field, sizeof s->task_field, "JADA_TASK_ID=%lld", (long long)task->id);
-        snprintf(s->claude_field, sizeof s->claude_field, "JADA_CLAUDE_SESSION_ID=%s", s->claude_id);
-
-        if ((r = mkdir_p(work, 0700)) < 0 || (r = mkdir_p(home, 0700)) < 0) {
-                log_error_errno(r, "task %lld: cannot create its directories", (long long)task->id);
-                goto fail_early;
-        }
-        r = stream_parser_new(SESSION_MAX_LINE, &s->parser);
-        if (r < 0)
-                goto fail_early;
-        in_fd = child_prompt_fd(work, prompt);
+        in_fd = child_prompt_fd(work_root, s->resumed ? (task->reply ? task->reply : SESSION_CONTINUE_PROMPT)
+                                                      : task->prompt);
         if (in_fd < 0) {
                 r = log_error_errno(in_fd, "task %lld: cannot write its prompt file", (long long)task->id);
-                goto fail_early;
+                goto fail;
         }
-
-        /* The row comes first: a crash from here on can never hide this
-         * session from the day's budget. */
-        r = db_transaction(m->db, begin_in_db, s);
-        if (r < 0) {
-                log_error_errno(r, "task %lld: cannot record the session", (long long)task->id);
-                goto fail_early;
-        }
-
         r = child_spawn(&(struct child_spec){ .config = c, .task_id = task->id, .claude_id = s->claude_id,
-                                              .resumed = s->resumed, .home = home, .work_dir = work,
-                                              .stdin_fd = in_fd }, &child);
+                                              .resumed = s->resumed, .home = home, .work_dir = s->work_dir,
+                                              .stdin_fd = in_fd, .project = s->project, .branch = s->branch },
+                        &child);
         close(in_fd);
-        in_fd = -1;
         if (r < 0) {
                 log_error_errno(r, "task %lld: cannot start claude", (long long)task->id);
-                goto fail_early; /* counted, not run: the row is closed below */
+                goto fail; /* counted, not run: the row is closed below */
         }
         s->pid = child.pid;
         s->out_fd = child.out_fd;
         s->err_fd = child.err_fd;
         s->exec_fd = child.exec_fd;
         (void)session_store_set_pid(m->db, s->row, s->pid, child_start_time(s->pid));
-
-        s->next = m->list;
-        m->list = s;
-        m->n++;
 
         if ((r = sd_event_add_child(m->event, &s->child_source, s->pid, WEXITED, on_child, s)) < 0 ||
             (r = sd_event_add_io(m->event, &s->out_source, s->out_fd, EPOLLIN, on_stdout, s)) < 0 ||
@@ -477,46 +587,101 @@ int sessions_start(struct sessions *m, struct queue_task *task)
                         s->exit_status = 128 + SIGKILL;
                         session_finish(s);
                 }
-                return r;
+                return 0; /* recorded by session_finish, now or when the child is reaped */
         }
         /* Should the source ever be freed before the child exits, sd-event
          * kills the child rather than leave it unsupervised. */
         (void)sd_event_source_set_child_process_own(s->child_source, true);
-        session_log(s, LOG_INFO, "task %lld: session started (%s %s, pid %d)", (long long)task->id,
-                    s->resumed ? "resuming" : "new conversation", s->claude_id, (int)s->pid);
+        session_log(s, LOG_INFO, "task %lld: session started (%s %s, pid %d%s%s)", (long long)task->id,
+                    s->resumed ? "resuming" : "new conversation", s->claude_id, (int)s->pid,
+                    s->branch ? ", branch " : "", s->branch ? s->branch : "");
         sessions_changed(m);
         return 0;
+fail:
+        why = xasprintf("could not start: %s", strerror(-r));
+        session_not_started(s, TASK_QUEUED, "launch_error", why, 60, false);
+        return r;
+}
 
-fail_early:
-        if (in_fd >= 0)
-                close(in_fd);
-        /* The task was claimed: give it back, unchanged, for a later poll;
-         * a row already written is closed as a launch error. */
-        {
-                struct session_record *rec = xcalloc(1, sizeof *rec);
-                int64_t now = now_seconds();
+int sessions_start(struct sessions *m, struct queue_task *task)
+{
+        const struct jada_config *c = m->config;
+        const struct project_config *p = NULL;
+        _cleanup_free_ char *home = xasprintf("%s/home", c->daemon.state_dir);
+        _cleanup_free_ char *work_root = xasprintf("%s/work", c->daemon.state_dir);
+        _cleanup_free_ char *why = NULL;
+        struct session *s = xcalloc(1, sizeof *s);
+        int r;
 
-                rec->task_id = task->id;
-                rec->row = s->row;
-                rec->now = now;
-                rec->error = xasprintf("could not start: %s", strerror(-r));
-                rec->uncounted = xstrdup("never started");
-                rec->end = (struct session_end){ .outcome = "launch_error", .exit_status = -1,
-                                                        .reported_cost_usd = -1, .error = rec->error,
-                                                        .uncounted = rec->uncounted };
-                rec->transition = true;
-                rec->to = TASK_QUEUED;
-                rec->reason = xstrdup("could not start a session");
-                rec->change = (struct queue_change){ .reason = rec->reason, .run_after = now + 60,
-                                                     .only_from = 1u << TASK_RUNNING };
-                /* Only once the row exists did the task give up its slot and reply. */
-                if (s->row > 0)
-                        session_record_release(s, rec);
-                session_record_commit(m, rec);
+        *s = (struct session){ .m = m, .task = task, .out_fd = -1, .err_fd = -1, .exec_fd = -1 };
+        /* Resume the task's conversation if it has one; else a new one. */
+        s->resumed = task->claude_session_id && task->sessions_used > 0;
+        if (s->resumed) {
+                snprintf(s->claude_id, sizeof s->claude_id, "%s", task->claude_session_id);
+        } else {
+                sd_id128_t id;
+                r = sd_id128_randomize(&id);
+                if (r < 0)
+                        goto fail;
+                sd_id128_to_uuid_string(id, s->claude_id);
         }
-        stream_parser_free(s->parser);
-        queue_task_free(task);
-        free(s);
+        snprintf(s->task_field, sizeof s->task_field, "JADA_TASK_ID=%lld", (long long)task->id);
+        snprintf(s->claude_field, sizeof s->claude_field, "JADA_CLAUDE_SESSION_ID=%s", s->claude_id);
+
+        if (task->project) {
+                p = config_project(c, task->project);
+                if (!p) {
+                        why = xasprintf("project %s is not in the configuration: add its [project %s] section "
+                                        "and reload, then reply", task->project, task->project);
+                        session_not_started(s, TASK_NEEDS_YOU, "project_error", why, 0, false);
+                        r = -ENOENT;
+                        goto fail_recorded;
+                }
+                s->project = xstrdup(p->name);
+                s->shared = p->isolation == PROJECT_NONE;
+                if (!s->shared)
+                        s->branch = project_branch_name(task->id);
+        }
+        s->work_dir = s->shared ? xstrdup(p->path) : project_work_dir(c, task->id);
+        /* A worktree is git's to create; a plain work dir is ours. */
+        if ((r = mkdir_p(work_root, 0700)) < 0 || (r = mkdir_p(home, 0700)) < 0 ||
+            (!p && (r = mkdir_p(s->work_dir, 0700)) < 0)) {
+                log_error_errno(r, "task %lld: cannot create its directories", (long long)task->id);
+                goto fail;
+        }
+        r = stream_parser_new(SESSION_MAX_LINE, &s->parser);
+        if (r < 0)
+                goto fail;
+
+        /* The row comes first: a crash from here on can never hide this
+         * session from the day's budget. */
+        r = db_transaction(m->db, begin_in_db, s);
+        if (r < 0) {
+                log_error_errno(r, "task %lld: cannot record the session", (long long)task->id);
+                goto fail;
+        }
+        /* From here it counts: for concurrency, and as its project's one session. */
+        s->next = m->list;
+        m->list = s;
+        m->n++;
+
+        if (s->branch) {
+                r = project_prepare(m->event, m->db, c, task, on_prepared, s, &s->op);
+                if (r < 0)
+                        goto fail;
+                sessions_changed(m);
+                return 0;
+        }
+        r = session_spawn(s);
+        if (r < 0)
+                goto fail_recorded;
+        return 0;
+
+fail:
+        why = xasprintf("could not start: %s", strerror(-r));
+        session_not_started(s, TASK_QUEUED, "launch_error", why, 60, false);
+fail_recorded:
+        session_free(s);
         return r;
 }
 

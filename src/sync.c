@@ -463,7 +463,7 @@ static void push(struct sync *sync)
         _cleanup_free_ char *url = NULL, *body = NULL, *auth = NULL;
         int r;
 
-        r = queue_list(sync->db, -1, &tasks, &n);
+        r = queue_list(sync->db, -1, NULL, &tasks, &n);
         if (r < 0) {
                 finish(sync, false, "values.update: reading the queue failed: %s", strerror(-r));
                 return;

@@ -20,6 +20,8 @@ struct child_spec {
         bool resumed;
         const char *home, *work_dir;
         int stdin_fd;                   /* the prompt (child_prompt_fd) */
+        const char *project;            /* NULL: none */
+        const char *branch;             /* with a worktree project: jada/task-ID */
 };
 
 struct child {
@@ -28,10 +30,11 @@ struct child {
         int exec_fd;                    /* holds the errno of a failed exec, else EOF */
 };
 
-/* Writes the prompt to a file in work_dir and returns a descriptor of it
+/* Writes the prompt to a file in dir (not the work dir: with isolation =
+ * none that is the user's repository) and returns a descriptor of it
  * (unlinked at once), or a negative errno. argv strings are limited to
  * 128 KiB; prompts may be 1 MiB. */
-int child_prompt_fd(const char *work_dir, const char *prompt);
+int child_prompt_fd(const char *dir, const char *prompt);
 
 /* Where the child's credential comes from, or NULL if it has none and no
  * session can succeed: the credential anthropic-api-key or claude-oauth-token
@@ -49,3 +52,14 @@ int child_spawn(const struct child_spec *spec, struct child *ret);
  * 22), or -1 if it is gone: with the pid, it names one process even after
  * the pid is reused. */
 int64_t child_start_time(pid_t pid);
+
+/* The command's path: execve() does not search PATH, and execvpe() searches
+ * the daemon's PATH, not the child's: looked up in envp's PATH here. */
+char *child_resolve_command(const char *command, char *const *envp);
+
+/* fork + exec of path in its own process group, with PR_SET_PDEATHSIG, the
+ * signals reset, stdin from stdin_fd, stdout to stdout_fd (or, if it is -1,
+ * a pipe: ret->out_fd) and stderr to a pipe. An exec failure shows on
+ * ret->exec_fd. */
+int child_exec(const char *path, char *const *argv, char *const *envp, const char *cwd, int stdin_fd,
+               int stdout_fd, struct child *ret);

@@ -12,6 +12,25 @@
 #define JADA_DEFAULT_STATE_DIR "/var/lib/jada-agent"
 
 
+enum project_isolation {
+        PROJECT_WORKTREE,               /* a branch jada/task-ID and a worktree per task */
+        PROJECT_NONE,                   /* sessions run in path itself, one at a time */
+};
+
+#define PROJECT_NAME_MAX 64
+
+/* One [project NAME] section. */
+struct project_config {
+        char *name;                     /* [a-z0-9_-]+ */
+        char *path;                     /* absolute */
+        char *base;                     /* "": the repository's current branch */
+        enum project_isolation isolation;
+        char *push;                     /* a remote name; "": no push */
+        char *author_name, *author_email;
+        char *on_done;                  /* a /bin/sh -c command; "": none */
+        unsigned line;                  /* of its section header */
+};
+
 enum sheets_auth {
         SHEETS_AUTH_OAUTH,
         SHEETS_AUTH_SERVICE_ACCOUNT,
@@ -29,6 +48,7 @@ struct jada_config {
                 char *state_dir;        /* absolute after loading */
                 uint64_t poll_interval;
                 uint64_t retention;
+                char *default_project;  /* "": tasks without --project have none */
         } daemon;
 
         struct {
@@ -67,7 +87,13 @@ struct jada_config {
         struct {
                 char *textfile;
         } metrics;
+
+        struct project_config *projects;
+        size_t n_projects;
 };
+
+/* The project of that name, or NULL. */
+const struct project_config *config_project(const struct jada_config *config, const char *name);
 
 /* One problem found in a config file, reported as "FILE:LINE: message".
  * LINE is 0 when the problem is the file itself (unreadable, too large). */

@@ -13,6 +13,7 @@
 struct alerter;
 struct http_client;
 struct oauth;
+struct project_janitor;
 struct sessions;
 struct sync;
 
@@ -43,6 +44,7 @@ struct jada_ctx {
         int64_t queue_counts[_TASK_STATE_MAX]; /* by enum task_state, as of the last poll */
 
         struct sessions *sessions;      /* the running claude sessions */
+        struct project_janitor *janitor; /* worktrees of ended tasks */
         int db_error;                   /* the last failed db write of this poll, or 0 */
         bool launch_blocked;            /* API key rejected or claude missing: until reload */
         bool no_credential;             /* no key or token for claude at all: checked at start and reload */

@@ -30,6 +30,7 @@ enum health_problem {
         PROBLEM_NEEDS_YOU,      /* tasks wait for a person */
         PROBLEM_CONFIG_RELOAD,  /* a reload was refused; the old config runs */
         PROBLEM_DATABASE,       /* the db cannot be written */
+        PROBLEM_PROJECT,        /* a project's path is missing, not a repository, or not writable */
         _PROBLEM_MAX,
 };
 

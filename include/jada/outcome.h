@@ -52,6 +52,7 @@ enum outcome_kind {
         OUTCOME_INTERRUPTED,            /* daemon stop: resumable, not a failure */
         OUTCOME_CANCELLED,              /* cancelled while it ran: nothing to change */
         OUTCOME_LAUNCH_ERROR,           /* the command cannot run: not the task's fault */
+        OUTCOME_NOT_STARTED,            /* its project's worktree could not be made ready */
 };
 
 struct outcome {

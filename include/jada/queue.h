@@ -49,6 +49,20 @@ struct queue_task {
         char *error;
         int64_t created_at;
         int64_t updated_at;
+        /* Projects: NULL when the task has none, or before its first session. */
+        char *project;
+        char *branch;                   /* jada/task-ID, once created */
+        char *base, *base_commit;       /* what the branch started from */
+        char *worktree;                 /* while it exists */
+};
+
+/* A new task. */
+struct queue_new {
+        const char *title;              /* NULL or "": the prompt's first line */
+        const char *prompt;
+        const char *project;            /* NULL: none */
+        int64_t priority;
+        int64_t run_after;
 };
 
 struct queue_event {
@@ -84,14 +98,14 @@ void queue_task_free(struct queue_task *task);
 void queue_tasks_free(struct queue_task *tasks, size_t n);
 void queue_events_free(struct queue_event *events, size_t n);
 
-/* Adds a queued task; title may be NULL (the prompt's first line is used). */
-int queue_add(sqlite3 *db, const char *title, const char *prompt, int64_t priority, int64_t run_after,
-              int64_t now, int64_t *ret_id);
+/* Adds a queued task. */
+int queue_add(sqlite3 *db, const struct queue_new *task, int64_t now, int64_t *ret_id);
 
 /* Claims the most urgent due task (run_after <= now) in one BEGIN IMMEDIATE
- * transaction, so that no two processes ever claim the same task.
- * Returns 1 and *ret, 0 when nothing is due, or a negative errno. */
-int queue_claim(sqlite3 *db, int64_t now, struct queue_task **ret);
+ * transaction, so that no two processes ever claim the same task. Tasks of
+ * the projects named in busy_projects (NULL-terminated, or NULL) stay
+ * unclaimed. Returns 1 and *ret, 0 when nothing is due, or a negative errno. */
+int queue_claim(sqlite3 *db, int64_t now, const char *const *busy_projects, struct queue_task **ret);
 
 /* Moves a task to a new state if the transition is legal. Returns 0,
  * -ENOENT (no such task) or -EPERM (illegal from its current state; nothing
@@ -113,8 +127,8 @@ int queue_recover(sqlite3 *db, int64_t now, const char *reason);
 int queue_prune(sqlite3 *db, int64_t before);
 
 int queue_get(sqlite3 *db, int64_t id, struct queue_task **ret);       /* -ENOENT if none */
-/* state < 0: all states. Ordered by id. */
-int queue_list(sqlite3 *db, int state, struct queue_task **ret, size_t *n);
+/* state < 0: all states; project NULL: all tasks. Ordered by id. */
+int queue_list(sqlite3 *db, int state, const char *project, struct queue_task **ret, size_t *n);
 /* The last `limit` events of a task, oldest first. */
 int queue_events(sqlite3 *db, int64_t id, size_t limit, struct queue_event **ret, size_t *n);
 /* counts[state] for every state. */
@@ -123,3 +137,16 @@ int queue_counts(sqlite3 *db, int64_t counts[_TASK_STATE_MAX]);
  * there is none: when the next task falls due. Tasks due already are the
  * claim's business (they wait for the budget or a free slot, not a time). */
 int queue_next_due(sqlite3 *db, int64_t after, int64_t *ret);
+
+/* Projects (queue-project.c). */
+/* The task's branch is about to be created (or adopted) and its worktree
+ * added: recorded first, so that a crash in between finds both its own. */
+int queue_set_branch(sqlite3 *db, int64_t id, const char *branch, const char *base, const char *base_commit,
+                     const char *worktree);
+/* The worktree exists at path, or (NULL) is gone. */
+int queue_set_worktree(sqlite3 *db, int64_t id, const char *worktree);
+/* An event that changes no state: a warning the task's history must keep
+ * (a failed push, on_done's exit). */
+int queue_note(sqlite3 *db, int64_t id, const char *reason, int64_t now);
+/* Tasks whose worktree is there; ended_only: only done and cancelled ones. */
+int queue_worktrees(sqlite3 *db, bool ended_only, struct queue_task **ret, size_t *n);

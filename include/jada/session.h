@@ -22,6 +22,14 @@
         "You run unattended as jada-agent's worker; nobody watches this session. " \
         "If you cannot go on without a decision or information only a person can give, " \
         "stop and end your final message with one line: NEEDS-YOU: <what you need>."
+/* Appended for a task of a project (printf: the project, the branch). */
+#define SESSION_PROJECT_PROMPT \
+        "You work in a git worktree of project %s, on branch %s. Commit as you see fit; " \
+        "whatever you leave uncommitted is committed to this branch for you when the session ends. " \
+        "Stay on this branch."
+#define SESSION_SHARED_PROMPT \
+        "You work in the directory of project %s, which is not a branch of its own: what you change " \
+        "there is changed in place."
 #define SESSION_CONTINUE_PROMPT \
         "Continue the task where you left off (the previous session ended at its turn limit). " \
         "When it is done, say so."
@@ -82,5 +90,10 @@ void sessions_retry_unrecorded(struct sessions *sessions);
 bool sessions_unrecorded(const struct sessions *sessions);
 
 unsigned sessions_running(const struct sessions *sessions);
+/* A session (starting, running, or committing what it left) holds the task. */
+bool sessions_hold(const struct sessions *sessions, int64_t task_id);
+/* The projects with isolation = none that a session works in now (their
+ * other tasks wait), NULL-terminated; free with free() (one block). */
+const char **sessions_busy_projects(const struct sessions *sessions);
 /* The first running session's task and turns (for STATUS=); false if none. */
 bool sessions_first(const struct sessions *sessions, int64_t *ret_task_id, unsigned *ret_turns);

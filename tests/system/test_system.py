@@ -529,6 +529,52 @@ class SystemTest:
             raise Failure(f"the session ran in {runs[-1]['cwd']}")
         log(f"  task {tid} done; session cwd {runs[-1]['cwd']}, HOME {env.get('HOME')}")
 
+    def check_project(self):
+        """6b. a project outside the state dir: read-only until the README's ReadWritePaths= drop-in, then the agent's work is on its branch."""
+        repo = "/srv/projects/site"
+        git = ["git", "-c", "safe.directory=*", "-C", repo]
+        self.c.sh(f"""set -e
+            mkdir -p {repo}; cd {repo}; git init -q -b main
+            echo hi > README.md; git add -A
+            git -c user.name=Op -c user.email=op@example.org commit -q -m first
+            chown -R jada-agent:jada-agent /srv/projects""")
+        self.write_config(extra=f"[project site]\npath = {repo}\n")
+        self.systemctl("restart", "jada-agent")
+        r = self.cli("check-config", check=False)
+        if r.returncode != 78 or f"add ReadWritePaths={repo}" not in r.stderr:
+            raise Failure(f"check-config did not name the ReadWritePaths= to add ({r.returncode}): {r.stderr}")
+
+        def problem():
+            st = json.loads(self.cli("status", "--json", check=False).stdout)
+            return [p["text"] for p in st.get("problems", []) if p["kind"] == "project"]
+        texts = self.wait("the daemon's project problem", problem, 20)
+        if "read-only" not in texts[0] or f"ReadWritePaths={repo}" not in texts[0]:
+            raise Failure(f"the project problem does not say what to add: {texts}")
+
+        self.c.write(f"{DROPIN_DIR}/30-projects.conf", f"[Service]\nReadWritePaths={repo}\n")
+        self.systemctl("daemon-reload")
+        self.systemctl("restart", "jada-agent")
+        r = self.cli("check-config", check=False)
+        if r.returncode != 0:
+            raise Failure(f"check-config with the drop-in: {r.stderr}")
+        self.play(stream=SUCCESS, write_files={"page.html": "<h1>hi</h1>\n"})
+        tid = int(self.cli("task", "add", "--project", "site", "Write the page").stdout.strip())
+        t = self.wait_task(tid, ("done", "failed", "needs_you"), 40)
+        if t["state"] != "done" or t["branch"] != f"jada/task-{tid}":
+            raise Failure(f"task {tid}: {json.dumps(t, indent=1)}\n{self.diagnostics()}")
+        self.wait("the worktree's removal", lambda: self.task_show(tid)["worktree"] is None, 20)
+        page = self.c.run([*git, "show", f"jada/task-{tid}:page.html"], check=False)
+        if page.stdout != "<h1>hi</h1>\n":
+            raise Failure(f"the branch does not hold the page: {page.stdout!r} {page.stderr}")
+        subject = self.c.run([*git, "log", "-1", "--format=%s", f"jada/task-{tid}"]).stdout.strip()
+        if subject != f"jada-agent: task {tid}, session 1 (done)":
+            raise Failure(f"the branch's last commit: {subject!r}")
+        log(f"  task {tid}: jada/task-{tid} holds page.html in {repo}")
+        os.unlink(self.c.path(f"{DROPIN_DIR}/30-projects.conf"))
+        self.write_config()
+        self.systemctl("daemon-reload")
+        self.systemctl("restart", "jada-agent")
+
     def check_catalog(self):
         """3b. a needs_you task raises an alert that journalctl -x explains from the catalog."""
         self.play(stream=SUCCESS, result_text="NEEDS-YOU: ok?")
@@ -893,7 +939,7 @@ class SystemTest:
 
     CHECKS = ["check_unit_verify", "check_sysusers", "check_start", "check_sandbox_applied", "check_status_text",
               "check_reload",
-              "check_task_done", "check_journal", "check_catalog", "check_stop_during_session", "check_state_survives_restart",
+              "check_task_done", "check_project", "check_journal", "check_catalog", "check_stop_during_session", "check_state_survives_restart",
               "check_watchdog", "check_cli_as_root_while_stopped", "check_bad_config_no_restart",
               "check_real_claude", "check_no_unit_problems"]
 

@@ -32,11 +32,11 @@ int main(int argc, char **argv)
                         char prompt[64];
                         int64_t id;
                         snprintf(prompt, sizeof prompt, "task %ld", i);
-                        r = queue_add(db, NULL, prompt, i % 7, now, now, &id);
+                        r = queue_add(db, &(struct queue_new){ .prompt = prompt, .priority = i % 7, .run_after = now }, now, &id);
                 }
         } else {
                 struct queue_task *t;
-                while ((r = queue_claim(db, now, &t)) > 0) {
+                while ((r = queue_claim(db, now, NULL, &t)) > 0) {
                         printf("%lld\n", (long long)t->id);
                         fflush(stdout);
                         queue_task_free(t);

@@ -438,3 +438,62 @@ class FullDisk(TortureBase):
         self.assertIn("RECOVERED", d.log())
         d.stop()
         self.assertEqual(d.wait(), 0)
+
+
+class ProjectCrash(TortureBase):
+    """kill -9 of the daemon at random moments of a project task's life
+    (while git prepares the worktree, while claude writes, while the daemon
+    commits): nothing a session wrote is lost, and every session starts on a
+    worktree with nothing left uncommitted."""
+
+    KILLS = max(3, KILLS // 20)
+
+    def setUp(self):
+        super().setUp()
+        self.repo = os.path.join(self.tmp, "repo")
+        os.makedirs(self.repo)
+        env = dict(os.environ, GIT_AUTHOR_NAME="P", GIT_AUTHOR_EMAIL="p@example.org", GIT_COMMITTER_NAME="P",
+                   GIT_COMMITTER_EMAIL="p@example.org", HOME="/nonexistent")
+        for args in (["init", "-q", "-b", "main"], ["commit", "-q", "--allow-empty", "-m", "first"]):
+            subprocess.run(["git", "-C", self.repo, *args], check=True, env=env, capture_output=True)
+        self.write_config(f"poll_interval = 1h\ndefault_project = p\n[claude]\ncommand = {FAKE_CLAUDE}\n"
+                          "sessions_per_day = 1000\n"
+                          f"max_sessions_per_task = 100\nmax_attempts = 100\n[project p]\npath = {self.repo}\n")
+
+    def test_kill_9_mid_project_session(self):
+        rng = random.Random(os.environ.get("JADA_TORTURE_SEED", str(time.time())))
+        # Each session writes its own file, reports what it found, and ends
+        # at its turn limit, so the task resumes again and again.
+        for n in range(1, self.KILLS + 2):
+            self.scenario(n, stream=SAMPLES + "max_turns.stream.jsonl", line_delay=0.02,
+                          run="git status --porcelain; echo ---; ls", write_files={f"f-{n}.txt": f"{n}\n"})
+        i = None
+        for k in range(self.KILLS):
+            d = self.daemon()
+            if i is None:
+                i = self.add("keeps going")
+            time.sleep(rng.uniform(0.0, 0.6))
+            d.proc.kill()
+            d.wait()
+        with open(os.path.join(self.scenarios, "default.json"), "w") as f:
+            json.dump({"stream": SAMPLES + "success.stream.jsonl", "run": "git status --porcelain; echo ---; ls"}, f)
+        d = self.daemon()
+        self.wait_until(lambda: self.query("SELECT state, worktree FROM tasks")[0] == {"state": "done", "worktree": None},
+                        "the task to finish and its worktree to go", timeout=60)
+        d.stop()
+
+        runs = self.invocations()
+        self.assertGreater(len(runs), 1)
+        seen = set()
+        for r in runs[1:]:
+            status, _, listing = r["ran"].partition("---\n")
+            # What the session before it left was committed before it started.
+            self.assertEqual(status, "", f"{r['scenario']} started on uncommitted changes: {status!r}")
+            seen.update(name for name in listing.split() if name.startswith("f-"))
+        r = subprocess.run(["git", "-C", self.repo, "ls-tree", "--name-only", "jada/task-1"],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr + d.log())
+        tree = r.stdout.split()
+        self.assertTrue(seen, runs)
+        self.assertLessEqual(seen, set(tree))
+        self.assertNotIn("task-1", os.listdir(os.path.join(self.state, "work")))

@@ -145,7 +145,7 @@ static int64_t event_count(sqlite3 *db, int64_t id)
 static int64_t add(sqlite3 *db, const char *prompt, int64_t priority, int64_t run_after, int64_t now)
 {
         int64_t id = -1;
-        assert_int_equal(queue_add(db, NULL, prompt, priority, run_after, now, &id), 0);
+        assert_int_equal(queue_add(db, &(struct queue_new){ .title = NULL, .prompt = prompt, .priority = priority, .run_after = run_after }, now, &id), 0);
         assert_true(id > 0);
         return id;
 }
@@ -173,7 +173,7 @@ static int64_t claim_id(sqlite3 *db, int64_t now)
         struct queue_task *t = NULL;
         int64_t id;
 
-        assert_int_equal(queue_claim(db, now, &t), 1);
+        assert_int_equal(queue_claim(db, now, NULL, &t), 1);
         assert_non_null(t);
         assert_int_equal(t->state, TASK_RUNNING);
         id = t->id;
@@ -451,7 +451,7 @@ static void test_change_run_after(void **state)
         queue_task_free(t);
 
         /* Not due yet. */
-        assert_int_equal(queue_claim(f->db, NOW + 3599, &t), 0);
+        assert_int_equal(queue_claim(f->db, NOW + 3599, NULL, &t), 0);
         assert_int_equal(claim_id(f->db, NOW + 3600), id);
 
         /* run_after 0: kept. */
@@ -666,22 +666,22 @@ static void test_add_invalid(void **state)
         int64_t id = 42;
         char *big;
 
-        assert_int_equal(queue_add(f->db, NULL, NULL, 0, 0, NOW, &id), -EINVAL);
-        assert_int_equal(queue_add(f->db, "title", NULL, 0, 0, NOW, &id), -EINVAL);
-        assert_int_equal(queue_add(f->db, NULL, "", 0, 0, NOW, &id), -EINVAL);
-        assert_int_equal(queue_add(f->db, "title", "", 0, 0, NOW, &id), -EINVAL);
+        assert_int_equal(queue_add(f->db, &(struct queue_new){ .title = NULL, .prompt = NULL, .priority = 0, .run_after = 0 }, NOW, &id), -EINVAL);
+        assert_int_equal(queue_add(f->db, &(struct queue_new){ .title = "title", .prompt = NULL, .priority = 0, .run_after = 0 }, NOW, &id), -EINVAL);
+        assert_int_equal(queue_add(f->db, &(struct queue_new){ .title = NULL, .prompt = "", .priority = 0, .run_after = 0 }, NOW, &id), -EINVAL);
+        assert_int_equal(queue_add(f->db, &(struct queue_new){ .title = "title", .prompt = "", .priority = 0, .run_after = 0 }, NOW, &id), -EINVAL);
 
         big = xmalloc(QUEUE_PROMPT_MAX + 2);
         memset(big, 'x', QUEUE_PROMPT_MAX + 1);
         big[QUEUE_PROMPT_MAX + 1] = '\0';
-        assert_int_equal(queue_add(f->db, NULL, big, 0, 0, NOW, &id), -EINVAL);
+        assert_int_equal(queue_add(f->db, &(struct queue_new){ .title = NULL, .prompt = big, .priority = 0, .run_after = 0 }, NOW, &id), -EINVAL);
         assert_int_equal(id, 42); /* untouched */
         assert_int_equal(sql_int(f->db, "SELECT count(*) FROM tasks", 0), 0);
         assert_int_equal(sql_int(f->db, "SELECT count(*) FROM task_events", 0), 0);
 
         /* Exactly the maximum is fine, and stored whole. */
         big[QUEUE_PROMPT_MAX] = '\0';
-        assert_int_equal(queue_add(f->db, NULL, big, 0, 0, NOW, &id), 0);
+        assert_int_equal(queue_add(f->db, &(struct queue_new){ .title = NULL, .prompt = big, .priority = 0, .run_after = 0 }, NOW, &id), 0);
         assert_int_equal(id, 1);
         assert_int_equal(sql_int(f->db, "SELECT length(prompt) FROM tasks WHERE id = ?1", id), QUEUE_PROMPT_MAX);
         assert_int_equal(sql_int(f->db, "SELECT length(title) FROM tasks WHERE id = ?1", id), 60);
@@ -696,7 +696,7 @@ static void test_add_fields_and_event(void **state)
         size_t n = 0;
         int64_t id = 0, id2 = 0;
 
-        assert_int_equal(queue_add(f->db, "My title", "Do the thing\nin detail", -3, NOW + 50, NOW, &id), 0);
+        assert_int_equal(queue_add(f->db, &(struct queue_new){ .title = "My title", .prompt = "Do the thing\nin detail", .priority = -3, .run_after = NOW + 50 }, NOW, &id), 0);
         assert_int_equal(queue_get(f->db, id, &t), 0);
         assert_int_equal(t->id, id);
         assert_string_equal(t->title, "My title");
@@ -725,7 +725,7 @@ static void test_add_fields_and_event(void **state)
         assert_int_equal(sql_int(f->db, "SELECT old_state IS NULL FROM task_events WHERE task_id = ?1", id), 1);
 
         /* Ids grow; an empty title is replaced by the prompt's first line. */
-        assert_int_equal(queue_add(f->db, "", "second\n", 0, 0, NOW + 1, &id2), 0);
+        assert_int_equal(queue_add(f->db, &(struct queue_new){ .title = "", .prompt = "second\n", .priority = 0, .run_after = 0 }, NOW + 1, &id2), 0);
         assert_true(id2 > id);
         assert_int_equal(queue_get(f->db, id2, &t), 0);
         assert_string_equal(t->title, "second");
@@ -830,7 +830,7 @@ static void test_claim_empty(void **state)
         struct fixture *f = *state;
         struct queue_task *t = (struct queue_task *)0x1;
 
-        assert_int_equal(queue_claim(f->db, NOW, &t), 0);
+        assert_int_equal(queue_claim(f->db, NOW, NULL, &t), 0);
         assert_null(t);
         assert_true(sqlite3_get_autocommit(f->db));
 
@@ -842,7 +842,7 @@ static void test_claim_empty(void **state)
         make_task_in(f, TASK_RUNNING, NOW);
         char *before = dump_all(f->db);
         t = (struct queue_task *)0x1;
-        assert_int_equal(queue_claim(f->db, NOW + 100, &t), 0);
+        assert_int_equal(queue_claim(f->db, NOW + 100, NULL, &t), 0);
         assert_null(t);
         char *after = dump_all(f->db);
         assert_string_equal(after, before);
@@ -866,11 +866,11 @@ static void test_claim_order(void **state)
         assert_int_equal(claim_id(f->db, NOW), a);
         assert_int_equal(claim_id(f->db, NOW), g);
         assert_int_equal(claim_id(f->db, NOW), e);
-        assert_int_equal(queue_claim(f->db, NOW, &t), 0);
-        assert_int_equal(queue_claim(f->db, NOW + 99, &t), 0);
+        assert_int_equal(queue_claim(f->db, NOW, NULL, &t), 0);
+        assert_int_equal(queue_claim(f->db, NOW + 99, NULL, &t), 0);
         assert_int_equal(claim_id(f->db, NOW + 100), d);
         /* Everything claimed once: nothing more, even much later. */
-        assert_int_equal(queue_claim(f->db, NOW + 1000000, &t), 0);
+        assert_int_equal(queue_claim(f->db, NOW + 1000000, NULL, &t), 0);
         assert_null(t);
 
         int64_t counts[_TASK_STATE_MAX];
@@ -895,8 +895,8 @@ static void test_claim_fields_and_event(void **state)
         struct queue_task *t = NULL;
         int64_t id = 0;
 
-        assert_int_equal(queue_add(f->db, "Title", "Prompt text", 7, NOW - 5, NOW - 60, &id), 0);
-        assert_int_equal(queue_claim(f->db, NOW, &t), 1);
+        assert_int_equal(queue_add(f->db, &(struct queue_new){ .title = "Title", .prompt = "Prompt text", .priority = 7, .run_after = NOW - 5 }, NOW - 60, &id), 0);
+        assert_int_equal(queue_claim(f->db, NOW, NULL, &t), 1);
         assert_non_null(t);
         assert_int_equal(t->id, id);
         assert_string_equal(t->title, "Title");
@@ -935,7 +935,7 @@ static void test_claim_fields_and_event(void **state)
                                           NULL),
                          0);
         assert_int_equal(db_exec(f->db, "UPDATE tasks SET claude_session_id = 'sess-1'"), 0);
-        assert_int_equal(queue_claim(f->db, NOW + 3, &t), 1);
+        assert_int_equal(queue_claim(f->db, NOW + 3, NULL, &t), 1);
         assert_string_equal(t->reply, "yes");
         assert_string_equal(t->claude_session_id, "sess-1");
         queue_task_free(t);
@@ -953,8 +953,8 @@ static void test_claim_two_connections(void **state)
         assert_int_equal(claim_id(db2, NOW), a);
         assert_int_equal(claim_id(f->db, NOW), b);
         struct queue_task *t = NULL;
-        assert_int_equal(queue_claim(db2, NOW, &t), 0);
-        assert_int_equal(queue_claim(f->db, NOW, &t), 0);
+        assert_int_equal(queue_claim(db2, NOW, NULL, &t), 0);
+        assert_int_equal(queue_claim(f->db, NOW, NULL, &t), 0);
         db_close(db2);
 }
 
@@ -1021,7 +1021,7 @@ static void test_recover(void **state)
         assert_int_equal(sql_int(f->db, "SELECT count(*) FROM task_events WHERE reason = 'again'", 0), 0);
 
         /* The recovered tasks can be claimed again, session id still there. */
-        assert_int_equal(queue_claim(f->db, NOW + 502, &t), 1);
+        assert_int_equal(queue_claim(f->db, NOW + 502, NULL, &t), 1);
         assert_true(t->id == r1 || t->id == r2);
         assert_non_null(t->claude_session_id);
         queue_task_free(t);
@@ -1106,7 +1106,7 @@ static void test_list_and_get(void **state)
         struct queue_task *tasks = (struct queue_task *)0x1, *t = NULL;
         size_t n = 99;
 
-        assert_int_equal(queue_list(f->db, -1, &tasks, &n), 0);
+        assert_int_equal(queue_list(f->db, -1, NULL, &tasks, &n), 0);
         assert_int_equal(n, 0);
         queue_tasks_free(tasks, n);
 
@@ -1116,7 +1116,7 @@ static void test_list_and_get(void **state)
         int64_t r1 = make_task_in(f, TASK_RUNNING, NOW);
         int64_t q3 = add(f->db, "low priority, still listed by id", -100, 0, NOW);
 
-        assert_int_equal(queue_list(f->db, -1, &tasks, &n), 0);
+        assert_int_equal(queue_list(f->db, -1, NULL, &tasks, &n), 0);
         assert_int_equal(n, 5);
         const int64_t all[] = { q1, d1, q2, r1, q3 };
         for (size_t i = 0; i < n; i++)
@@ -1126,7 +1126,7 @@ static void test_list_and_get(void **state)
         assert_string_equal(tasks[4].prompt, "low priority, still listed by id");
         queue_tasks_free(tasks, n);
 
-        assert_int_equal(queue_list(f->db, TASK_QUEUED, &tasks, &n), 0);
+        assert_int_equal(queue_list(f->db, TASK_QUEUED, NULL, &tasks, &n), 0);
         assert_int_equal(n, 3);
         assert_int_equal(tasks[0].id, q1);
         assert_int_equal(tasks[1].id, q2);
@@ -1135,12 +1135,12 @@ static void test_list_and_get(void **state)
                 assert_int_equal(tasks[i].state, TASK_QUEUED);
         queue_tasks_free(tasks, n);
 
-        assert_int_equal(queue_list(f->db, TASK_DONE, &tasks, &n), 0);
+        assert_int_equal(queue_list(f->db, TASK_DONE, NULL, &tasks, &n), 0);
         assert_int_equal(n, 1);
         assert_int_equal(tasks[0].id, d1);
         queue_tasks_free(tasks, n);
 
-        assert_int_equal(queue_list(f->db, TASK_FAILED, &tasks, &n), 0);
+        assert_int_equal(queue_list(f->db, TASK_FAILED, NULL, &tasks, &n), 0);
         assert_int_equal(n, 0);
         queue_tasks_free(tasks, n);
 
@@ -1336,7 +1336,7 @@ static void test_bad_state_row(void **state)
 
         assert_int_equal(queue_get(f->db, bad, &t), -EBADMSG);
         assert_null(t);
-        assert_int_equal(queue_list(f->db, -1, &tasks, &n), -EBADMSG);
+        assert_int_equal(queue_list(f->db, -1, NULL, &tasks, &n), -EBADMSG);
         char *before = dump_all(f->db);
         assert_int_equal(queue_transition(f->db, bad, TASK_CANCELLED, NULL, NOW + 1, &ret_from), -EBADMSG);
         assert_true(sqlite3_get_autocommit(f->db));
@@ -1349,7 +1349,7 @@ static void test_bad_state_row(void **state)
         assert_int_equal(counts[TASK_QUEUED], 1);
         /* The claim takes only the good one. */
         assert_int_equal(claim_id(f->db, NOW + 2), good);
-        assert_int_equal(queue_claim(f->db, NOW + 3, &t), 0);
+        assert_int_equal(queue_claim(f->db, NOW + 3, NULL, &t), 0);
         /* recover and prune leave it alone. */
         assert_int_equal(queue_recover(f->db, NOW + 4, "x"), 1);
         assert_int_equal(queue_prune(f->db, NOW + 1000000), 0);

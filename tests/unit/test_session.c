@@ -141,8 +141,8 @@ static struct queue_task *claimed_task(struct fixture *f, const char *prompt)
         struct queue_task *t = NULL;
         int64_t id, now = now_seconds();
 
-        assert_int_equal(queue_add(f->db, NULL, prompt, 0, now, now, &id), 0);
-        assert_int_equal(queue_claim(f->db, now, &t), 1);
+        assert_int_equal(queue_add(f->db, &(struct queue_new){ .title = NULL, .prompt = prompt, .priority = 0, .run_after = now }, now, &id), 0);
+        assert_int_equal(queue_claim(f->db, now, NULL, &t), 1);
         assert_int_equal(t->id, id);
         return t;
 }

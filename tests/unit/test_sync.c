@@ -717,8 +717,8 @@ static void test_push(void **state)
 
         load_config(f, "progress_range = Progress!A1\n");
         /* Added a minute ago; the formatting itself is test_sheets.c's. */
-        assert_int_equal(queue_add(f->db, "First task", "do it", 0, 0, added, &id1), 0);
-        assert_int_equal(queue_add(f->db, NULL, "Second \xc3\xa4\nmore", 0, 0, added + 1, &id2), 0);
+        assert_int_equal(queue_add(f->db, &(struct queue_new){ .title = "First task", .prompt = "do it", .priority = 0, .run_after = 0 }, added, &id1), 0);
+        assert_int_equal(queue_add(f->db, &(struct queue_new){ .title = NULL, .prompt = "Second \xc3\xa4\nmore", .priority = 0, .run_after = 0 }, added + 1, &id2), 0);
         first_sync(f);
         assert_int_equal(count(f, "put"), 1);
         req = request(f, "PUT", 0);

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: MIT */
+/* The tasks table's project columns: a task's branch and its worktree. */
+#include "jada/queue.h"
+#include "queue-private.h"
+#include "jada/db.h"
+#include "jada/util.h"
+
+#include <errno.h>
+
+int queue_set_branch(sqlite3 *db, int64_t id, const char *branch, const char *base, const char *base_commit,
+                     const char *worktree)
+{
+        sqlite3_stmt *st;
+        int r = db_prepare(db,
+                           "UPDATE tasks SET branch = ?2, base = ?3, base_commit = ?4, worktree = ?5 WHERE id = ?1",
+                           &st);
+
+        if (r < 0)
+                return r;
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_text(st, 2, branch, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, base, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, base_commit, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, worktree, -1, SQLITE_STATIC);
+        r = db_step_done(db, st);
+        return r < 0 ? r : sqlite3_changes(db) == 1 ? 0 : -ENOENT;
+}
+
+int queue_set_worktree(sqlite3 *db, int64_t id, const char *worktree)
+{
+        sqlite3_stmt *st;
+        int r = db_prepare(db, "UPDATE tasks SET worktree = ?2 WHERE id = ?1", &st);
+
+        if (r < 0)
+                return r;
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_text(st, 2, worktree, -1, SQLITE_STATIC);
+        r = db_step_done(db, st);
+        return r < 0 ? r : sqlite3_changes(db) == 1 ? 0 : -ENOENT;
+}
+
+int queue_note(sqlite3 *db, int64_t id, const char *reason, int64_t now)
+{
+        struct queue_task *t = NULL;
+        int r = queue_get(db, id, &t);
+
+        if (r < 0)
+                return r;
+        r = queue_add_event(db, id, (int)t->state, t->state, reason, now);
+        queue_task_free(t);
+        return r;
+}
+
+int queue_worktrees(sqlite3 *db, bool ended_only, struct queue_task **ret, size_t *n)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        struct queue_task *tasks = NULL;
+        size_t count = 0;
+        int r, rc;
+
+        r = db_prepare(db,
+                       "SELECT " TASK_COLUMNS " FROM tasks WHERE worktree IS NOT NULL "
+                       "AND (NOT ?1 OR state IN ('done', 'cancelled')) ORDER BY id",
+                       &st);
+        if (r < 0)
+                return r;
+        sqlite3_bind_int(st, 1, ended_only);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                tasks = xreallocarray(tasks, count + 1, sizeof *tasks);
+                r = queue_task_from_row(st, &tasks[count++]);
+                if (r < 0)
+                        break;
+        }
+        if (r == 0 && rc != SQLITE_DONE)
+                r = db_errno(rc);
+        if (r < 0) {
+                queue_tasks_free(tasks, count);
+                return r;
+        }
+        *ret = tasks;
+        *n = count;
+        return 0;
+}
