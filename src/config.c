@@ -60,6 +60,7 @@ static const struct config_key config_keys[] = {
         { "daemon", "poll_interval",  KEY_DURATION, OFF(daemon.poll_interval),  "60s", 1, 86400 },
         { "daemon", "retention",      KEY_DURATION, OFF(daemon.retention),      "30d", 3600, 3650.0 * 86400 },
         { "daemon", "default_project", KEY_TOKEN,   OFF(daemon.default_project), "" },
+        { "daemon", "git_timeout",    KEY_DURATION, OFF(daemon.git_timeout),    "5min", 1, 86400 },
 
         { "claude", "command",               KEY_NONEMPTY, OFF(claude.command),               "claude" },
         { "claude", "max_turns",             KEY_UINT,     OFF(claude.max_turns),             "30", 1, 1000 },

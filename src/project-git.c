@@ -121,7 +121,7 @@ static int git_wait(const struct jada_config *c, const struct project_config *p,
 {
         char **env = project_git_env(c, p), **argv = project_git_argv(dir, args);
         int r = job_run(&(struct job_spec){ .argv = (const char *const *)argv, .env = (const char *const *)env,
-                                            .cwd = "/", .timeout = PROJECT_GIT_TIMEOUT_USEC,
+                                            .cwd = "/", .timeout = c->daemon.git_timeout,
                                             .capture_max = 1024 * 1024, .stdout_fd = out_fd }, ret);
         strv_free(env);
         strv_free(argv);

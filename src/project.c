@@ -54,6 +54,7 @@ struct project_op {
         char *name, *path, *base, *push, *on_done, *state_dir;
         char *branch, *worktree, *base_commit, *existing, *message, *title, *result, *result_file;
         bool recorded;                  /* the db already has the branch */
+        uint64_t git_timeout;
         bool committed;
         char **env;
         struct job *job;
@@ -177,7 +178,7 @@ static void op_git(struct project_op *op, const char *dir, enum op_step next, co
         op->step = next;
         r = job_start(op->event, &(struct job_spec){ .argv = (const char *const *)argv,
                                                      .env = (const char *const *)op->env, .cwd = "/",
-                                                     .timeout = PROJECT_GIT_TIMEOUT_USEC, .capture_max = 64 * 1024,
+                                                     .timeout = op->git_timeout, .capture_max = 64 * 1024,
                                                      .stdout_fd = -1 },
                       on_job_done, op, &op->job);
         strv_free(argv);
@@ -605,6 +606,7 @@ static struct project_op *op_new(sd_event *event, sqlite3 *db, const struct jada
         op->title = xstrdup(t->title ? t->title : "");
         op->result = t->result ? xstrdup(t->result) : NULL;
         op->env = project_git_env(config, p);
+        op->git_timeout = config->daemon.git_timeout;
         snprintf(op->task_field, sizeof op->task_field, "JADA_TASK_ID=%lld", (long long)t->id);
         return op;
 }
@@ -616,7 +618,7 @@ static const struct project_config *task_project(const struct jada_config *confi
 }
 
 int project_prepare(sd_event *event, sqlite3 *db, const struct jada_config *config, const struct queue_task *t,
-                    project_done_t done, void *userdata, struct project_op **ret)
+                    const char *leftover_message, project_done_t done, void *userdata, struct project_op **ret)
 {
         const struct project_config *p = task_project(config, t);
         struct project_op *op;
@@ -627,8 +629,7 @@ int project_prepare(sd_event *event, sqlite3 *db, const struct jada_config *conf
         op = op_new(event, db, config, p, t, OP_PREPARE);
         op->done = done;
         op->userdata = userdata;
-        op->message = xasprintf("jada-agent: task %lld, session %lld (interrupted)", (long long)t->id,
-                                (long long)t->sessions_used);
+        op->message = xstrdup(leftover_message);
         *ret = op;
         if (project_check_path(p, &why_not) < 0)
                 op_finish(op, PROJECT_RETRY, "%s", why_not);

@@ -135,6 +135,25 @@ int session_store_previous_reported_cost(sqlite3 *db, int64_t task_id, const cha
         return db_read_double(db, st, ret); /* NULL reads as 0 */
 }
 
+int session_store_last_outcome(sqlite3 *db, int64_t task_id, int64_t before_session, char **ret)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = db_prepare(db,
+                           "SELECT outcome FROM sessions WHERE task_id = ?1 AND id < ?2 AND outcome IS NOT NULL "
+                           "AND outcome NOT IN ('launch_error', 'project_error') ORDER BY id DESC LIMIT 1",
+                           &st), rc;
+
+        *ret = NULL;
+        if (r < 0)
+                return r;
+        sqlite3_bind_int64(st, 1, task_id);
+        sqlite3_bind_int64(st, 2, before_session);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+                *ret = db_column_strdup(st, 0);
+        return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_errno(rc);
+}
+
 int session_store_outcomes_since(sqlite3 *db, int64_t since, struct session_outcomes *ret)
 {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;

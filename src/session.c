@@ -666,7 +666,13 @@ int sessions_start(struct sessions *m, struct queue_task *task)
         m->n++;
 
         if (s->branch) {
-                r = project_prepare(m->event, m->db, c, task, on_prepared, s, &s->op);
+                /* Named after the session that left it: interrupted when a
+                 * daemon died under it (its row was closed so at start-up). */
+                _cleanup_free_ char *last = NULL, *message = NULL;
+                (void)session_store_last_outcome(m->db, task->id, s->row, &last);
+                message = xasprintf("jada-agent: task %lld, session %lld (%s)", (long long)task->id,
+                                    (long long)task->sessions_used, last ? last : "interrupted");
+                r = project_prepare(m->event, m->db, c, task, message, on_prepared, s, &s->op);
                 if (r < 0)
                         goto fail;
                 sessions_changed(m);

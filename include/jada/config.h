@@ -49,6 +49,7 @@ struct jada_config {
                 uint64_t poll_interval;
                 uint64_t retention;
                 char *default_project;  /* "": tasks without --project have none */
+                uint64_t git_timeout;   /* each git command of a project, then it is stopped */
         } daemon;
 
         struct {

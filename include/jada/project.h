@@ -19,8 +19,6 @@
  */
 
 #define PROJECT_BRANCH_PREFIX "jada/task-"
-/* Each git command; a `worktree add` of a large repository included. */
-#define PROJECT_GIT_TIMEOUT_USEC (300 * USEC_PER_SEC)
 #define PROJECT_ON_DONE_TIMEOUT_USEC (600 * USEC_PER_SEC)
 
 /* "jada/task-ID" */
@@ -72,10 +70,11 @@ typedef void (*project_done_t)(enum project_verdict verdict, const char *reason,
 struct project_op;
 
 /* Before a session of a task of a worktree project: creates the branch and
- * worktree (recorded in the db first), or finds them, committing what a
- * dead session left. done runs from the loop, never from within. */
+ * worktree (recorded in the db first), or finds them, committing what an
+ * earlier session left (a dead daemon's, or one whose commit failed) with
+ * leftover_message. done runs from the loop, never from within. */
 int project_prepare(sd_event *event, sqlite3 *db, const struct jada_config *config, const struct queue_task *task,
-                    project_done_t done, void *userdata, struct project_op **ret);
+                    const char *leftover_message, project_done_t done, void *userdata, struct project_op **ret);
 /* After a session: commits what it left with this message, then pushes.
  * A failure is a warning (journal and task event), never the session's
  * loss: what is not committed stays in the worktree for the next try. */

@@ -52,6 +52,10 @@ int session_store_spent_since(sqlite3 *db, int64_t since, int64_t *ret_sessions,
 int session_store_previous_reported_cost(sqlite3 *db, int64_t task_id, const char *claude_session_id,
                                          int64_t before_session, double *ret);
 
+/* The outcome of the task's last session before this one that ran (not a
+ * launch or project error), or NULL (*ret) if none; free() it. */
+int session_store_last_outcome(sqlite3 *db, int64_t task_id, int64_t before_session, char **ret);
+
 /* Outcomes over a window, for `jada-agent status` and the turn-limit alert;
  * sessions that never reached the model are left out. */
 struct session_outcomes {

@@ -9,7 +9,7 @@ import os
 import subprocess
 import time
 
-from harness import TIMEOUT, TempStateTest
+from harness import TIMEOUT, TempStateTest, needs_root
 from test_sessions import API_KEY, FAKE, SAMPLES, SessionTest
 
 SUCCESS = SAMPLES + "success.stream.jsonl"
@@ -380,9 +380,97 @@ class Faults(ProjectTest):
         self.sql("UPDATE tasks SET run_after = 0 WHERE id = ?", i)
         self.wake()
         self.wait_state(i, "done")
-        self.assertIn(f"jada-agent: task {i}, session 1 (interrupted)", self.invocations()[1]["ran"].splitlines())
+        self.assertIn(f"jada-agent: task {i}, session 1 (max_turns)", self.invocations()[1]["ran"].splitlines())
         self.wait_gone(self.worktree(i))
         self.assertEqual(self.branch_files(i, "work.txt"), "precious\n")
+
+
+class HangingGit(ProjectTest):
+    DAEMON = "git_timeout = 1s\n"
+    CLAUDE = "concurrency = 2\n"
+
+    def test_a_hanging_git_is_stopped_and_the_task_retried(self):
+        # A git on the daemon's PATH whose `worktree add` hangs while the flag exists.
+        bindir = os.path.join(self.tmp, "bin")
+        os.makedirs(bindir)
+        flag = os.path.join(self.tmp, "hang")
+        real = subprocess.run(["sh", "-c", "command -v git"], capture_output=True, text=True).stdout.strip()
+        with open(os.path.join(bindir, "git"), "w") as f:
+            f.write(f"#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = worktree ] && [ -e {flag} ] && exec sleep 300; done\n"
+                    f"exec {real} \"$@\"\n")
+        os.chmod(os.path.join(bindir, "git"), 0o755)
+        open(flag, "w").close()
+        self.scenario(stream=SUCCESS, line_delay=0.2)  # the other task's session
+        self.scenario(stream=SUCCESS, write_files={"a.txt": "a\n"})
+        self.daemon(extra_env={"PATH": bindir + ":" + os.environ["PATH"]})
+        a = self.add("Hangs first.", "--project", "site")
+        b = self.add("No project.")
+        # The other session runs to its end meanwhile: the loop is not blocked.
+        self.wait_state(b, "done")
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            t = self.show(a)
+            if t["state"] == "queued" and t["attempts"] == 1:
+                break
+            self.assertLess(time.monotonic(), deadline, t)
+            time.sleep(0.05)
+        self.assertTrue(any("git worktree add: timed out" in e for e in self.events(a)), self.events(a))
+        self.assertEqual([s["uncounted"] for s in self.sessions() if s["task_id"] == a], ["never started"])
+        os.unlink(flag)
+        self.sql("UPDATE tasks SET run_after = 0 WHERE id = ?", a)
+        self.wake()
+        self.wait_state(a, "done")
+        self.wait_gone(self.worktree(a))
+        self.assertEqual(self.branch_files(a, "a.txt"), "a\n")
+
+
+@needs_root
+class FullDisk(ProjectTest):
+    """The repository's disk fills while the daemon commits: nothing lost."""
+
+    def setUp(self):
+        self.mnt = None
+        super().setUp()
+        self.mnt = os.path.join(self.tmp, "small")
+        os.makedirs(self.mnt)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", self.mnt], check=True)
+        self.addCleanup(subprocess.run, ["umount", "-l", self.mnt])
+        moved = os.path.join(self.mnt, "site")
+        subprocess.run(["cp", "-a", self.repo, moved], check=True)
+        self.repo = moved
+        self.configure()
+
+    def test_a_full_disk_mid_commit_loses_nothing(self):
+        # 2 MiB of incompressible data: git cannot store its blob in 1 MiB.
+        self.scenario(stream=MAX_TURNS, write_random={"big.bin": 2 * 1024 * 1024}, write_files={"note.txt": "n\n"})
+        self.scenario(stream=SUCCESS, run="git log --format=%s; git status --porcelain")
+        self.daemon()
+        i = self.add("Fill it.", "--project", "site")
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            t = self.show(i)
+            if t["state"] == "queued" and t["attempts"] == 1:
+                break
+            self.assertLess(time.monotonic(), deadline, t)
+            time.sleep(0.05)
+        self.assertEqual(len(self.invocations()), 1)
+        self.assertTrue(any("not committed yet" in e and "space" in e.lower() for e in self.events(i)),
+                        self.events(i))
+        big = os.path.join(self.worktree(i), "big.bin")
+        with open(big, "rb") as f:
+            data = f.read()
+        self.assertEqual(len(data), 2 * 1024 * 1024)  # still there
+        subprocess.run(["mount", "-o", "remount,size=64m", self.mnt], check=True)
+        self.sql("UPDATE tasks SET run_after = 0 WHERE id = ?", i)
+        self.wake()
+        self.wait_state(i, "done")
+        ran = self.invocations()[1]["ran"]
+        self.assertIn(f"jada-agent: task {i}, session 1 (max_turns)", ran)
+        self.assertNotIn("big.bin", ran)  # nothing uncommitted when the resume started
+        self.wait_gone(self.worktree(i))
+        blob = subprocess.run(["git", "-C", self.repo, "show", f"jada/task-{i}:big.bin"], capture_output=True,
+                              check=True).stdout
+        self.assertEqual(blob, data)
 
 
 class Config(TempStateTest):
