@@ -280,6 +280,37 @@ class RealClaude(RealClaudeTest):
         self.check_requests_came_from_the_daemon({t["claude_session_id"]})
         self.assertIsNotNone(self.transcript(t["claude_session_id"]))
 
+    def test_a_write_of_the_real_cli_lands_on_the_task_branch(self):
+        repo = os.path.join(self.tmp, "site")
+        env = dict(os.environ, GIT_AUTHOR_NAME="P", GIT_AUTHOR_EMAIL="p@example.org", GIT_COMMITTER_NAME="P",
+                   GIT_COMMITTER_EMAIL="p@example.org", HOME=self.tmp)
+        os.makedirs(repo)
+        for args in (["init", "-q", "-b", "main"], ["commit", "-q", "--allow-empty", "-m", "first"]):
+            subprocess.run(["git", "-C", repo, *args], check=True, env=env, capture_output=True)
+        work = os.path.join(self.state, "work", "task-1")
+        self.launch(claude_config=f"[project site]\npath = {repo}\n", rules=[
+            {"main": False, "text": "Side answer."},
+            {"min_tool_results": 1, "text": "Wrote notes.md."},
+            {"text": "Writing.", "tool_use": {"name": "Write", "input": {
+                "file_path": os.path.join(work, "notes.md"), "content": "# Release notes\n"}}},
+        ])
+        r = self.run_cli("-c", self.config, "task", "add", "--project", "site", "Write notes.md.")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        i = int(r.stdout)
+        self.wait_state(i, "done")
+        deadline = time.monotonic() + WAIT
+        while self.show(i)["worktree"] is not None:
+            self.assertLess(time.monotonic(), deadline, self.diagnostics())
+            time.sleep(0.2)
+        shown = subprocess.run(["git", "-C", repo, "show", f"jada/task-{i}:notes.md"], capture_output=True, text=True)
+        self.assertEqual(shown.stdout, "# Release notes\n", shown.stderr + self.diagnostics())
+        subject = subprocess.run(["git", "-C", repo, "log", "-1", "--format=%s", f"jada/task-{i}"],
+                                 capture_output=True, text=True).stdout.strip()
+        self.assertEqual(subject, f"jada-agent: task {i}, session 1 (done)")
+        # The agent was told its branch.
+        self.assertIn(f"branch jada/task-{i}", json.dumps(self.conversation()[0].get("system_tail", "")),
+                      self.diagnostics())
+
     def test_max_turns_then_resume_completes(self):
         work = os.path.join(self.state, "work", "task-1")
         self.launch(claude_config="max_turns = 2\n", rules=[
