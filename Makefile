@@ -209,6 +209,7 @@ bench: deps-check
 	$(BUILD)/bench/stream
 	$(BUILD)/bench/claims
 	python3 bench/core.py --bin ./jada-agent
+	python3 bench/project.py --bin ./jada-agent
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libjada.a
 	mkdir -p $(BUILD)/bench
