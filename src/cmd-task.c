@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* jada-agent task add|list|show|cancel|retry|done|reply: the queue by hand. */
+/* jada-agent task add|list|cancel|retry|done|reply: the queue by hand (show
+ * and diff: cmd-task-show.c). */
 #include "jada/cli.h"
+#include "cmd-task-private.h"
 #include "jada/config.h"
 #include "jada/control.h"
 #include "jada/db.h"
 #include "jada/log.h"
-#include "jada/project.h"
 #include "jada/queue.h"
 #include "jada/util.h"
 
@@ -14,13 +15,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
-
-#define EVENTS_SHOWN 20
 
 static void task_help(FILE *f);
 
-static int task_usage(void)
+int task_usage(void)
 {
         task_help(stderr);
         return EXIT_USAGE;
@@ -192,7 +190,7 @@ static int task_add(struct cli *cli, int argc, char **argv)
         return EXIT_OK;
 }
 
-static json_t *json_time(int64_t t)
+json_t *json_time(int64_t t)
 {
         char buf[32];
         return t > 0 ? json_string(format_utc(buf, sizeof buf, (uint64_t)t * USEC_PER_SEC)) : json_null();
@@ -203,7 +201,7 @@ static json_t *json_text(const char *s)
         return s ? json_string(s) : json_null();
 }
 
-static json_t *task_json(const struct queue_task *t)
+json_t *task_json(const struct queue_task *t)
 {
         return json_pack("{s:I, s:o, s:o, s:s, s:I, s:o, s:I, s:I, s:I, s:f, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
                          "s:o, s:o, s:o, s:o}",
@@ -230,7 +228,7 @@ static json_t *task_json(const struct queue_task *t)
                          "worktree", json_text(t->worktree));
 }
 
-static void print_json(json_t *j)
+void print_json(json_t *j)
 {
         if (!j || json_dumpf(j, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII) < 0)
                 abort(); /* only out of memory */
@@ -329,7 +327,7 @@ static int task_list(struct cli *cli, int argc, char **argv)
 }
 
 /* Opens the db and loads one task; prints why not. */
-static int load_task(struct cli *cli, const char *id_arg, struct jada_config **config, sqlite3 **db,
+int load_task(struct cli *cli, const char *id_arg, struct jada_config **config, sqlite3 **db,
                      struct queue_task **task, int64_t *id)
 {
         int r = cli_parse_id(id_arg, id);
@@ -351,136 +349,6 @@ static int load_task(struct cli *cli, const char *id_arg, struct jada_config **c
                 return EXIT_ERROR;
         }
         return 0;
-}
-
-static void print_field(const char *name, const char *value)
-{
-        if (value && *value)
-                printf("%-18s %s\n", name, value);
-}
-
-static int task_show(struct cli *cli, int argc, char **argv)
-{
-        static const struct option opts[] = { CLI_COMMON_LONG, { "json", no_argument, NULL, 'j' }, {} };
-        struct jada_config *config = NULL;
-        struct queue_task *t = NULL;
-        struct queue_event *events = NULL;
-        struct project_branch_info info = { .commits = -1 };
-        size_t n = 0;
-        sqlite3 *db = NULL;
-        bool json = false;
-        int64_t id;
-        int c, r;
-
-        while ((c = getopt_long(argc, argv, CLI_COMMON_SHORT "j", opts, NULL)) != -1) {
-                if (c == 'j')
-                        json = true;
-                else if (cli_common_option(cli, c) < 0)
-                        return task_usage();
-        }
-        if (optind + 1 != argc)
-                return task_usage();
-        r = load_task(cli, argv[optind], &config, &db, &t, &id);
-        if (r != 0)
-                return r;
-        r = queue_events(db, id, EVENTS_SHOWN, &events, &n);
-        db_close(db);
-        if (r == 0 && t->branch)
-                project_branch_info(config, t, &info);
-        config_free(config);
-        if (r < 0) {
-                fprintf(stderr, "jada-agent: cannot read the events of task %lld: %s\n", (long long)id, cli_db_error(r));
-                queue_task_free(t);
-                return EXIT_ERROR;
-        }
-
-        if (json) {
-                json_t *j = task_json(t), *arr = json_array();
-                for (size_t i = 0; i < n; i++)
-                        json_array_append_new(arr, json_pack("{s:o, s:o, s:s, s:s}",
-                                "at", json_time(events[i].at),
-                                "old_state", events[i].old_state >= 0 ? json_string(task_state_name(events[i].old_state)) : json_null(),
-                                "new_state", task_state_name(events[i].new_state),
-                                "reason", events[i].reason));
-                json_object_set_new(j, "events", arr);
-                json_object_set_new(j, "commits", info.commits >= 0 ? json_integer(info.commits) : json_null());
-                json_object_set_new(j, "diffstat", t->branch && !info.problem ? json_string(info.diffstat) : json_null());
-                print_json(j);
-        } else {
-                char buf[32], num[64];
-                snprintf(num, sizeof num, "%lld", (long long)t->id);
-                print_field("id", num);
-                print_field("title", t->title);
-                print_field("state", task_state_name(t->state));
-                print_field("needs you", t->needs_you_reason);
-                snprintf(num, sizeof num, "%lld", (long long)t->priority);
-                print_field("priority", num);
-                print_field("run after", format_utc(buf, sizeof buf, (uint64_t)t->run_after * USEC_PER_SEC));
-                snprintf(num, sizeof num, "%lld sessions, %lld turns, $%.4f, %lld failed attempts",
-                         (long long)t->sessions_used, (long long)t->turns_used, t->cost_usd, (long long)t->attempts);
-                print_field("used", num);
-                print_field("claude session", t->claude_session_id);
-                print_field("project", t->project);
-                print_field("branch", t->branch);
-                print_field("base", t->base);
-                print_field("worktree", t->worktree);
-                if (info.commits >= 0) {
-                        snprintf(num, sizeof num, "%ld ahead of %s", info.commits, t->base ? t->base : "its base");
-                        print_field("commits", num);
-                }
-                print_field("branch problem", info.problem);
-                print_field("created", format_utc(buf, sizeof buf, (uint64_t)t->created_at * USEC_PER_SEC));
-                print_field("updated", format_utc(buf, sizeof buf, (uint64_t)t->updated_at * USEC_PER_SEC));
-                print_field("error", t->error);
-                printf("\nprompt:\n%s\n", t->prompt);
-                if (t->reply)
-                        printf("\nreply:\n%s\n", t->reply);
-                if (t->result)
-                        printf("\nresult:\n%s\n", t->result);
-                if (info.diffstat && *info.diffstat)
-                        printf("\nchanges (task diff %lld):\n%s", (long long)t->id, info.diffstat);
-                printf("\nevents:\n");
-                for (size_t i = 0; i < n; i++)
-                        printf("  %s  %-9s → %-9s  %s\n", format_utc(buf, sizeof buf, (uint64_t)events[i].at * USEC_PER_SEC),
-                               events[i].old_state >= 0 ? task_state_name(events[i].old_state) : "(new)",
-                               task_state_name(events[i].new_state), events[i].reason);
-        }
-        project_branch_info_clear(&info);
-        queue_events_free(events, n);
-        queue_task_free(t);
-        return EXIT_OK;
-}
-
-static int task_diff(struct cli *cli, int argc, char **argv)
-{
-        static const struct option opts[] = { CLI_COMMON_LONG, { "stat", no_argument, NULL, 's' }, {} };
-        struct jada_config *config = NULL;
-        struct queue_task *t = NULL;
-        _cleanup_free_ char *why = NULL;
-        sqlite3 *db = NULL;
-        bool stat = false;
-        int64_t id;
-        int c, r;
-
-        while ((c = getopt_long(argc, argv, CLI_COMMON_SHORT "s", opts, NULL)) != -1) {
-                if (c == 's')
-                        stat = true;
-                else if (cli_common_option(cli, c) < 0)
-                        return task_usage();
-        }
-        if (optind + 1 != argc)
-                return task_usage();
-        r = load_task(cli, argv[optind], &config, &db, &t, &id);
-        if (r != 0)
-                return r;
-        db_close(db);
-        fflush(stdout);
-        r = project_diff(config, t, stat, STDOUT_FILENO, &why);
-        if (r < 0)
-                fprintf(stderr, "jada-agent: task %lld: %s\n", (long long)id, why);
-        queue_task_free(t);
-        config_free(config);
-        return r < 0 ? EXIT_ERROR : EXIT_OK;
 }
 
 /* cancel, retry, done, reply: one transition each, refused when illegal. */

@@ -95,6 +95,62 @@ static void parse_bad(const char *text, unsigned line, const char *substring)
         config_problems_clear(&problems);
 }
 
+static void test_projects(void **state)
+{
+        struct jada_config *c = parse_ok("[daemon]\ndefault_project = web\ngit_timeout = 90s\n"
+                                         "[project web]\npath = ../srv/web\nbase = release/2.3\npush = origin\n"
+                                         "author = Release Bot <bot@example.org>\non_done = echo \"$JADA_BRANCH\" # done\n"
+                                         "[ project   shared ]\npath = /srv/shared\nisolation = none\n");
+        const struct project_config *web = config_project(c, "web"), *shared = config_project(c, "shared");
+
+        assert_int_equal(c->n_projects, 2);
+        assert_non_null(web);
+        assert_non_null(shared);
+        assert_null(config_project(c, "nope"));
+        assert_null(config_project(c, NULL));
+        assert_string_equal(c->daemon.default_project, "web");
+        assert_int_equal(c->daemon.git_timeout, SEC(90));
+        assert_string_equal(web->path, "/srv/web");     /* against the config's directory, /etc */
+        assert_string_equal(web->base, "release/2.3");
+        assert_string_equal(web->push, "origin");
+        assert_string_equal(web->author_name, "Release Bot");
+        assert_string_equal(web->author_email, "bot@example.org");
+        assert_string_equal(web->on_done, "echo \"$JADA_BRANCH\"");
+        assert_int_equal(web->isolation, PROJECT_WORKTREE);
+        assert_int_equal(web->line, 4);
+        assert_int_equal(shared->isolation, PROJECT_NONE);
+        assert_string_equal(shared->base, "");
+        assert_string_equal(shared->author_name, "jada-agent");
+        assert_string_equal(shared->author_email, "jada-agent@localhost");
+        config_free(c);
+
+        c = parse_ok("[daemon]\n");
+        assert_int_equal(c->n_projects, 0);
+        assert_string_equal(c->daemon.default_project, "");
+        assert_int_equal(c->daemon.git_timeout, SEC(300));
+        config_free(c);
+
+        parse_bad("[project]\npath = /x\n", 1, "a project name is 1 to 64");
+        parse_bad("[project a/b]\npath = /x\n", 1, "a project name");
+        parse_bad("[project aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa]\npath = /x\n", 1,
+                  "a project name");
+        parse_bad("[project a]\npath = /x\n[project a]\npath = /y\n", 3, "defined twice (first on line 1)");
+        parse_bad("[project a]\npath = /x\npath = /y\n", 3, "duplicate key 'path' in [project a] (first set on line 2)");
+        parse_bad("[project a]\npath =\n", 2, "path: must not be empty");
+        parse_bad("[project a]\nbase = -x\npath = /x\n", 2, "is not a branch name");
+        parse_bad("[project a]\nbase = a..b\npath = /x\n", 2, "is not a branch name");
+        parse_bad("[project a]\npush = --mirror\npath = /x\n", 2, "is not a remote name");
+        parse_bad("[project a]\nauthor = <x@y>\npath = /x\n", 2, "Name <email>");
+        parse_bad("[project a]\nauthor = A <>\npath = /x\n", 2, "Name <email>");
+        parse_bad("[project a]\nauthor = A <x> y\npath = /x\n", 2, "Name <email>");
+        parse_bad("[project a]\nisolation = chroot\npath = /x\n", 2, "not one of: worktree, none");
+        parse_bad("[project a]\nbase = main\n", 1, "needs path");
+        parse_bad("[project a]\npath = /x\nisolation = none\npush = o\n", 1, "push needs isolation = worktree");
+        parse_bad("[daemon]\ndefault_project = a\n", 2, "there is no [project a]");
+        parse_bad("[daemon]\ngit_timeout = 0\n", 2, "out of range");
+        parse_bad("[project a]\npath = /x\nonion = yes\n", 3, "unknown key 'onion' in section [project a]");
+}
+
 static void test_defaults(void **state)
 {
         unsetenv("STATE_DIRECTORY");
@@ -299,6 +355,7 @@ int main(void)
                 cmocka_unit_test(test_duration_bad),
                 cmocka_unit_test(test_duration_format),
                 cmocka_unit_test(test_defaults),
+                cmocka_unit_test(test_projects),
                 cmocka_unit_test(test_state_directory_env),
                 cmocka_unit_test(test_full),
                 cmocka_unit_test(test_full_values),

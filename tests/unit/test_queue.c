@@ -1356,6 +1356,71 @@ static void test_bad_state_row(void **state)
         assert_int_equal(sql_int(f->db, "SELECT state = 'bogus' FROM tasks WHERE id = ?1", bad), 1);
 }
 
+/* Tasks of a project that runs one session at a time wait, unclaimed, while
+ * it is busy; other tasks go first; the branch columns and ended worktrees. */
+static void test_projects(void **state)
+{
+        struct fixture *f = *state;
+        const char *busy[] = { "shared", NULL }, *none[] = { NULL };
+        struct queue_task *t = NULL, *tasks = NULL;
+        int64_t a, b, c;
+        size_t n = 0;
+
+        assert_int_equal(queue_add(f->db, &(struct queue_new){ .prompt = "a", .project = "shared", .priority = 9 },
+                                   NOW, &a), 0);
+        assert_int_equal(queue_add(f->db, &(struct queue_new){ .prompt = "b", .project = "web" }, NOW, &b), 0);
+        assert_int_equal(queue_add(f->db, &(struct queue_new){ .prompt = "c", .project = "" }, NOW, &c), 0);
+
+        assert_int_equal(queue_claim(f->db, NOW, busy, &t), 1);
+        assert_int_equal(t->id, b);                     /* a, more urgent, waits for its project */
+        assert_string_equal(t->project, "web");
+        queue_task_free(t);
+        assert_int_equal(queue_claim(f->db, NOW, busy, &t), 1);
+        assert_int_equal(t->id, c);
+        assert_null(t->project);                        /* "" is no project */
+        queue_task_free(t);
+        assert_int_equal(queue_claim(f->db, NOW, busy, &t), 0);
+        assert_int_equal(queue_claim(f->db, NOW, none, &t), 1);
+        assert_int_equal(t->id, a);
+        queue_task_free(t);
+
+        assert_int_equal(queue_list(f->db, -1, "web", &tasks, &n), 0);
+        assert_int_equal(n, 1);
+        assert_int_equal(tasks[0].id, b);
+        queue_tasks_free(tasks, n);
+
+        assert_int_equal(queue_set_branch(f->db, b, "jada/task-2", "main", "abc123", "/s/work/task-2"), 0);
+        assert_int_equal(queue_set_branch(f->db, 999, "x", "y", "z", "w"), -ENOENT);
+        assert_int_equal(queue_get(f->db, b, &t), 0);
+        assert_string_equal(t->branch, "jada/task-2");
+        assert_string_equal(t->base, "main");
+        assert_string_equal(t->base_commit, "abc123");
+        assert_string_equal(t->worktree, "/s/work/task-2");
+        queue_task_free(t);
+
+        /* Running: not an ended worktree yet. */
+        assert_int_equal(queue_worktrees(f->db, true, &tasks, &n), 0);
+        assert_int_equal(n, 0);
+        queue_tasks_free(tasks, n);
+        assert_int_equal(queue_worktrees(f->db, false, &tasks, &n), 0);
+        assert_int_equal(n, 1);
+        queue_tasks_free(tasks, n);
+        move(f->db, b, TASK_DONE, "done", NOW);
+        assert_int_equal(queue_worktrees(f->db, true, &tasks, &n), 0);
+        assert_int_equal(n, 1);
+        assert_int_equal(tasks[0].id, b);
+        queue_tasks_free(tasks, n);
+
+        assert_int_equal(queue_note(f->db, b, "warning: push failed", NOW), 0);
+        assert_int_equal(queue_get(f->db, b, &t), 0);
+        assert_int_equal(t->state, TASK_DONE);          /* a note changes no state */
+        queue_task_free(t);
+        assert_int_equal(queue_set_worktree(f->db, b, NULL), 0);
+        assert_int_equal(queue_worktrees(f->db, false, &tasks, &n), 0);
+        assert_int_equal(n, 0);
+        queue_tasks_free(tasks, n);
+}
+
 int main(void)
 {
         suite_now = now_seconds();
@@ -1385,6 +1450,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_counts_and_next_due, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_check_constraint, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_bad_state_row, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_projects, setup, teardown),
         };
 
         /* Quiet: only errors, on stderr (the tests provoke some on purpose). */

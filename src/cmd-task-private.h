@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Shared by cmd-task.c (add, list, the state changes) and cmd-task-show.c
+ * (show, diff). */
+
+#include "jada/cli.h"
+#include "jada/config.h"
+#include "jada/queue.h"
+
+#include <jansson.h>
+#include <sqlite3.h>
+
+int task_usage(void);
+json_t *task_json(const struct queue_task *t);
+json_t *json_time(int64_t t);
+void print_json(json_t *j);
+/* Opens the db and loads one task (unless task is NULL); prints why not. */
+int load_task(struct cli *cli, const char *id_arg, struct jada_config **config, sqlite3 **db,
+              struct queue_task **task, int64_t *id);
+int task_show(struct cli *cli, int argc, char **argv);
+int task_diff(struct cli *cli, int argc, char **argv);
