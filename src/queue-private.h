@@ -20,3 +20,5 @@ int queue_task_from_row(sqlite3_stmt *st, struct queue_task *t);
 /* Within the caller's transaction. old_state -1: the task was created. */
 int queue_add_event(sqlite3 *db, int64_t id, int old_state, enum task_state new_state, const char *reason,
                     int64_t now);
+/* Every row of a prepared TASK_COLUMNS query. */
+int queue_read_tasks(sqlite3 *db, sqlite3_stmt *st, struct queue_task **ret, size_t *n);

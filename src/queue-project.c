@@ -3,7 +3,6 @@
 #include "jada/queue.h"
 #include "queue-private.h"
 #include "jada/db.h"
-#include "jada/util.h"
 
 #include <errno.h>
 
@@ -54,30 +53,13 @@ int queue_note(sqlite3 *db, int64_t id, const char *reason, int64_t now)
 int queue_worktrees(sqlite3 *db, bool ended_only, struct queue_task **ret, size_t *n)
 {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
-        struct queue_task *tasks = NULL;
-        size_t count = 0;
-        int r, rc;
+        int r = db_prepare(db,
+                           "SELECT " TASK_COLUMNS " FROM tasks WHERE worktree IS NOT NULL "
+                           "AND (NOT ?1 OR state IN ('done', 'cancelled')) ORDER BY id",
+                           &st);
 
-        r = db_prepare(db,
-                       "SELECT " TASK_COLUMNS " FROM tasks WHERE worktree IS NOT NULL "
-                       "AND (NOT ?1 OR state IN ('done', 'cancelled')) ORDER BY id",
-                       &st);
         if (r < 0)
                 return r;
         sqlite3_bind_int(st, 1, ended_only);
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                tasks = xreallocarray(tasks, count + 1, sizeof *tasks);
-                r = queue_task_from_row(st, &tasks[count++]);
-                if (r < 0)
-                        break;
-        }
-        if (r == 0 && rc != SQLITE_DONE)
-                r = db_errno(rc);
-        if (r < 0) {
-                queue_tasks_free(tasks, count);
-                return r;
-        }
-        *ret = tasks;
-        *n = count;
-        return 0;
+        return queue_read_tasks(db, st, ret, n);
 }

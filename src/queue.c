@@ -440,24 +440,12 @@ int queue_get(sqlite3 *db, int64_t id, struct queue_task **ret)
         return 0;
 }
 
-int queue_list(sqlite3 *db, int state, const char *project, struct queue_task **ret, size_t *n)
+int queue_read_tasks(sqlite3 *db, sqlite3_stmt *st, struct queue_task **ret, size_t *n)
 {
         struct queue_task *tasks = NULL;
         size_t count = 0;
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
-        int r, rc;
+        int r = 0, rc;
 
-        if (state >= _TASK_STATE_MAX)
-                return -EINVAL;
-        r = db_prepare(db,
-                    "SELECT " TASK_COLUMNS " FROM tasks WHERE (?1 IS NULL OR state = ?1) "
-                    "AND (?2 IS NULL OR project = ?2) ORDER BY id",
-                    &st);
-        if (r < 0)
-                return r;
-        sqlite3_bind_text(st, 2, project, -1, SQLITE_STATIC);
-        if (state >= 0 && state < _TASK_STATE_MAX)
-                sqlite3_bind_text(st, 1, queue_state_names[state], -1, SQLITE_STATIC);
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
                 tasks = xreallocarray(tasks, count + 1, sizeof *tasks);
                 r = queue_task_from_row(st, &tasks[count++]);
@@ -473,6 +461,25 @@ int queue_list(sqlite3 *db, int state, const char *project, struct queue_task **
         *ret = tasks;
         *n = count;
         return 0;
+}
+
+int queue_list(sqlite3 *db, int state, const char *project, struct queue_task **ret, size_t *n)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        if (state >= _TASK_STATE_MAX)
+                return -EINVAL;
+        r = db_prepare(db,
+                    "SELECT " TASK_COLUMNS " FROM tasks WHERE (?1 IS NULL OR state = ?1) "
+                    "AND (?2 IS NULL OR project = ?2) ORDER BY id",
+                    &st);
+        if (r < 0)
+                return r;
+        sqlite3_bind_text(st, 2, project, -1, SQLITE_STATIC);
+        if (state >= 0 && state < _TASK_STATE_MAX)
+                sqlite3_bind_text(st, 1, queue_state_names[state], -1, SQLITE_STATIC);
+        return queue_read_tasks(db, st, ret, n);
 }
 
 int queue_events(sqlite3 *db, int64_t id, size_t limit, struct queue_event **ret, size_t *n)

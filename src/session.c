@@ -642,7 +642,7 @@ int sessions_start(struct sessions *m, struct queue_task *task)
                 if (!s->shared)
                         s->branch = project_branch_name(task->id);
         }
-        s->work_dir = s->shared ? xstrdup(p->path) : project_work_dir(c, task->id);
+        s->work_dir = p && s->shared ? xstrdup(p->path) : project_work_dir(c, task->id);
         /* A worktree is git's to create; a plain work dir is ours. */
         if ((r = mkdir_p(work_root, 0700)) < 0 || (r = mkdir_p(home, 0700)) < 0 ||
             (!p && (r = mkdir_p(s->work_dir, 0700)) < 0)) {

@@ -72,6 +72,16 @@ class ProjectTest(SessionTest):
             self.assertLess(time.monotonic(), deadline, f"{path} is still there")
             time.sleep(0.05)
 
+    def wait_retried(self, task_id):
+        """Until the task is queued again after one failed attempt (a retry with backoff)."""
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            t = self.show(task_id)
+            if t["state"] == "queued" and t["attempts"] == 1:
+                return t
+            self.assertLess(time.monotonic(), deadline, t)
+            time.sleep(0.05)
+
     def events(self, task_id):
         return [e["reason"] for e in self.show(task_id)["events"]]
 
@@ -363,13 +373,7 @@ class Faults(ProjectTest):
         self.scenario(stream=SUCCESS, run="git log --format=%s")
         self.daemon()
         i = self.add("Locked.", "--project", "site")
-        deadline = time.monotonic() + TIMEOUT
-        while True:
-            t = self.show(i)
-            if t["state"] == "queued" and t["attempts"] == 1:
-                break
-            self.assertLess(time.monotonic(), deadline, t)
-            time.sleep(0.05)
+        self.wait_retried(i)
         self.assertEqual(len(self.invocations()), 1)  # the resume did not start
         self.assertTrue(any("not committed yet" in e for e in self.events(i)), self.events(i))
         self.assertTrue(any("cannot commit what the last session left" in e for e in self.events(i)), self.events(i))
@@ -407,13 +411,7 @@ class HangingGit(ProjectTest):
         b = self.add("No project.")
         # The other session runs to its end meanwhile: the loop is not blocked.
         self.wait_state(b, "done")
-        deadline = time.monotonic() + TIMEOUT
-        while True:
-            t = self.show(a)
-            if t["state"] == "queued" and t["attempts"] == 1:
-                break
-            self.assertLess(time.monotonic(), deadline, t)
-            time.sleep(0.05)
+        self.wait_retried(a)
         self.assertTrue(any("git worktree add: timed out" in e for e in self.events(a)), self.events(a))
         self.assertEqual([s["uncounted"] for s in self.sessions() if s["task_id"] == a], ["never started"])
         os.unlink(flag)
@@ -446,13 +444,7 @@ class FullDisk(ProjectTest):
         self.scenario(stream=SUCCESS, run="git log --format=%s; git status --porcelain")
         self.daemon()
         i = self.add("Fill it.", "--project", "site")
-        deadline = time.monotonic() + TIMEOUT
-        while True:
-            t = self.show(i)
-            if t["state"] == "queued" and t["attempts"] == 1:
-                break
-            self.assertLess(time.monotonic(), deadline, t)
-            time.sleep(0.05)
+        self.wait_retried(i)
         self.assertEqual(len(self.invocations()), 1)
         self.assertTrue(any("not committed yet" in e and "space" in e.lower() for e in self.events(i)),
                         self.events(i))
