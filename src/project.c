@@ -390,6 +390,8 @@ static bool commit_step(struct project_op *op, struct job_result *res)
                 commit_then(op);
                 return true;
         case J_ON_DONE:
+                (void)unlink(op->result_file);
+                op->result_file = mfree(op->result_file);
                 if (res->status == 0)
                         (void)queue_note(op->db, op->task_id, "on_done ran (exit 0)", now_seconds());
                 else if (res->timed_out)
