@@ -31,6 +31,8 @@ enum health_problem {
         PROBLEM_CONFIG_RELOAD,  /* a reload was refused; the old config runs */
         PROBLEM_DATABASE,       /* the db cannot be written */
         PROBLEM_PROJECT,        /* a project's path is missing, not a repository, or not writable */
+        PROBLEM_USAGE_LIMIT,    /* a plan's usage limit refused a session: parked until it resets */
+        PROBLEM_USAGE_WARNING,  /* a usage limit is nearly used (the CLI said allowed_warning) */
         _PROBLEM_MAX,
 };
 
