@@ -95,6 +95,11 @@ void daemon_publish(struct jada_ctx *ctx)
                         snprintf(h->status, sizeof h->status, "Idle · %s · %s · poll every %s", queue, budget, every);
         }
         sd_notifyf(false, "STATUS=%s", h->status);
+        snprintf(h->usage.type, sizeof h->usage.type, "%s", ctx->usage.last.seen ? ctx->usage.last.type : "");
+        snprintf(h->usage.status, sizeof h->usage.status, "%s", ctx->usage.last.seen ? ctx->usage.last.status : "");
+        h->usage.utilization = ctx->usage.last.seen ? ctx->usage.last.utilization : -1;
+        h->usage.resets_at = ctx->usage.last.seen ? ctx->usage.last.resets_at : 0;
+        h->usage.parked_until = ctx->usage.parked_until;
         if (ctx->db) {
                 int r = health_save(ctx->db, h, (int64_t)getpid(), ctx->started_realtime);
                 if (r < 0 && !health_has_problem(h, PROBLEM_DATABASE)) {

@@ -200,7 +200,12 @@ static char *details_json(const struct health *health)
                 if (health->problems[i][0])
                         json_array_append_new(problems, json_pack("{s:s, s:s}", "kind", problem_kinds[i].name,
                                                                   "text", health->problems[i]));
-        doc = json_pack("{s:o}", "problems", problems);
+        doc = json_pack("{s:o, s:{s:s, s:s, s:o, s:I, s:I}}", "problems", problems, "usage_limit",
+                        "type", health->usage.type, "status", health->usage.status,
+                        "utilization", health->usage.utilization >= 0 ? json_real(health->usage.utilization)
+                                                                      : json_null(),
+                        "resets_at", (json_int_t)health->usage.resets_at,
+                        "parked_until", (json_int_t)health->usage.parked_until);
         out = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
         json_decref(doc);
         if (!out)

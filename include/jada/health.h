@@ -42,6 +42,14 @@ struct health {
         enum health_state state;
         char status[512];       /* the STATUS= line, worst problem first */
         char problems[_PROBLEM_MAX][192]; /* "" when not current */
+        /* The last usage-limit state the CLI reported, and the park: in the
+         * health row's details as "usage_limit" (type "" when none seen). */
+        struct {
+                char type[32], status[24];
+                double utilization;     /* < 0: unknown */
+                int64_t resets_at;      /* 0: unknown */
+                int64_t parked_until;   /* 0: not parked */
+        } usage;
         /* Told of every alert after its journal entry (the webhook). */
         void (*on_alert)(void *userdata, bool recovered, const char *kind, const char *text);
         void *alert_userdata;
