@@ -138,6 +138,10 @@ static char **child_arguments(const struct child_spec *spec)
                 argv[k++] = xstrdup("--model");
                 argv[k++] = xstrdup(c->claude.model);
         }
+        if (spec->max_budget_usd > 0) {
+                argv[k++] = xstrdup("--max-budget-usd");
+                argv[k++] = xasprintf("%.4f", spec->max_budget_usd);
+        }
         argv[k++] = xstrdup("--append-system-prompt");
         if (spec->branch)
                 argv[k++] = xasprintf("%s " SESSION_PROJECT_PROMPT, SESSION_SYSTEM_PROMPT, spec->project, spec->branch);

@@ -4,6 +4,7 @@
 #include "jada/budget.h"
 #include "jada/session-store.h"
 #include "jada/cli.h"
+#include "jada/queue.h"
 #include "jada/config.h"
 #include "jada/db.h"
 #include "jada/util.h"
@@ -50,7 +51,36 @@ static json_t *time_or_null(int64_t t)
         return t > 0 ? json_string(format_utc(buf, sizeof buf, (uint64_t)t * USEC_PER_SEC)) : json_null();
 }
 
-static void print_json(const struct session_row *rows, size_t n, const struct summary *s, int64_t since)
+/* The tasks of the listed sessions: what each cost in all, against its cap. */
+struct task_cost {
+        int64_t id;
+        double cost_usd, cap_usd;       /* cap 0: none */
+};
+
+static size_t task_costs(sqlite3 *db, const struct session_row *rows, size_t n, double default_cap,
+                         struct task_cost **ret)
+{
+        struct task_cost *costs = NULL;
+        size_t k = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                struct queue_task *t = NULL;
+                bool seen = false;
+                for (size_t j = 0; j < k && !seen; j++)
+                        seen = costs[j].id == rows[i].task_id;
+                if (!rows[i].task_id || seen || queue_get(db, rows[i].task_id, &t) < 0)
+                        continue;
+                costs = xreallocarray(costs, k + 1, sizeof *costs);
+                costs[k++] = (struct task_cost){ .id = t->id, .cost_usd = t->cost_usd,
+                                                 .cap_usd = queue_cost_cap(t, default_cap) };
+                queue_task_free(t);
+        }
+        *ret = costs;
+        return k;
+}
+
+static void print_json(const struct session_row *rows, size_t n, const struct summary *s, int64_t since,
+                       const struct task_cost *costs, size_t n_costs)
 {
         json_t *arr = json_array(), *doc;
 
@@ -88,14 +118,25 @@ static void print_json(const struct session_row *rows, size_t n, const struct su
                         "warning", max_turns > MAX_TURNS_WARNING
                                 ? json_string("more than 30% of sessions hit the turn limit: raise max_turns or split tasks")
                                 : json_null());
-        if (!doc || json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII) < 0)
+        if (!doc)
+                abort();
+        {
+                json_t *tasks = json_array();
+                for (size_t i = 0; i < n_costs; i++)
+                        json_array_append_new(tasks, json_pack("{s:I, s:f, s:o}", "id", (json_int_t)costs[i].id,
+                                                               "cost_usd", costs[i].cost_usd, "cost_cap_usd",
+                                                               costs[i].cap_usd > 0 ? json_real(costs[i].cap_usd)
+                                                                                    : json_null()));
+                json_object_set_new(doc, "tasks", tasks);
+        }
+        if (json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII) < 0)
                 abort();
         putchar('\n');
         json_decref(doc);
 }
 
 static void print_human(const struct session_row *rows, size_t n, const struct summary *s,
-                        const char *window)
+                        const char *window, const struct task_cost *costs, size_t n_costs)
 {
         if (n > 0)
                 printf("%6s  %6s  %-20s  %8s  %-15s  %5s  %9s\n", "ID", "TASK", "STARTED", "DURATION", "OUTCOME",
@@ -128,6 +169,11 @@ static void print_human(const struct session_row *rows, size_t n, const struct s
                        s->uncounted);
         if (s->finished && (double)s->max_turns / (double)s->finished > MAX_TURNS_WARNING)
                 printf("warning: more than 30%% of sessions hit the turn limit: raise max_turns or split tasks\n");
+        for (size_t i = 0; i < n_costs; i++)
+                if (costs[i].cap_usd > 0)
+                        printf("task %lld: $%.4f of its $%.2f cost cap%s\n", (long long)costs[i].id,
+                               costs[i].cost_usd, costs[i].cap_usd,
+                               costs[i].cost_usd >= costs[i].cap_usd ? " (reached: jada-agent task budget ID USD)" : "");
 }
 
 int cmd_sessions(struct cli *cli, int argc, char **argv)
@@ -139,6 +185,8 @@ int cmd_sessions(struct cli *cli, int argc, char **argv)
                 {}
         };
         struct session_row *rows = NULL;
+        struct task_cost *costs = NULL;
+        size_t n_costs = 0;
         struct jada_config *config = NULL;
         const char *window = "7d";
         uint64_t usec = 7 * 86400 * USEC_PER_SEC;
@@ -172,6 +220,8 @@ int cmd_sessions(struct cli *cli, int argc, char **argv)
                 return r;
         since = (int64_t)((now_realtime_usec() - (usec < now_realtime_usec() ? usec : 0)) / USEC_PER_SEC);
         r = session_store_list(db, since, &rows, &n);
+        if (r == 0)
+                n_costs = task_costs(db, rows, n, config->claude.max_cost_per_task_usd, &costs);
         db_close(db);
         config_free(config);
         if (r < 0) {
@@ -180,9 +230,10 @@ int cmd_sessions(struct cli *cli, int argc, char **argv)
         }
         struct summary s = summarize(rows, n);
         if (json)
-                print_json(rows, n, &s, since);
+                print_json(rows, n, &s, since, costs, n_costs);
         else
-                print_human(rows, n, &s, window);
+                print_human(rows, n, &s, window, costs, n_costs);
         session_rows_free(rows, n);
+        free(costs);
         return EXIT_OK;
 }

@@ -6,6 +6,7 @@
  * three poll intervals).
  */
 #include "jada/sync-store.h"
+#include "jada/usage.h"
 #include "jada/budget.h"
 #include "jada/session-store.h"
 #include "jada/cli.h"
@@ -155,6 +156,7 @@ struct status_facts {
         struct sync_history sync;
         int64_t dir_bytes;
         json_t *oauth;                  /* what the token file says */
+        struct usage_state usage;       /* the usage-limit gate and last state, as the daemon saved them */
 };
 
 static json_t *oauth_facts(const struct jada_config *config, int64_t now)
@@ -217,6 +219,7 @@ static void gather(const struct jada_config *config, sqlite3 *db, struct status_
         if (statvfs(config->daemon.state_dir, &vfs) == 0 && vfs.f_blocks > 0)
                 f->health.disk_free_share = (double)vfs.f_bavail / (double)vfs.f_blocks;
         f->oauth = oauth_facts(config, f->now);
+        (void)usage_load(db, &f->usage);
 }
 
 static void facts_clear(struct status_facts *f)
@@ -276,6 +279,21 @@ static json_t *time_or_null(int64_t t)
         return t > 0 ? json_string(format_utc(buf, sizeof buf, (uint64_t)t * USEC_PER_SEC)) : json_null();
 }
 
+static json_t *usage_json(const struct usage_state *u, int64_t now)
+{
+        const struct stream_rate_limit *l = &u->last;
+
+        return json_pack("{s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+                         "parked", usage_parked(u, now),
+                         "parked_until", usage_parked(u, now) ? time_or_null(u->parked_until) : json_null(),
+                         "parked_by", usage_parked(u, now) ? json_string(u->park_type) : json_null(),
+                         "type", l->seen ? json_string(l->type) : json_null(),
+                         "status", l->seen ? json_string(l->status) : json_null(),
+                         "utilization", l->seen && l->utilization >= 0 ? json_real(l->utilization) : json_null(),
+                         "resets_at", l->seen ? time_or_null(l->resets_at) : json_null(),
+                         "seen_at", time_or_null(u->last_at));
+}
+
 static json_t *report_json(const struct status_facts *f, const struct report *rep)
 {
         const struct jada_config *config = f->config;
@@ -290,7 +308,7 @@ static json_t *report_json(const struct status_facts *f, const struct report *re
                         "s:{s:I, s:i, s:f, s:f, s:o}, "
                         "s:{s:I, s:I, s:f, s:f}, "
                         "s:{s:b, s:o, s:o, s:I, s:o}, "
-                        "s:O, s:{s:s, s:I, s:f}, s:O}",
+                        "s:O, s:{s:s, s:I, s:f}, s:o, s:O}",
                         "verdict", verdict_names[rep->verdict], "exit_code", (int)rep->verdict,
                         "service", "running", f->running,
                         "pid", f->running ? json_integer(f->row.pid) : json_null(),
@@ -316,6 +334,7 @@ static json_t *report_json(const struct status_facts *f, const struct report *re
                         "oauth", f->oauth,
                         "disk", "state_dir", config->daemon.state_dir, "state_dir_bytes", (json_int_t)f->dir_bytes,
                         "free_share", f->health.disk_free_share,
+                        "usage_limit", usage_json(&f->usage, f->now),
                         "problems", rep->problems);
         if (!doc)
                 abort();
@@ -371,6 +390,22 @@ static void print_human(const struct status_facts *f, const struct report *rep)
                         duration_format(a, sizeof a, (uint64_t)json_integer_value(age) * USEC_PER_SEC);
                         printf(", refresh token %s old%s", a,
                                json_integer_value(age) > 6 * 86400 ? " (Testing apps lose it at 7 days)" : "");
+                }
+                putchar('\n');
+        }
+        if (usage_parked(&f->usage, f->now) || f->usage.last.seen) {
+                const struct stream_rate_limit *l = &f->usage.last;
+                char reset[32], until[32];
+                printf("  %-9s", "limits");
+                if (usage_parked(&f->usage, f->now))
+                        printf(" parked by the %s limit until %s;", usage_limit_name(f->usage.park_type),
+                               format_utc(until, sizeof until, (uint64_t)f->usage.parked_until * USEC_PER_SEC));
+                if (l->seen) {
+                        printf(" %s limit %s", usage_limit_name(l->type), *l->status ? l->status : "?");
+                        if (l->utilization >= 0)
+                                printf(", %.0f%% used", l->utilization <= 1 ? 100 * l->utilization : l->utilization);
+                        if (l->resets_at > 0)
+                                printf(", resets %s", format_utc(reset, sizeof reset, (uint64_t)l->resets_at * USEC_PER_SEC));
                 }
                 putchar('\n');
         }

@@ -28,6 +28,7 @@ int task_show(struct cli *cli, int argc, char **argv)
         struct queue_task *t = NULL;
         struct queue_event *events = NULL;
         struct project_branch_info info = { .commits = -1 };
+        double cap = 0;
         size_t n = 0;
         sqlite3 *db = NULL;
         bool json = false;
@@ -49,6 +50,7 @@ int task_show(struct cli *cli, int argc, char **argv)
         db_close(db);
         if (r == 0 && t->branch)
                 project_branch_info(config, t, &info);
+        cap = queue_cost_cap(t, config->claude.max_cost_per_task_usd);
         config_free(config);
         if (r < 0) {
                 fprintf(stderr, "jada-agent: cannot read the events of task %lld: %s\n", (long long)id, cli_db_error(r));
@@ -66,6 +68,7 @@ int task_show(struct cli *cli, int argc, char **argv)
                                 "reason", events[i].reason));
                 json_object_set_new(j, "events", arr);
                 json_object_set_new(j, "commits", info.commits >= 0 ? json_integer(info.commits) : json_null());
+                json_object_set_new(j, "cost_cap_usd", cap > 0 ? json_real(cap) : json_null());
                 json_object_set_new(j, "diffstat", t->branch && !info.problem ? json_string(info.diffstat) : json_null());
                 print_json(j);
         } else {
@@ -81,6 +84,11 @@ int task_show(struct cli *cli, int argc, char **argv)
                 snprintf(num, sizeof num, "%lld sessions, %lld turns, $%.4f, %lld failed attempts",
                          (long long)t->sessions_used, (long long)t->turns_used, t->cost_usd, (long long)t->attempts);
                 print_field("used", num);
+                if (cap > 0) {
+                        snprintf(num, sizeof num, "$%.2f of $%.2f (%s)", t->cost_usd, cap,
+                                 t->max_cost_usd > 0 ? "its own" : "max_cost_per_task_usd");
+                        print_field("cost cap", num);
+                }
                 print_field("claude session", t->claude_session_id);
                 print_field("project", t->project);
                 print_field("branch", t->branch);

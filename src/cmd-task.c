@@ -63,6 +63,22 @@ static int parse_after(const char *s, int64_t now, int64_t *ret)
         return 0;
 }
 
+/* An amount of USD above 0 and at most a million: "2.5", "0.75". */
+static int parse_usd(const char *s, double *ret)
+{
+        char *end;
+        double v;
+
+        if (!s || !((*s >= '0' && *s <= '9') || *s == '.'))
+                return -EINVAL;
+        errno = 0;
+        v = strtod(s, &end);
+        if (*end || errno || !(v > 0) || v > 1e6)
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
 /* A prompt or reply from an argument or, for "-", from stdin. */
 static int read_text(const char *what, const char *arg, char **ret)
 {
@@ -114,9 +130,11 @@ static int task_add(struct cli *cli, int argc, char **argv)
                 { "priority", required_argument, NULL, 'p' },
                 { "after", required_argument, NULL, 'a' },
                 { "project", required_argument, NULL, 'P' },
+                { "max-cost", required_argument, NULL, 'M' },
                 {}
         };
         const char *title = NULL, *after = NULL, *project = NULL;
+        double max_cost = 0;
         _cleanup_free_ char *prompt = NULL;
         struct jada_config *config = NULL;
         int64_t priority = 0, run_after, id, now = now_seconds();
@@ -130,6 +148,13 @@ static int task_add(struct cli *cli, int argc, char **argv)
                         break;
                 case 'P':
                         project = optarg;
+                        break;
+                case 'M':
+                        if (parse_usd(optarg, &max_cost) < 0) {
+                                fprintf(stderr, "jada-agent: --max-cost '%s' is not an amount of USD above 0 "
+                                        "(e.g. 2.50)\n", optarg);
+                                return EXIT_USAGE;
+                        }
                         break;
                 case 'p':
                         if (parse_int64(optarg, &priority) < 0 || priority < -1000 || priority > 1000) {
@@ -176,7 +201,8 @@ static int task_add(struct cli *cli, int argc, char **argv)
                 return EXIT_ERROR;
         }
         r = queue_add(db, &(struct queue_new){ .title = title, .prompt = prompt, .project = project,
-                                               .priority = priority, .run_after = run_after }, now, &id);
+                                               .priority = priority, .run_after = run_after,
+                                               .max_cost_usd = max_cost }, now, &id);
         db_close(db);
         if (r < 0) {
                 fprintf(stderr, "jada-agent: cannot add the task: %s\n", cli_db_error(r));
@@ -204,7 +230,7 @@ static json_t *json_text(const char *s)
 json_t *task_json(const struct queue_task *t)
 {
         return json_pack("{s:I, s:o, s:o, s:s, s:I, s:o, s:I, s:I, s:I, s:f, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
-                         "s:o, s:o, s:o, s:o}",
+                         "s:o, s:o, s:o, s:o, s:o}",
                          "id", (json_int_t)t->id,
                          "title", json_text(t->title),
                          "prompt", json_text(t->prompt),
@@ -225,7 +251,8 @@ json_t *task_json(const struct queue_task *t)
                          "project", json_text(t->project),
                          "branch", json_text(t->branch),
                          "base", json_text(t->base),
-                         "worktree", json_text(t->worktree));
+                         "worktree", json_text(t->worktree),
+                         "max_cost_usd", t->max_cost_usd > 0 ? json_real(t->max_cost_usd) : json_null());
 }
 
 void print_json(json_t *j)
@@ -425,20 +452,58 @@ static int task_action(struct cli *cli, const struct task_action *a, int argc, c
         return EXIT_OK;
 }
 
+static int task_budget(struct cli *cli, int argc, char **argv)
+{
+        static const struct option opts[] = { CLI_COMMON_LONG, {} };
+        struct jada_config *config = NULL;
+        sqlite3 *db = NULL;
+        double usd;
+        int64_t id;
+        int c, r;
+
+        while ((c = getopt_long(argc, argv, CLI_COMMON_SHORT, opts, NULL)) != -1)
+                if (cli_common_option(cli, c) < 0)
+                        return task_usage();
+        if (argc - optind != 2)
+                return task_usage();
+        if (parse_usd(argv[optind + 1], &usd) < 0) {
+                fprintf(stderr, "jada-agent: '%s' is not an amount of USD above 0 (e.g. 5.00)\n", argv[optind + 1]);
+                return EXIT_USAGE;
+        }
+        r = load_task(cli, argv[optind], &config, &db, NULL, &id);
+        if (r != 0)
+                return r;
+        r = queue_set_max_cost(db, id, usd, now_seconds());
+        db_close(db);
+        config_free(config);
+        if (r == -ENOENT)
+                fprintf(stderr, "jada-agent: no task %lld\n", (long long)id);
+        else if (r < 0)
+                fprintf(stderr, "jada-agent: task %lld: %s\n", (long long)id, cli_db_error(r));
+        if (r < 0)
+                return EXIT_ERROR;
+        printf("task %lld: cost cap $%.2f\n", (long long)id, usd);
+        return EXIT_OK;
+}
+
 static void task_help(FILE *f)
 {
         fprintf(f,
-                "usage: jada-agent task add [--title T] [--priority N] [--after TIME] [--project NAME] PROMPT|-\n"
+                "usage: jada-agent task add [--title T] [--priority N] [--after TIME] [--project NAME]\n"
+                "                           [--max-cost USD] PROMPT|-\n"
                 "       jada-agent task list [--state S] [--project NAME] [--json]\n"
                 "       jada-agent task show ID [--json]\n"
                 "       jada-agent task diff ID [--stat]\n"
                 "       jada-agent task cancel ID | retry ID | done ID | reply ID TEXT|-\n"
+                "       jada-agent task budget ID USD\n"
                 "\n"
                 "PROMPT '-' reads it from stdin (up to 1 MiB). --after takes a UTC time\n"
                 "(2026-11-30T09:00:00Z) or a duration from now (2h). A higher --priority\n"
                 "runs first (default 0, from -1000 to 1000). --project runs the task on its\n"
                 "own branch jada/task-ID of that project ([daemon] default_project if not\n"
-                "given); task diff shows that branch against its base.\n");
+                "given); task diff shows that branch against its base. --max-cost caps what\n"
+                "the task may cost over all its sessions ([claude] max_cost_per_task_usd if\n"
+                "not given); task budget sets a new cap (then reply, if it waits on it).\n");
 }
 
 int cmd_task(struct cli *cli, int argc, char **argv)
@@ -460,6 +525,8 @@ int cmd_task(struct cli *cli, int argc, char **argv)
                 return task_show(cli, argc, argv);
         if (strcmp(argv[0], "diff") == 0)
                 return task_diff(cli, argc, argv);
+        if (strcmp(argv[0], "budget") == 0)
+                return task_budget(cli, argc, argv);
         for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++)
                 if (strcmp(argv[0], actions[i].name) == 0)
                         return task_action(cli, &actions[i], argc, argv);

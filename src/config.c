@@ -70,6 +70,7 @@ static const struct config_key config_keys[] = {
         { "claude", "session_timeout",       KEY_DURATION, OFF(claude.session_timeout),       "45min", 10, 7 * 86400 },
         { "claude", "idle_timeout",          KEY_DURATION, OFF(claude.idle_timeout),          "10min", 10, 86400 },
         { "claude", "daily_cost_limit_usd",  KEY_DOUBLE,   OFF(claude.daily_cost_limit_usd),  "0", 0, 1e6 },
+        { "claude", "max_cost_per_task_usd", KEY_DOUBLE,   OFF(claude.max_cost_per_task_usd), "0", 0, 1e6 },
         { "claude", "concurrency",           KEY_UINT,     OFF(claude.concurrency),           "1", 1, 64 },
         { "claude", "permission_mode",       KEY_ENUM,     OFF(claude.permission_mode),       "acceptEdits", 0, 0, permission_modes, true },
         { "claude", "allowed_tools",         KEY_STRING,   OFF(claude.allowed_tools),         "" },

@@ -82,7 +82,9 @@ void daemon_publish(struct jada_ctx *ctx)
                          n, n == 1 ? "" : "s");
         } else if (problem) {
                 h->state = HEALTH_DEGRADED;
-                snprintf(h->status, sizeof h->status, "DEGRADED: %s · %s · %s", problem, queue, budget);
+                /* A park is the daemon waiting as it should: said as such. */
+                snprintf(h->status, sizeof h->status, "%s%s · %s · %s",
+                         strncmp(problem, "Parked:", 7) == 0 ? "" : "DEGRADED: ", problem, queue, budget);
         } else {
                 h->state = HEALTH_OK;
                 if (*running)
@@ -93,6 +95,11 @@ void daemon_publish(struct jada_ctx *ctx)
                         snprintf(h->status, sizeof h->status, "Idle · %s · %s · poll every %s", queue, budget, every);
         }
         sd_notifyf(false, "STATUS=%s", h->status);
+        snprintf(h->usage.type, sizeof h->usage.type, "%s", ctx->usage.last.seen ? ctx->usage.last.type : "");
+        snprintf(h->usage.status, sizeof h->usage.status, "%s", ctx->usage.last.seen ? ctx->usage.last.status : "");
+        h->usage.utilization = ctx->usage.last.seen ? ctx->usage.last.utilization : -1;
+        h->usage.resets_at = ctx->usage.last.seen ? ctx->usage.last.resets_at : 0;
+        h->usage.parked_until = ctx->usage.parked_until;
         if (ctx->db) {
                 int r = health_save(ctx->db, h, (int64_t)getpid(), ctx->started_realtime);
                 if (r < 0 && !health_has_problem(h, PROBLEM_DATABASE)) {
@@ -154,6 +161,10 @@ void daemon_write_metrics(struct jada_ctx *ctx, bool up)
                 .daily_cost_limit_usd = ctx->config->claude.daily_cost_limit_usd,
                 .sheets_enabled = ctx->config->sheets.enabled,
                 .disk_free_ratio = disk_free_ratio(ctx->config->daemon.state_dir),
+                .usage_type = ctx->usage.last.seen ? ctx->usage.last.type : "",
+                .usage_reset = ctx->usage.last.resets_at,
+                .usage_utilization = ctx->usage.last.utilization,
+                .parked_until = ctx->usage.parked_until > now ? ctx->usage.parked_until : 0,
         };
         struct session_outcomes week = { 0 };
         struct sync_history sync = { 0 };

@@ -42,7 +42,7 @@ static void daemon_launch(struct jada_ctx *ctx)
 
         /* While an outcome waits to be recorded, the db cannot take a
          * session's row either: the budget is only safe with the row. */
-        while (!ctx->stopping && !ctx->launch_blocked && !ctx->no_credential &&
+        while (!ctx->stopping && !ctx->launch_blocked && !ctx->no_credential && !daemon_usage_parked(ctx) &&
                !sessions_unrecorded(ctx->sessions) &&
                sessions_running(ctx->sessions) < ctx->config->claude.concurrency &&
                daemon_budget_allows(ctx, why, sizeof why)) {
@@ -144,6 +144,9 @@ static int poll_arm_next(struct jada_ctx *ctx)
                 log_warning_errno(r, "cannot read when the next task falls due; polling every interval");
         if (due > 0 && due < deadline)
                 deadline = due;
+        /* A park ends at its own time, not at the next poll. */
+        if (ctx->usage.parked_until > now && ctx->usage.parked_until < deadline)
+                deadline = ctx->usage.parked_until;
         until = (uint64_t)deadline * USEC_PER_SEC - now_usec;
         if (until <= delay) {
                 delay = until;
@@ -164,6 +167,7 @@ static void on_session_ended(const struct session_result *result, void *userdata
 {
         struct jada_ctx *ctx = userdata;
 
+        daemon_usage_session_ended(ctx, result);
         switch (result->kind) {
         case OUTCOME_AUTH_ERROR:
                 ctx->launch_blocked = true;
@@ -229,6 +233,7 @@ static int on_poll(sd_event_source *s, uint64_t usec, void *userdata)
                         log_info("pruned %d done or cancelled task%s older than the retention", r, r == 1 ? "" : "s");
         }
         sessions_check_cancelled(ctx->sessions);
+        daemon_usage_check(ctx);
         daemon_check_projects(ctx);
         daemon_launch(ctx);
         project_janitor_sweep(ctx->janitor, ctx->config);
@@ -440,6 +445,9 @@ static int daemon_setup(struct jada_ctx *ctx)
                 return log_error_errno(r, "cannot set up the sessions");
         sessions_reap_orphans(ctx->sessions);
         project_clear_stale_locks(ctx->db, ctx->started_realtime);
+        r = daemon_usage_start(ctx);
+        if (r < 0)
+                return r;
         r = project_janitor_new(ctx->event, ctx->db, daemon_holds_task, ctx, &ctx->janitor);
         if (r < 0)
                 return log_error_errno(r, "cannot set up the projects");

@@ -130,6 +130,23 @@ static const char *const migrations[] = {
         "ALTER TABLE tasks ADD COLUMN base_commit TEXT;"
         "ALTER TABLE tasks ADD COLUMN worktree TEXT;"
         "CREATE INDEX tasks_worktree ON tasks (state) WHERE worktree IS NOT NULL;",
+
+        /* 7: usage limits and cost caps. One row: the gate a usage limit
+         * closed (parked_until) and the last limit state the CLI reported.
+         * A task's own cost cap (NULL: [claude] max_cost_per_task_usd). */
+        "CREATE TABLE usage_limit ("
+        "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+        "  parked_until INTEGER NOT NULL DEFAULT 0,"  /* 0: not parked */
+        "  unknown_streak INTEGER NOT NULL DEFAULT 0,"
+        "  park_type TEXT NOT NULL DEFAULT '',"
+        "  park_reset INTEGER NOT NULL DEFAULT 0,"
+        "  status TEXT NOT NULL DEFAULT '',"
+        "  type TEXT NOT NULL DEFAULT '',"
+        "  resets_at INTEGER NOT NULL DEFAULT 0,"
+        "  utilization REAL,"
+        "  seen_at INTEGER NOT NULL DEFAULT 0"
+        ") STRICT;"
+        "ALTER TABLE tasks ADD COLUMN max_cost_usd REAL;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

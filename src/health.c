@@ -60,6 +60,13 @@ static const struct {
                                      SEVERITY_WARNING,
                                      "jada-agent check-config; fix the project's path, or add the ReadWritePaths= it names, "
                                      "then: systemctl restart jada-agent" },
+        [PROBLEM_USAGE_LIMIT]    = { "usage_limit",    "5077ffa172a04f0b9a499cf7c6c70842", "bdbef3be5d374838add8a25d28440e51",
+                                     SEVERITY_WARNING,
+                                     "nothing to do: sessions start again after the reset (jada-agent status shows it); "
+                                     "a plan with higher limits, or fewer sessions_per_day, avoids it" },
+        [PROBLEM_USAGE_WARNING]  = { "usage_warning",  "243713e684a24291b24c3288ce0c94a0", "63f1ffac3e6f47bda9ce2af415038b1c",
+                                     SEVERITY_WARNING,
+                                     "expect a pause at the limit; lower sessions_per_day or concurrency to spread the work" },
         [PROBLEM_DATABASE]       = { "database",       "79e8e38ecf2249d68ba1d8ab7da85708", "9df0ec9cb9564a7b8518c89f541cb8b7",
                                      SEVERITY_CRITICAL, "check the disk and permissions of the state directory" },
 };
@@ -193,7 +200,12 @@ static char *details_json(const struct health *health)
                 if (health->problems[i][0])
                         json_array_append_new(problems, json_pack("{s:s, s:s}", "kind", problem_kinds[i].name,
                                                                   "text", health->problems[i]));
-        doc = json_pack("{s:o}", "problems", problems);
+        doc = json_pack("{s:o, s:{s:s, s:s, s:o, s:I, s:I}}", "problems", problems, "usage_limit",
+                        "type", health->usage.type, "status", health->usage.status,
+                        "utilization", health->usage.utilization >= 0 ? json_real(health->usage.utilization)
+                                                                      : json_null(),
+                        "resets_at", (json_int_t)health->usage.resets_at,
+                        "parked_until", (json_int_t)health->usage.parked_until);
         out = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
         json_decref(doc);
         if (!out)

@@ -84,6 +84,24 @@ char *metrics_format(const struct metrics_facts *f)
                 family(&t, "state_dir_free_ratio", "gauge", "Free share of the state directory's filesystem.");
                 put(&t, "jada_agent_state_dir_free_ratio %.4f\n", f->disk_free_ratio);
         }
+        family(&t, "parked_until_timestamp_seconds", "gauge",
+               "While a usage limit parks the daemon: when sessions start again; else 0.");
+        put(&t, "jada_agent_parked_until_timestamp_seconds %lld\n", (long long)f->parked_until);
+        /* Named as issue "usage limits" asks, outside the jada_agent_ prefix. */
+        if (f->usage_type && *f->usage_type) {
+                if (f->usage_reset > 0) {
+                        put(&t, "# HELP jada_usage_limit_reset_timestamp_seconds When the last reported usage "
+                                "limit resets.\n# TYPE jada_usage_limit_reset_timestamp_seconds gauge\n");
+                        put(&t, "jada_usage_limit_reset_timestamp_seconds{type=\"%s\"} %lld\n", f->usage_type,
+                            (long long)f->usage_reset);
+                }
+                if (f->usage_utilization >= 0) {
+                        put(&t, "# HELP jada_usage_limit_utilization The last reported use of a usage limit.\n"
+                                "# TYPE jada_usage_limit_utilization gauge\n");
+                        put(&t, "jada_usage_limit_utilization{type=\"%s\"} %.4f\n", f->usage_type,
+                            f->usage_utilization);
+                }
+        }
         return t.buf;
 }
 

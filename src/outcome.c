@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "jada/outcome.h"
 #include "jada/config.h"
+#include "jada/usage.h"
 #include "jada/http.h"
 #include "jada/util.h"
 
@@ -90,6 +91,28 @@ static bool str_eq(const char *a, const char *b)
         return a && b && strcmp(a, b) == 0;
 }
 
+/* A plan's usage limit refused the session: the CLI's api_error, a
+ * rejected rate-limit state, or an older CLI's text. A plain 429 or 529
+ * without them is a transient API error, not this. */
+static bool usage_limited(const struct outcome_facts *f, int64_t *reset)
+{
+        const struct stream_result *r = f->result;
+        const struct stream_rate_limit *rl = &f->stats->rate_limit;
+        int64_t t = 0;
+
+        *reset = rl->seen ? rl->resets_at : 0;
+        if (!r->is_error)
+                return false;
+        if (str_eq(f->stats->api_error, "usage_limit_reached") || (rl->seen && str_eq(rl->status, "rejected")))
+                return true;
+        if (stream_usage_limit_text(r->result, f->now, &t) || stream_usage_limit_text(r->errors, f->now, &t)) {
+                if (t > 0)
+                        *reset = t;
+                return true;
+        }
+        return false;
+}
+
 void outcome_decide(const struct outcome_facts *f, struct outcome *out)
 {
         const struct stream_result *r = f->result;
@@ -132,7 +155,12 @@ void outcome_decide(const struct outcome_facts *f, struct outcome *out)
         if (str_eq(r->subtype, "error_max_turns") || str_eq(r->terminal_reason, "max_turns")) {
                 out->kind = OUTCOME_MAX_TURNS;
                 out->name = "max_turns";
-                if (f->sessions_used >= f->max_sessions_per_task) {
+                if (f->task_cap_usd > 0 && f->task_cost_before_usd + f->session_cost_usd >= f->task_cap_usd) {
+                        out->next = TASK_NEEDS_YOU;
+                        out->reason = xasprintf("hit the turn limit; cost cap of $%.2f reached after $%.2f: raise it "
+                                                "with jada-agent task budget, then reply", f->task_cap_usd,
+                                                f->task_cost_before_usd + f->session_cost_usd);
+                } else if (f->sessions_used >= f->max_sessions_per_task) {
                         out->next = TASK_NEEDS_YOU;
                         out->reason = xasprintf("hit the turn limit %lld times: split the task or raise max_turns",
                                                 (long long)f->sessions_used);
@@ -152,6 +180,20 @@ void outcome_decide(const struct outcome_facts *f, struct outcome *out)
                         return;
                 }
                 failed_attempt(f, out, "error", xstrdup("claude found no conversation for a new session"));
+                return;
+        }
+        if (usage_limited(f, &out->limit_reset)) {
+                char when[40] = "an unknown time";
+                out->kind = OUTCOME_USAGE_LIMIT;
+                out->name = "usage_limit";
+                out->next = TASK_QUEUED;
+                out->limit_type = f->stats->rate_limit.seen ? f->stats->rate_limit.type : "";
+                if (out->limit_reset > 0)
+                        format_utc(when, sizeof when, (uint64_t)out->limit_reset * USEC_PER_SEC);
+                out->reason = xasprintf("refused by the %s limit (resets %s): resumes after it, not a failure",
+                                        usage_limit_name(out->limit_type), when);
+                if (no_turn_ran(f))
+                        out->uncounted = xstrdup("refused by a usage limit before its first turn");
                 return;
         }
         if (r->is_error && (str_eq(r->terminal_reason, "api_error") || status != 0)) {
@@ -180,10 +222,23 @@ void outcome_decide(const struct outcome_facts *f, struct outcome *out)
                 }
         }
         if (str_eq(r->subtype, "error_max_budget_usd")) {
-                out->kind = OUTCOME_NEEDS_YOU;
+                double spent = f->task_cost_before_usd + f->session_cost_usd;
                 out->name = "max_budget";
+                if (f->budget_from_day) {
+                        out->kind = OUTCOME_DAY_COST;
+                        out->next = TASK_QUEUED;
+                        /* What the day had left is spent (or a sliver is): not before 00:00 UTC. */
+                        out->retry_delay = f->now > 0 ? f->now - f->now % 86400 + 86400 - f->now : 3600;
+                        out->reason = xstrdup("stopped at the day's cost limit (daily_cost_limit_usd): resumes "
+                                              "after 00:00 UTC");
+                        return;
+                }
+                out->kind = OUTCOME_NEEDS_YOU;
                 out->next = TASK_NEEDS_YOU;
-                out->reason = xstrdup("hit the per-session cost limit (--max-budget-usd)");
+                out->reason = f->task_cap_usd > 0
+                        ? xasprintf("cost cap of $%.2f reached after $%.2f: raise it with jada-agent task budget, "
+                                    "then reply", f->task_cap_usd, spent)
+                        : xstrdup("hit the per-session cost limit (--max-budget-usd)");
                 return;
         }
         if (r->is_error) {

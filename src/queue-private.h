@@ -10,7 +10,7 @@
 #define TASK_COLUMNS \
         "id, title, prompt, state, priority, run_after, attempts, sessions_used, turns_used, " \
         "cost_usd, claude_session_id, needs_you_reason, reply, result, error, created_at, updated_at, " \
-        "project, branch, base, base_commit, worktree"
+        "project, branch, base, base_commit, worktree, max_cost_usd"
 
 extern const char *const queue_state_names[_TASK_STATE_MAX];
 

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* The tasks table's project columns: a task's branch and its worktree. */
+/* The tasks table's per-task settings: a project task's branch and worktree,
+ * and a task's cost cap. */
 #include "jada/queue.h"
 #include "queue-private.h"
 #include "jada/db.h"
+#include "jada/util.h"
 
 #include <errno.h>
 
@@ -36,6 +38,40 @@ int queue_set_worktree(sqlite3 *db, int64_t id, const char *worktree)
         sqlite3_bind_text(st, 2, worktree, -1, SQLITE_STATIC);
         r = db_step_done(db, st);
         return r < 0 ? r : sqlite3_changes(db) == 1 ? 0 : -ENOENT;
+}
+
+int queue_set_max_cost(sqlite3 *db, int64_t id, double usd, int64_t now)
+{
+        _cleanup_free_ char *reason = xasprintf("cost cap set to $%.2f", usd);
+        sqlite3_stmt *st;
+        int r;
+
+        if (!(usd > 0))
+                return -EINVAL;
+        r = db_begin_immediate(db);
+        if (r < 0)
+                return r;
+        r = db_prepare(db, "UPDATE tasks SET max_cost_usd = ?2, updated_at = ?3 WHERE id = ?1", &st);
+        if (r == 0) {
+                sqlite3_bind_int64(st, 1, id);
+                sqlite3_bind_double(st, 2, usd);
+                sqlite3_bind_int64(st, 3, now);
+                r = db_step_done(db, st);
+                if (r == 0 && sqlite3_changes(db) != 1)
+                        r = -ENOENT;
+        }
+        if (r == 0)
+                r = queue_note(db, id, reason, now);
+        if (r == 0)
+                r = db_commit(db);
+        if (r < 0)
+                db_rollback(db);
+        return r;
+}
+
+double queue_cost_cap(const struct queue_task *t, double default_usd)
+{
+        return t->max_cost_usd > 0 ? t->max_cost_usd : default_usd > 0 ? default_usd : 0;
 }
 
 int queue_note(sqlite3 *db, int64_t id, const char *reason, int64_t now)

@@ -75,6 +75,7 @@ int queue_task_from_row(sqlite3_stmt *st, struct queue_task *t)
                 .base = db_column_strdup(st, 19),
                 .base_commit = db_column_strdup(st, 20),
                 .worktree = db_column_strdup(st, 21),
+                .max_cost_usd = sqlite3_column_type(st, 22) == SQLITE_NULL ? -1 : sqlite3_column_double(st, 22),
         };
         if (!t->title)
                 t->title = xstrdup("");
@@ -180,8 +181,8 @@ int queue_add(sqlite3 *db, const struct queue_new *n, int64_t now, int64_t *ret_
         if (r < 0)
                 return r;
         r = db_prepare(db,
-                    "INSERT INTO tasks (title, prompt, state, priority, run_after, created_at, updated_at, project) "
-                    "VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?5, ?6)",
+                    "INSERT INTO tasks (title, prompt, state, priority, run_after, created_at, updated_at, project, "
+                    "max_cost_usd) VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?5, ?6, ?7)",
                     &st);
         if (r == 0) {
                 sqlite3_bind_text(st, 1, title, -1, SQLITE_STATIC);
@@ -190,6 +191,8 @@ int queue_add(sqlite3 *db, const struct queue_new *n, int64_t now, int64_t *ret_
                 sqlite3_bind_int64(st, 4, n->run_after);
                 sqlite3_bind_int64(st, 5, now);
                 sqlite3_bind_text(st, 6, n->project && *n->project ? n->project : NULL, -1, SQLITE_STATIC);
+                if (n->max_cost_usd > 0)
+                        sqlite3_bind_double(st, 7, n->max_cost_usd);
                 r = db_step_done(db, st);
         }
         id = sqlite3_last_insert_rowid(db);

@@ -42,6 +42,11 @@ struct session {
         char *project;                          /* NULL: none */
         char *branch;                           /* a worktree project's jada/task-ID */
         bool shared;                            /* isolation = none: its project runs nothing else */
+        /* Cost caps: the task's (0: none), and what --max-budget-usd was
+         * given (0: none) and whether the day's rest set it. */
+        double cost_cap_usd;
+        double max_budget_usd;
+        bool budget_from_day;
         struct project_op *op;                  /* preparing the worktree, or committing after */
         /* Between the child's exit and the commit of what it left: the
          * outcome to record, and what to tell the daemon. */

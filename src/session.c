@@ -360,6 +360,10 @@ static void session_finish(struct session *s)
                 .max_turns = m->config->claude.max_turns,
                 .api_error_streak = m->api_error_streak,
                 .session_cost_usd = cost,
+                .now = now,
+                .task_cap_usd = s->cost_cap_usd,
+                .task_cost_before_usd = s->task->cost_usd,
+                .budget_from_day = s->budget_from_day,
         }, &out);
 
         if (exec_errno)
@@ -429,7 +433,9 @@ static void session_finish(struct session *s)
         }
         s->result = (struct session_result){ .task_id = s->task->id, .kind = out.kind,
                                              .api_error_status = stats->last_api_error_status,
-                                             .exec_errno = exec_errno };
+                                             .exec_errno = exec_errno, .rate_limit = stats->rate_limit,
+                                             .limit_reset = out.limit_reset };
+        snprintf(s->result.limit_type, sizeof s->result.limit_type, "%s", out.limit_type ? out.limit_type : "");
         s->finished = rec;
 
         /* What the session left is committed before its outcome is
@@ -558,7 +564,8 @@ static int session_spawn(struct session *s)
         }
         r = child_spawn(&(struct child_spec){ .config = c, .task_id = task->id, .claude_id = s->claude_id,
                                               .resumed = s->resumed, .home = home, .work_dir = s->work_dir,
-                                              .stdin_fd = in_fd, .project = s->project, .branch = s->branch },
+                                              .stdin_fd = in_fd, .project = s->project, .branch = s->branch,
+                                              .max_budget_usd = s->max_budget_usd },
                         &child);
         close(in_fd);
         if (r < 0) {
@@ -628,13 +635,37 @@ int sessions_start(struct sessions *m, struct queue_task *task)
         snprintf(s->task_field, sizeof s->task_field, "JADA_TASK_ID=%lld", (long long)task->id);
         snprintf(s->claude_field, sizeof s->claude_field, "JADA_CLAUDE_SESSION_ID=%s", s->claude_id);
 
+        /* What may still be spent: the task's cap and the day's limit, the
+         * smaller to the CLI as --max-budget-usd (checked between turns: a
+         * turn can overshoot it, so the end of a session checks again). */
+        s->cost_cap_usd = queue_cost_cap(task, c->claude.max_cost_per_task_usd);
+        if (s->cost_cap_usd > 0 && task->cost_usd >= s->cost_cap_usd) {
+                why = xasprintf("cost cap of $%.2f reached after $%.2f: raise it with jada-agent task budget, then "
+                                "reply", s->cost_cap_usd, task->cost_usd);
+                session_not_started(s, TASK_NEEDS_YOU, "cost_cap", why, 0, false);
+                r = 0; /* the task is dealt with: the next may start */
+                goto fail_recorded;
+        }
+        {
+                double task_left = s->cost_cap_usd > 0 ? s->cost_cap_usd - task->cost_usd : 0, day_left = 0;
+                if (c->claude.daily_cost_limit_usd > 0) {
+                        int64_t sessions_today = 0;
+                        double spent = 0;
+                        if (session_store_spent_since(m->db, budget_day_start(now_seconds()), &sessions_today,
+                                                      &spent) == 0 && spent < c->claude.daily_cost_limit_usd)
+                                day_left = c->claude.daily_cost_limit_usd - spent;
+                }
+                s->budget_from_day = day_left > 0 && (task_left <= 0 || day_left < task_left);
+                s->max_budget_usd = s->budget_from_day ? day_left : task_left;
+        }
+
         if (task->project) {
                 p = config_project(c, task->project);
                 if (!p) {
                         why = xasprintf("project %s is not in the configuration: add its [project %s] section "
                                         "and reload, then reply", task->project, task->project);
                         session_not_started(s, TASK_NEEDS_YOU, "project_error", why, 0, false);
-                        r = -ENOENT;
+                        r = 0; /* the task is dealt with: the next may start */
                         goto fail_recorded;
                 }
                 s->project = xstrdup(p->name);

@@ -1,10 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 #include "jada/stream.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "jada/log.h"
 #include "jada/util.h"
@@ -157,6 +162,57 @@ static void note_api_status(struct stream_parser *p, const json_t *v)
                 p->stats.last_api_error_status = (int)d;
 }
 
+static void copy_word(char *dst, size_t size, const json_t *v)
+{
+        const char *s = json_string_value(v);
+        size_t n = 0;
+
+        /* Words like "five_hour": anything else is cut, never trusted whole. */
+        for (; s && s[n] && n + 1 < size; n++) {
+                char c = s[n];
+                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+                      c == '-'))
+                        break;
+                dst[n] = c;
+        }
+        dst[n] = '\0';
+}
+
+/* {"status","resetsAt","rateLimitType","utilization"}: each checked; a
+ * resetsAt that is not a plausible epoch (2001 to 2286) is unknown. */
+static void note_rate_limit(struct stream_parser *p, const json_t *info)
+{
+        struct stream_rate_limit *rl = &p->stats.rate_limit;
+        const json_t *reset = json_object_get(info, "resetsAt"), *util = json_object_get(info, "utilization");
+        double d;
+
+        if (!json_is_object(info))
+                return;
+        *rl = (struct stream_rate_limit){ .seen = true, .utilization = -1 };
+        copy_word(rl->status, sizeof rl->status, json_object_get(info, "status"));
+        copy_word(rl->type, sizeof rl->type, json_object_get(info, "rateLimitType"));
+        d = json_is_number(reset) ? json_number_value(reset) : 0;
+        if (d >= 1e9 && d < 1e10)
+                rl->resets_at = (int64_t)d;
+        d = json_is_number(util) ? json_number_value(util) : -1;
+        if (d >= 0 && d <= 100)
+                rl->utilization = d;
+}
+
+/* A turn the API refused: "api_error" (2.1.112 writes "error" on the
+ * assistant line: "rate_limit") and its rate_limit_info. */
+static void note_api_error(struct stream_parser *p, const json_t *root)
+{
+        const json_t *e = json_object_get(root, "api_error");
+
+        if (!json_is_string(e))
+                e = json_object_get(root, "error");
+        note_api_status(p, json_object_get(root, "api_error_status"));
+        if (json_is_string(e))
+                copy_word(p->stats.api_error, sizeof p->stats.api_error, e);
+        note_rate_limit(p, json_object_get(json_object_get(root, "api_error_params"), "rate_limit_info"));
+}
+
 static char *join_errors(const json_t *errors)
 {
         const char **strv;
@@ -260,7 +316,7 @@ static void handle_object(struct stream_parser *p, const json_t *root)
                 const char *id = json_string_value(json_object_get(message, "id"));
                 if (id && *id)
                         note_turn(p, id);
-                note_api_status(p, json_object_get(root, "api_error_status"));
+                note_api_error(p, root);
         } else if (strcmp(type, "system") == 0 && subtype) {
                 if (strcmp(subtype, "init") == 0) {
                         const char *id = json_string_value(json_object_get(root, "session_id"));
@@ -270,8 +326,29 @@ static void handle_object(struct stream_parser *p, const json_t *root)
                         }
                 } else if (strcmp(subtype, "api_retry") == 0)
                         note_api_status(p, json_object_get(root, "error_status"));
-        } else if (strcmp(type, "result") == 0)
+        } else if (strcmp(type, "result") == 0) {
                 handle_result(p, root);
+                note_api_error(p, root);
+        } else if (strcmp(type, "rate_limit_event") == 0)
+                note_rate_limit(p, json_object_get(root, "rate_limit_info"));
+}
+
+#define RATE_LIMIT_TAG "{\"type\":\"rate_limit_event\""
+
+/* One CLI version wrote a rate_limit_event into the middle of another
+ * line: the line is lost (counted bad), but the event inside is not. */
+static void rescue_rate_limit_event(struct stream_parser *p, const char *line, size_t len)
+{
+        const char *at = memmem(line, len, RATE_LIMIT_TAG, sizeof RATE_LIMIT_TAG - 1);
+        json_error_t error;
+        json_t *root;
+
+        if (!at)
+                return;
+        root = json_loadb(at, len - (size_t)(at - line), JSON_DISABLE_EOF_CHECK | JSON_DECODE_INT_AS_REAL, &error);
+        if (json_is_object(root))
+                note_rate_limit(p, json_object_get(root, "rate_limit_info"));
+        json_decref(root);
 }
 
 static bool has_prefix(const char *line, size_t len, const char *prefix, size_t prefix_len)
@@ -307,7 +384,7 @@ static bool handle_cheaply(struct stream_parser *p, const char *line, size_t len
         if (line[len - 1] != '}')
                 return false;
         if (has_prefix(line, len, user, sizeof user - 1))
-                return true;
+                return !memmem(line, len, RATE_LIMIT_TAG, sizeof RATE_LIMIT_TAG - 1);
         if (!has_prefix(line, len, assistant, sizeof assistant - 1))
                 return false;
         line += sizeof assistant - 1;
@@ -317,6 +394,8 @@ static bool handle_cheaply(struct stream_parser *p, const char *line, size_t len
         if (n == 0 || n + 1 >= len || line[n] != '"' || (line[n + 1] != ',' && line[n + 1] != '}'))
                 return false;
         if (memmem(line + n, len - n, status, sizeof status - 1))
+                return false;
+        if (memmem(line + n, len - n, RATE_LIMIT_TAG, sizeof RATE_LIMIT_TAG - 1))
                 return false;
         memcpy(id, line, n);
         id[n] = '\0';
@@ -352,6 +431,7 @@ static void parse_line(struct stream_parser *p, const char *line, size_t len)
                 log_debug("stream: line %llu (%zu bytes) is not a JSON object (at byte %d), skipped",
                           (unsigned long long)p->stats.lines, len, root ? 0 : error.position);
                 json_decref(root);
+                rescue_rate_limit_event(p, line, len);
                 return;
         }
         handle_object(p, root);
@@ -460,4 +540,98 @@ char *stream_find_needs_you(const char *text)
                 line = *eol ? eol + 1 : eol;
         }
         return NULL;
+}
+
+/* "8pm", "8:30pm", "20:00", "8 am": hour and minute of the day; false if not one. */
+static bool parse_clock(const char *s, int *hour, int *minute)
+{
+        char *end;
+        long h = strtol(s, &end, 10), m = 0;
+
+        if (end == s || h < 0 || h > 23)
+                return false;
+        if (*end == ':') {
+                const char *ms = end + 1;
+                m = strtol(ms, &end, 10);
+                if (end != ms + 2 || m < 0 || m > 59)
+                        return false;
+        }
+        while (*end == ' ')
+                end++;
+        if (strncasecmp(end, "am", 2) == 0 || strncasecmp(end, "pm", 2) == 0) {
+                if (h < 1 || h > 12)
+                        return false;
+                h = h % 12 + (tolower((unsigned char)*end) == 'p' ? 12 : 0);
+        }
+        *hour = (int)h;
+        *minute = (int)m;
+        return true;
+}
+
+/* The next hour:minute after now in the time zone named zone, or 0. TZ is
+ * switched for the computation (the daemon has one thread) and restored. */
+static int64_t next_local_time(int hour, int minute, const char *zone, int64_t now)
+{
+        _cleanup_free_ char *file = xasprintf("/usr/share/zoneinfo/%s", zone), *saved = NULL;
+        const char *old = getenv("TZ");
+        time_t t = (time_t)now, next;
+        struct tm tm;
+
+        if (!*zone || strspn(zone, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_/+-") !=
+                              strlen(zone) || strstr(zone, "..") || access(file, R_OK) < 0)
+                return 0;
+        saved = old ? xstrdup(old) : NULL;
+        setenv("TZ", zone, 1);
+        tzset();
+        localtime_r(&t, &tm);
+        tm.tm_hour = hour;
+        tm.tm_min = minute;
+        tm.tm_sec = 0;
+        tm.tm_isdst = -1;
+        next = mktime(&tm);
+        if (next != (time_t)-1 && next <= t) {
+                tm.tm_mday++;
+                tm.tm_isdst = -1;
+                next = mktime(&tm);
+        }
+        if (saved)
+                setenv("TZ", saved, 1);
+        else
+                unsetenv("TZ");
+        tzset();
+        return next == (time_t)-1 ? 0 : (int64_t)next;
+}
+
+bool stream_usage_limit_text(const char *text, int64_t now, int64_t *ret_reset)
+{
+        static const char old[] = "usage limit reached|";
+        const char *p, *resets, *open, *close;
+        int hour, minute;
+
+        *ret_reset = 0;
+        if (!text)
+                return false;
+        if ((p = strstr(text, old))) {
+                char *end;
+                long long v = strtoll(p + sizeof old - 1, &end, 10);
+                if (end != p + sizeof old - 1 && v >= 1000000000LL && v < 10000000000LL)
+                        *ret_reset = v;
+                return true;
+        }
+        /* "You've hit your session limit · resets 8pm (America/New_York)" */
+        p = strstr(text, "hit your ");
+        if (!p || !strstr(p, "limit"))
+                return false;
+        resets = strstr(p, "resets ");
+        if (!resets || !parse_clock(resets + 7, &hour, &minute))
+                return true;
+        open = strchr(resets, '(');
+        close = open ? strchr(open, ')') : NULL;
+        if (open && close && close - open - 1 < 64) {
+                _cleanup_free_ char *zone = xstrndup(open + 1, (size_t)(close - open - 1));
+                *ret_reset = next_local_time(hour, minute, zone, now);
+        } else {
+                *ret_reset = next_local_time(hour, minute, "UTC", now);
+        }
+        return true;
 }

@@ -22,6 +22,7 @@ struct child_spec {
         int stdin_fd;                   /* the prompt (child_prompt_fd) */
         const char *project;            /* NULL: none */
         const char *branch;             /* with a worktree project: jada/task-ID */
+        double max_budget_usd;          /* > 0: --max-budget-usd, what remains of a cap */
 };
 
 struct child {

@@ -61,6 +61,7 @@ struct jada_config {
                 uint64_t session_timeout;
                 uint64_t idle_timeout;
                 double daily_cost_limit_usd;   /* 0: no limit */
+                double max_cost_per_task_usd;  /* a task's cost cap when it has none of its own; 0: none */
                 unsigned concurrency;
                 char *permission_mode;
                 char *allowed_tools;

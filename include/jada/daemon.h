@@ -9,6 +9,7 @@
 #include "jada/config.h"
 #include "jada/health.h"
 #include "jada/queue.h"
+#include "jada/usage.h"
 
 struct alerter;
 struct http_client;
@@ -49,6 +50,8 @@ struct jada_ctx {
         bool launch_blocked;            /* API key rejected or claude missing: until reload */
         bool no_credential;             /* no key or token for claude at all: checked at start and reload */
 
+        struct usage_state usage;       /* the usage-limit gate, as in the db */
+
         struct health health;
         bool stopping;
 };
@@ -72,3 +75,8 @@ void daemon_oauth_options(const struct jada_config *config, struct oauth_options
 int daemon_google_start(struct jada_ctx *ctx);
 void daemon_google_stop(struct jada_ctx *ctx);
 void daemon_google_reconfigure(struct jada_ctx *ctx, bool was_enabled);
+struct session_result;
+int daemon_usage_start(struct jada_ctx *ctx);
+bool daemon_usage_parked(struct jada_ctx *ctx);
+void daemon_usage_check(struct jada_ctx *ctx);
+void daemon_usage_session_ended(struct jada_ctx *ctx, const struct session_result *result);

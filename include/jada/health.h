@@ -31,6 +31,8 @@ enum health_problem {
         PROBLEM_CONFIG_RELOAD,  /* a reload was refused; the old config runs */
         PROBLEM_DATABASE,       /* the db cannot be written */
         PROBLEM_PROJECT,        /* a project's path is missing, not a repository, or not writable */
+        PROBLEM_USAGE_LIMIT,    /* a plan's usage limit refused a session: parked until it resets */
+        PROBLEM_USAGE_WARNING,  /* a usage limit is nearly used (the CLI said allowed_warning) */
         _PROBLEM_MAX,
 };
 
@@ -40,6 +42,14 @@ struct health {
         enum health_state state;
         char status[512];       /* the STATUS= line, worst problem first */
         char problems[_PROBLEM_MAX][192]; /* "" when not current */
+        /* The last usage-limit state the CLI reported, and the park: in the
+         * health row's details as "usage_limit" (type "" when none seen). */
+        struct {
+                char type[32], status[24];
+                double utilization;     /* < 0: unknown */
+                int64_t resets_at;      /* 0: unknown */
+                int64_t parked_until;   /* 0: not parked */
+        } usage;
         /* Told of every alert after its journal entry (the webhook). */
         void (*on_alert)(void *userdata, bool recovered, const char *kind, const char *text);
         void *alert_userdata;

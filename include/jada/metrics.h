@@ -30,6 +30,12 @@ struct metrics_facts {
         int64_t resident_bytes;
         double cpu_seconds;
         double disk_free_ratio;         /* < 0 if unknown */
+        /* The last usage-limit state the CLI reported (usage.h): its type,
+         * reset (0: unknown) and utilization (< 0: unknown); type "" if none. */
+        const char *usage_type;
+        int64_t usage_reset;
+        double usage_utilization;
+        int64_t parked_until;           /* 0: not parked */
 };
 
 /* The file's text; the caller frees it. */

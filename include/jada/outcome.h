@@ -39,6 +39,13 @@ struct outcome_facts {
         unsigned max_turns;
         unsigned api_error_streak;      /* transient API errors in a row, before this one */
         double session_cost_usd;        /* this session's own cost (budget_session_cost) */
+        int64_t now;                    /* UTC seconds: for a limit text's reset time */
+        /* Cost caps: the task's cap (0: none) and its cost before this
+         * session; whether the --max-budget-usd given was the day's rest
+         * (daily_cost_limit_usd) rather than the task's. */
+        double task_cap_usd;
+        double task_cost_before_usd;
+        bool budget_from_day;
 };
 
 enum outcome_kind {
@@ -53,6 +60,8 @@ enum outcome_kind {
         OUTCOME_CANCELLED,              /* cancelled while it ran: nothing to change */
         OUTCOME_LAUNCH_ERROR,           /* the command cannot run: not the task's fault */
         OUTCOME_NOT_STARTED,            /* its project's worktree could not be made ready */
+        OUTCOME_USAGE_LIMIT,            /* refused by a plan's usage limit: park, not a failure */
+        OUTCOME_DAY_COST,               /* stopped at the day's cost limit: resumes tomorrow */
 };
 
 struct outcome {
@@ -70,6 +79,9 @@ struct outcome {
          * with num_turns 1 (a "<synthetic>" message of its own), so the
          * evidence is this run's cost and usage, not the turn count. */
         char *uncounted;
+        /* OUTCOME_USAGE_LIMIT: the limit and its reset (UTC seconds; 0 unknown). */
+        const char *limit_type;
+        int64_t limit_reset;
 };
 
 void outcome_decide(const struct outcome_facts *facts, struct outcome *out);

@@ -54,6 +54,7 @@ struct queue_task {
         char *branch;                   /* jada/task-ID, once created */
         char *base, *base_commit;       /* what the branch started from */
         char *worktree;                 /* while it exists */
+        double max_cost_usd;            /* its cost cap; < 0: none of its own ([claude] max_cost_per_task_usd) */
 };
 
 /* A new task. */
@@ -63,6 +64,7 @@ struct queue_new {
         const char *project;            /* NULL: none */
         int64_t priority;
         int64_t run_after;
+        double max_cost_usd;            /* > 0: its own cost cap */
 };
 
 struct queue_event {
@@ -145,6 +147,11 @@ int queue_set_branch(sqlite3 *db, int64_t id, const char *branch, const char *ba
                      const char *worktree);
 /* The worktree exists at path, or (NULL) is gone. */
 int queue_set_worktree(sqlite3 *db, int64_t id, const char *worktree);
+/* Sets a task's cost cap (USD, > 0), with an event. -ENOENT if no such task. */
+int queue_set_max_cost(sqlite3 *db, int64_t id, double usd, int64_t now);
+/* The cap that applies to a task: its own, else the default (0: none). */
+double queue_cost_cap(const struct queue_task *task, double default_usd);
+
 /* An event that changes no state: a warning the task's history must keep
  * (a failed push, on_done's exit). */
 int queue_note(sqlite3 *db, int64_t id, const char *reason, int64_t now);

@@ -10,6 +10,7 @@
 #include "jada/config.h"
 #include "jada/outcome.h"
 #include "jada/queue.h"
+#include "jada/stream.h"
 
 
 /* The longest stream-json line accepted from claude (DESIGN.md: lines can be large). */
@@ -50,6 +51,11 @@ struct session_result {
         enum outcome_kind kind;
         int api_error_status;           /* the last HTTP status the CLI reported; 0 if none */
         int exec_errno;                 /* OUTCOME_LAUNCH_ERROR: why the command could not run */
+        /* The last usage-limit state the CLI reported (rate_limit.seen), and
+         * for OUTCOME_USAGE_LIMIT the limit and its reset (0: unknown). */
+        struct stream_rate_limit rate_limit;
+        char limit_type[32];
+        int64_t limit_reset;
 };
 
 struct session_callbacks {
@@ -72,7 +78,9 @@ struct sessions *sessions_free(struct sessions *sessions);
 void sessions_set_config(struct sessions *sessions, const struct jada_config *config);
 
 /* Starts a session for a claimed (running) task, and takes the task. On
- * failure the task is given back (queued, run_after in a minute). */
+ * failure the task is given back (queued, run_after in a minute) and a
+ * negative errno returned. A task that cannot run as it is (its cost cap
+ * spent, its project gone) goes to needs_you, and 0 is returned. */
 int sessions_start(struct sessions *sessions, struct queue_task *task);
 
 /* SIGTERM to every session's process group, SIGKILL after the grace period. */

@@ -22,6 +22,17 @@
 
 struct stream_parser;
 
+/* A plan's usage limit as the CLI reports it: rate_limit_event lines
+ * ({"type":"rate_limit_event","rate_limit_info":{...}}, subscription logins
+ * only) and the api_error_params.rate_limit_info of a refused turn. */
+struct stream_rate_limit {
+        bool seen;
+        char status[24];                /* "allowed", "allowed_warning", "rejected"; "" if absent */
+        char type[32];                  /* "five_hour", "seven_day", ...; "" if absent */
+        int64_t resets_at;              /* UTC seconds; 0: unknown */
+        double utilization;             /* 0..1 as the CLI says; < 0: unknown */
+};
+
 struct stream_result {
         bool seen;                      /* a result line arrived */
         bool is_error;
@@ -49,6 +60,8 @@ struct stream_stats {
         uint64_t bad_lines;             /* not a JSON object: counted and skipped */
         unsigned turns;                 /* distinct assistant message ids */
         int last_api_error_status;      /* from api_retry lines or an assistant api error; 0 if none */
+        char api_error[40];             /* the last api_error ("usage_limit_reached", "rate_limit"); "" if none */
+        struct stream_rate_limit rate_limit; /* the last rate-limit state seen */
         char *session_id;               /* from the system/init line; NULL until seen */
 };
 
@@ -69,3 +82,9 @@ const struct stream_stats *stream_parser_stats(const struct stream_parser *parse
  * that starts with NEEDS-YOU: (leading spaces allowed). Returns a new string
  * with the reason (trimmed; "no reason given" if empty), or NULL if none. */
 char *stream_find_needs_you(const char *text);
+
+/* The older CLIs' usage-limit texts: "Claude AI usage limit reached|EPOCH"
+ * (*ret_reset = EPOCH) and "You've hit your ... limit · resets 8pm
+ * (America/New_York)" (*ret_reset: the next such hour in that zone after
+ * now, or 0 if it cannot be read). True if text is one of them. */
+bool stream_usage_limit_text(const char *text, int64_t now, int64_t *ret_reset);

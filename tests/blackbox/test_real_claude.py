@@ -75,7 +75,7 @@ class RealClaudeTest(TempStateTest):
 
     # ---- setting up the world ------------------------------------------------
 
-    def launch(self, rules, claude_config=""):
+    def launch(self, rules, claude_config="", credential=None):
         """Writes the config and the fake API's script, then starts the fake
         API and the daemon together in a new network namespace."""
         script = os.path.join(self.tmp, "fake-api-script.json")
@@ -91,7 +91,7 @@ class RealClaudeTest(TempStateTest):
             port = self.read_port()
             d = self.start(extra_env={
                 "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{port}",
-                "ANTHROPIC_API_KEY": API_KEY,
+                **(credential or {"ANTHROPIC_API_KEY": API_KEY}),
                 # A proxy from the environment must not swallow loopback.
                 "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
             })
@@ -310,6 +310,43 @@ class RealClaude(RealClaudeTest):
         # The agent was told its branch.
         self.assertIn(f"branch jada/task-{i}", json.dumps(self.conversation()[0].get("system_tail", "")),
                       self.diagnostics())
+
+    def test_a_usage_limit_of_the_real_cli_parks_the_daemon(self):
+        # A subscription login (an OAuth token): only then does the CLI
+        # report the limit the API's anthropic-ratelimit-unified-* headers give.
+        reset = int(time.time()) + 3600
+        headers = {"anthropic-ratelimit-unified-status": "rejected",
+                   "anthropic-ratelimit-unified-reset": str(reset),
+                   "anthropic-ratelimit-unified-5h-status": "rejected",
+                   "anthropic-ratelimit-unified-5h-reset": str(reset),
+                   "anthropic-ratelimit-unified-representative-claim": "five_hour",
+                   "retry-after": "3600"}
+        self.launch(credential={"CLAUDE_CODE_OAUTH_TOKEN": "sk-ant-oat01-e2e-not-a-real-token",
+                                "ANTHROPIC_API_KEY": ""}, rules=[
+            {"main": False, "text": "Side answer."},
+            {"refuse": {"status": 429, "type": "rate_limit_error", "message": "usage limit", "headers": headers}},
+        ])
+        ids = [self.add(f"Task {n}.") for n in range(3)]
+        deadline = time.monotonic() + WAIT
+        while True:
+            self.drain_notify()
+            r = self.run_cli("-c", self.config, "status", "--json")
+            st = json.loads(r.stdout)
+            if st["usage_limit"]["parked"]:
+                break
+            self.assertLess(time.monotonic(), deadline, self.diagnostics())
+            time.sleep(0.2)
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(st["usage_limit"]["parked_until"],
+                         time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(reset + 60)), self.diagnostics())
+        self.assertEqual(st["usage_limit"]["parked_by"], "five_hour")
+        time.sleep(2)
+        rows = self.session_rows()
+        self.assertEqual(len(rows), 1, self.diagnostics())
+        self.assertEqual(rows[0]["outcome"], "usage_limit")
+        self.assertIsNotNone(rows[0]["uncounted"])
+        self.assertEqual(len([r for r in self.requests() if r.get("main")]), 1)
+        self.assertEqual([self.show(i)["state"] for i in ids], ["queued"] * 3)
 
     def test_max_turns_then_resume_completes(self):
         work = os.path.join(self.state, "work", "task-1")

@@ -30,6 +30,12 @@ first rule whose conditions all hold answers it:
 
 and its answer is
 
+    "refuse": {"status": 429, "headers": {...}, "type": "rate_limit_error", "message": "..."}
+                             an HTTP error with these headers (e.g. the
+                             anthropic-ratelimit-unified-* of a usage limit)
+
+or
+
     "text": "T"              a text block (may be "")
     "tool_use": {"name": "Write", "input": {...}}   then a tool_use block;
                              stop_reason "tool_use", else "end_turn"
@@ -245,6 +251,15 @@ class Handler(BaseHTTPRequestHandler):
     def messages(self, req, entry):
         messages = req.get("messages") or []
         rule, blocks, stop = answer_for(req)
+        refusal = script["rules"][rule].get("refuse") if rule is not None else None
+        if refusal:
+            # An HTTP error with the headers the real API sends with it.
+            entry.update({"status": refusal["status"], "rule": rule, "main": bool(req.get("tools"))})
+            self.record(entry)
+            body = {"type": "error", "error": {"type": refusal.get("type", "rate_limit_error"),
+                                               "message": refusal.get("message", "refused")}}
+            return self.send(refusal["status"], "application/json", json.dumps(body).encode(),
+                             refusal.get("headers", {}))
         texts = user_texts(messages)
         entry.update({
             "status": 200, "rule": rule, "stop_reason": stop, "stream": bool(req.get("stream")),

@@ -38,6 +38,13 @@ static void check_same(const struct stream_parser *a, const struct stream_parser
         fuzz_check(sa->bad_lines == sb->bad_lines);
         fuzz_check(sa->turns == sb->turns);
         fuzz_check(sa->last_api_error_status == sb->last_api_error_status);
+        fuzz_check(strcmp(sa->api_error, sb->api_error) == 0);
+        fuzz_check(sa->rate_limit.seen == sb->rate_limit.seen);
+        fuzz_check(strcmp(sa->rate_limit.status, sb->rate_limit.status) == 0);
+        fuzz_check(strcmp(sa->rate_limit.type, sb->rate_limit.type) == 0);
+        fuzz_check(sa->rate_limit.resets_at == sb->rate_limit.resets_at);
+        fuzz_check(sa->rate_limit.resets_at == 0 || (sa->rate_limit.resets_at >= 1000000000 &&
+                                                     sa->rate_limit.resets_at < 10000000000));
         fuzz_check(same_string(sa->session_id, sb->session_id));
 
         fuzz_check(ra->seen == rb->seen);
@@ -143,6 +150,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(text, data, size);
         text[size] = '\0';
         free(stream_find_needs_you(text));
+        {
+                int64_t reset = -1;
+                (void)stream_usage_limit_text(text, 1900000000, &reset);
+                fuzz_check(reset == 0 || reset >= 1000000000);
+        }
         free(text);
         return 0;
 }

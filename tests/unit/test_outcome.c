@@ -12,6 +12,9 @@
 
 #include "jada/budget.h"
 #include "jada/outcome.h"
+#include "jada/usage.h"
+
+#include <stdio.h>
 
 static char *no_denials[] = { NULL };
 
@@ -368,6 +371,162 @@ static void test_session_cost(void **state)
         assert_true(budget_session_cost(-1, 0, false, 0, -1) == 0);
 }
 
+static struct stream_result refused(const char *text)
+{
+        struct stream_result r = success(text);
+        r.is_error = true;
+        r.terminal_reason = (char *)"api_error";
+        return r;
+}
+
+static void test_usage_limit(void **state)
+{
+        int64_t now = (int64_t)time(NULL);
+        struct stream_result r = refused("Claude AI usage limit reached");
+        struct stream_stats st = { .turns = 1, .last_api_error_status = 429, .api_error = "usage_limit_reached",
+                                    .rate_limit = { .seen = true, .status = "rejected", .type = "five_hour",
+                                                    .resets_at = now + 3600, .utilization = 1 } };
+        struct outcome_facts f = facts(&r, &st);
+        struct outcome o;
+
+        f.now = now;
+        outcome_decide(&f, &o);
+        assert_int_equal(o.kind, OUTCOME_USAGE_LIMIT);
+        assert_string_equal(o.name, "usage_limit");
+        assert_int_equal(o.next, TASK_QUEUED);
+        assert_false(o.count_attempt);
+        assert_int_equal(o.retry_delay, 0);
+        assert_int_equal(o.limit_reset, now + 3600);
+        assert_string_equal(o.limit_type, "five_hour");
+        assert_non_null(o.uncounted);                   /* no turn ran: no slot */
+        assert_non_null(strstr(o.reason, "5-hour limit"));
+        outcome_clear(&o);
+
+        /* A rejected state alone, with the API error a rate_limit. */
+        memset(st.api_error, 0, sizeof st.api_error);
+        snprintf(st.api_error, sizeof st.api_error, "rate_limit");
+        outcome_decide(&f, &o);
+        assert_int_equal(o.kind, OUTCOME_USAGE_LIMIT);
+        outcome_clear(&o);
+
+        /* The old text, no structured facts: the reset from the text. */
+        st = (struct stream_stats){ .turns = 1 };
+        r = refused("Claude AI usage limit reached|1900000000");
+        outcome_decide(&f, &o);
+        assert_int_equal(o.kind, OUTCOME_USAGE_LIMIT);
+        assert_int_equal(o.limit_reset, 1900000000);
+        outcome_clear(&o);
+
+        /* After real turns: still a usage limit, but the session counts. */
+        r = refused("Claude AI usage limit reached|1900000000");
+        r.input_tokens = 5000;
+        f.session_cost_usd = 0.12;
+        outcome_decide(&f, &o);
+        assert_int_equal(o.kind, OUTCOME_USAGE_LIMIT);
+        assert_null(o.uncounted);
+        outcome_clear(&o);
+        f.session_cost_usd = 0;
+
+        /* A plain 429 without limit facts stays a transient API error. */
+        r = refused("API Error: 429 too many requests");
+        st = (struct stream_stats){ .turns = 1, .last_api_error_status = 429 };
+        outcome_decide(&f, &o);
+        assert_int_equal(o.kind, OUTCOME_API_ERROR);
+        assert_true(o.retry_delay > 0);
+        assert_non_null(o.uncounted);
+        outcome_clear(&o);
+
+        /* A warning on a session that succeeded is not a refusal. */
+        r = success("All done.");
+        st = (struct stream_stats){ .turns = 3, .rate_limit = { .seen = true, .status = "allowed_warning" } };
+        outcome_decide(&f, &o);
+        assert_int_equal(o.kind, OUTCOME_DONE);
+        outcome_clear(&o);
+}
+
+static void test_cost_caps(void **state)
+{
+        struct stream_result r = success("stopped");
+        struct stream_stats st = { .turns = 2 };
+        struct outcome_facts f = facts(&r, &st);
+        struct outcome o;
+
+        r.is_error = true;
+        r.subtype = (char *)"error_max_budget_usd";
+        f.task_cap_usd = 0.40;
+        f.task_cost_before_usd = 0.30;
+        f.session_cost_usd = 0.12;
+        outcome_decide(&f, &o);
+        assert_int_equal(o.kind, OUTCOME_NEEDS_YOU);
+        assert_int_equal(o.next, TASK_NEEDS_YOU);
+        assert_string_equal(o.reason, "cost cap of $0.40 reached after $0.42: raise it with jada-agent task budget, "
+                                      "then reply");
+        outcome_clear(&o);
+
+        /* The day's limit gave the budget: resumable tomorrow, not a person's matter. */
+        f.budget_from_day = true;
+        f.now = 1900000000;     /* 03:06:40 UTC */
+        outcome_decide(&f, &o);
+        assert_int_equal(o.kind, OUTCOME_DAY_COST);
+        assert_int_equal(o.next, TASK_QUEUED);
+        assert_int_equal((f.now + o.retry_delay) % 86400, 0);
+        assert_true(o.retry_delay > 0 && o.retry_delay <= 86400);
+        assert_false(o.count_attempt);
+        outcome_clear(&o);
+
+        /* A turn limit past the cap (one turn can overshoot): needs you, not another session. */
+        f.budget_from_day = false;
+        r = success(NULL);
+        r.is_error = true;
+        r.subtype = (char *)"error_max_turns";
+        outcome_decide(&f, &o);
+        assert_int_equal(o.kind, OUTCOME_MAX_TURNS);
+        assert_int_equal(o.next, TASK_NEEDS_YOU);
+        assert_non_null(strstr(o.reason, "cost cap of $0.40"));
+        outcome_clear(&o);
+        f.session_cost_usd = 0.05;
+        outcome_decide(&f, &o);
+        assert_int_equal(o.next, TASK_QUEUED);
+        outcome_clear(&o);
+}
+
+static void test_usage_park(void **state)
+{
+        int64_t now = 1900000000;
+        struct usage_state u = { 0 };
+
+        usage_park(&u, "five_hour", now + 3600, now);
+        assert_int_equal(u.parked_until, now + 3600 + USAGE_PARK_MARGIN);
+        assert_string_equal(u.park_type, "five_hour");
+        assert_true(usage_parked(&u, now + 3660 - 1));
+        assert_false(usage_parked(&u, now + 3660));
+        /* A second, shorter refusal does not bring the gate in. */
+        usage_park(&u, "seven_day", now + 60, now);
+        assert_int_equal(u.parked_until, now + 3660);
+        assert_string_equal(u.park_type, "five_hour");
+        /* No reset known (or one in the past): 30 min, doubling, at most 5 h. */
+        u = (struct usage_state){ 0 };
+        static const int64_t waits[] = { 1800, 3600, 7200, 14400, 18000, 18000 };
+        for (size_t i = 0; i < sizeof waits / sizeof waits[0]; i++) {
+                u.parked_until = 0;
+                usage_park(&u, "", i % 2 ? now - USAGE_PARK_MARGIN : 0, now);
+                assert_int_equal(u.parked_until, now + waits[i]);
+                assert_int_equal(u.park_reset, 0);
+        }
+        /* A reset just past still counts, with its margin. */
+        u = (struct usage_state){ 0 };
+        usage_park(&u, "five_hour", now - 57, now);
+        assert_int_equal(u.parked_until, now + 3);
+        /* A known reset ends the streak. */
+        u.unknown_streak = 2;
+        u.parked_until = 0;
+        usage_park(&u, "five_hour", now + 100, now);
+        assert_int_equal(u.unknown_streak, 0);
+        assert_string_equal(usage_limit_name("seven_day_opus"), "weekly Opus");
+        assert_string_equal(usage_limit_name(""), "usage");
+        assert_string_equal(usage_limit_name("something_new"), "something_new");
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -383,6 +542,9 @@ int main(void)
                 cmocka_unit_test(test_backoff),
                 cmocka_unit_test(test_budget_day),
                 cmocka_unit_test(test_session_cost),
+                cmocka_unit_test(test_usage_limit),
+                cmocka_unit_test(test_cost_caps),
+                cmocka_unit_test(test_usage_park),
         };
         return cmocka_run_group_tests_name("outcome", tests, NULL, NULL);
 }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "jada/stream.h"
 #include "jada/util.h"
@@ -638,6 +639,94 @@ static void test_needs_you(void **state)
         assert_null(stream_find_needs_you(NULL));
 }
 
+/* Usage limits: rate_limit_event lines, a refused turn's api_error and
+ * rate_limit_info, an event injected into another line, and bad values. */
+static void test_rate_limits(void **state)
+{
+        struct stream_parser *p = parse_str(
+                "{\"type\":\"rate_limit_event\",\"rate_limit_info\":{\"status\":\"allowed_warning\","
+                "\"resetsAt\":1900000000,\"rateLimitType\":\"five_hour\",\"utilization\":0.85}}\n");
+        const struct stream_stats *st = stream_parser_stats(p);
+
+        assert_true(st->rate_limit.seen);
+        assert_string_equal(st->rate_limit.status, "allowed_warning");
+        assert_string_equal(st->rate_limit.type, "five_hour");
+        assert_int_equal(st->rate_limit.resets_at, 1900000000);
+        assert_true(st->rate_limit.utilization > 0.849 && st->rate_limit.utilization < 0.851);
+        assert_string_equal(st->api_error, "");
+        stream_parser_free(p);
+
+        /* The refused turn: assistant and result carry api_error and its info; the last wins. */
+        p = parse_str("{\"type\":\"assistant\",\"message\":{\"id\":\"m1\",\"model\":\"<synthetic>\"},"
+                      "\"api_error_status\":429,\"api_error\":\"usage_limit_reached\",\"api_error_params\":"
+                      "{\"rate_limit_info\":{\"status\":\"rejected\",\"resetsAt\":1900003600,"
+                      "\"rateLimitType\":\"seven_day\"}}}\n"
+                      "{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":true,\"result\":\"x\"}\n");
+        st = stream_parser_stats(p);
+        assert_int_equal(st->last_api_error_status, 429);
+        assert_string_equal(st->api_error, "usage_limit_reached");
+        assert_string_equal(st->rate_limit.status, "rejected");
+        assert_string_equal(st->rate_limit.type, "seven_day");
+        assert_int_equal(st->rate_limit.resets_at, 1900003600);
+        assert_true(st->rate_limit.utilization < 0);
+        assert_int_equal(st->turns, 1);
+        stream_parser_free(p);
+
+        /* Injected into the middle of a tool result and of a tool call: both lines are lost, the events not. */
+        p = parse_str("{\"type\":\"user\",\"message\":{\"content\":\"half {\"type\":\"rate_limit_event\","
+                      "\"rate_limit_info\":{\"status\":\"rejected\",\"resetsAt\":1900000001,"
+                      "\"rateLimitType\":\"five_hour\"}} rest\"}}\n");
+        st = stream_parser_stats(p);
+        assert_int_equal(st->bad_lines, 1);
+        assert_true(st->rate_limit.seen);
+        assert_int_equal(st->rate_limit.resets_at, 1900000001);
+        stream_parser_free(p);
+        p = parse_str("{\"type\":\"assistant\",\"message\":{\"id\":\"m2\",\"content\":[{\"type\":\"text\","
+                      "{\"type\":\"rate_limit_event\",\"rate_limit_info\":{\"status\":\"allowed\"}}\"x\"}]}}\n");
+        st = stream_parser_stats(p);
+        assert_true(st->rate_limit.seen);
+        assert_string_equal(st->rate_limit.status, "allowed");
+        assert_int_equal(st->rate_limit.resets_at, 0);
+        stream_parser_free(p);
+
+        /* Hostile values: not an epoch, a status with junk, an info that is not an object. */
+        p = parse_str("{\"type\":\"rate_limit_event\",\"rate_limit_info\":{\"status\":\"rej\\nected\","
+                      "\"resetsAt\":-5,\"rateLimitType\":42,\"utilization\":1e300}}\n"
+                      "{\"type\":\"rate_limit_event\",\"rate_limit_info\":\"rejected\"}\n");
+        st = stream_parser_stats(p);
+        assert_true(st->rate_limit.seen);
+        assert_string_equal(st->rate_limit.status, "rej");
+        assert_string_equal(st->rate_limit.type, "");
+        assert_int_equal(st->rate_limit.resets_at, 0);
+        assert_true(st->rate_limit.utilization < 0);
+        stream_parser_free(p);
+}
+
+static void test_usage_limit_texts(void **state)
+{
+        int64_t now = (int64_t)time(NULL), reset = -1;
+
+        assert_true(stream_usage_limit_text("Claude AI usage limit reached|1900000000", now, &reset));
+        assert_int_equal(reset, 1900000000);
+        assert_true(stream_usage_limit_text("Claude AI usage limit reached|soon", now, &reset));
+        assert_int_equal(reset, 0);
+        assert_true(stream_usage_limit_text("You've hit your session limit \xc2\xb7 resets 8pm (America/New_York)",
+                                            now, &reset));
+        /* The next 20:00 in New York: within a day, on a whole hour. */
+        assert_true(reset > now && reset <= now + 86400 + 3600);
+        assert_int_equal(reset % 3600, 0);
+        assert_true(stream_usage_limit_text("You've hit your weekly limit \xc2\xb7 resets 9:30am (Nowhere/Zone)",
+                                            now, &reset));
+        assert_int_equal(reset, 0);
+        assert_true(stream_usage_limit_text("You've hit your limit \xc2\xb7 resets 7pm (../../etc/passwd)", now, &reset));
+        assert_int_equal(reset, 0);
+        assert_true(stream_usage_limit_text("You've hit your limit \xc2\xb7 resets 14:00", now, &reset));
+        assert_true(reset > now && reset <= now + 86400 && reset % 3600 == 0);
+        assert_false(stream_usage_limit_text("All done. The usage report is attached.", now, &reset));
+        assert_false(stream_usage_limit_text(NULL, now, &reset));
+        assert_null(getenv("TZ")); /* restored */
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -656,6 +745,8 @@ int main(void)
                 cmocka_unit_test(test_turns),
                 cmocka_unit_test(test_cheap_paths),
                 cmocka_unit_test(test_needs_you),
+                cmocka_unit_test(test_rate_limits),
+                cmocka_unit_test(test_usage_limit_texts),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

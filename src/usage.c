@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: MIT */
+#include "jada/usage.h"
+#include "jada/db.h"
+#include "jada/util.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void usage_park(struct usage_state *s, const char *type, int64_t reset, int64_t now)
+{
+        int64_t until;
+
+        /* A reset just past (clocks differ) still counts, with its margin. */
+        if (reset > 0 && reset + USAGE_PARK_MARGIN > now) {
+                until = reset + USAGE_PARK_MARGIN;
+                s->unknown_streak = 0;
+        } else {
+                int64_t wait = USAGE_UNKNOWN_FIRST;
+                for (int64_t i = 0; i < s->unknown_streak && wait < USAGE_UNKNOWN_MAX; i++)
+                        wait *= 2;
+                until = now + (wait < USAGE_UNKNOWN_MAX ? wait : USAGE_UNKNOWN_MAX);
+                s->unknown_streak++;
+                reset = 0;
+        }
+        if (until <= s->parked_until)
+                return;
+        s->parked_until = until;
+        s->park_reset = reset;
+        snprintf(s->park_type, sizeof s->park_type, "%s", type ? type : "");
+}
+
+bool usage_parked(const struct usage_state *s, int64_t now)
+{
+        return s->parked_until > now;
+}
+
+const char *usage_limit_name(const char *type)
+{
+        static const struct { const char *type, *name; } names[] = {
+                { "five_hour", "5-hour" },         { "seven_day", "weekly" },
+                { "seven_day_opus", "weekly Opus" }, { "seven_day_sonnet", "weekly Sonnet" },
+                { "overage", "overage" },
+        };
+        for (size_t i = 0; type && i < sizeof names / sizeof names[0]; i++)
+                if (strcmp(type, names[i].type) == 0)
+                        return names[i].name;
+        return type && *type ? type : "usage";
+}
+
+int usage_load(sqlite3 *db, struct usage_state *ret)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r, rc;
+
+        *ret = (struct usage_state){ .last.utilization = -1 };
+        r = db_prepare(db,
+                       "SELECT parked_until, unknown_streak, park_type, park_reset, status, type, resets_at, "
+                       "utilization, seen_at FROM usage_limit WHERE id = 1",
+                       &st);
+        if (r < 0)
+                return r;
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+                return 0;
+        if (rc != SQLITE_ROW)
+                return db_errno(rc);
+        ret->parked_until = sqlite3_column_int64(st, 0);
+        ret->unknown_streak = sqlite3_column_int64(st, 1);
+        snprintf(ret->park_type, sizeof ret->park_type, "%s", (const char *)sqlite3_column_text(st, 2) ?: "");
+        ret->park_reset = sqlite3_column_int64(st, 3);
+        ret->last_at = sqlite3_column_int64(st, 8);
+        if (ret->last_at > 0) {
+                ret->last.seen = true;
+                snprintf(ret->last.status, sizeof ret->last.status, "%s", (const char *)sqlite3_column_text(st, 4) ?: "");
+                snprintf(ret->last.type, sizeof ret->last.type, "%s", (const char *)sqlite3_column_text(st, 5) ?: "");
+                ret->last.resets_at = sqlite3_column_int64(st, 6);
+                ret->last.utilization = sqlite3_column_type(st, 7) == SQLITE_NULL ? -1 : sqlite3_column_double(st, 7);
+        }
+        return 0;
+}
+
+int usage_save(sqlite3 *db, const struct usage_state *s)
+{
+        sqlite3_stmt *st;
+        int r = db_prepare(db,
+                           "INSERT OR REPLACE INTO usage_limit (id, parked_until, unknown_streak, park_type, park_reset, "
+                           "status, type, resets_at, utilization, seen_at) "
+                           "VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                           &st);
+
+        if (r < 0)
+                return r;
+        sqlite3_bind_int64(st, 1, s->parked_until);
+        sqlite3_bind_int64(st, 2, s->unknown_streak);
+        sqlite3_bind_text(st, 3, s->park_type, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, s->park_reset);
+        sqlite3_bind_text(st, 5, s->last.status, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 6, s->last.type, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 7, s->last.resets_at);
+        if (s->last.utilization >= 0)
+                sqlite3_bind_double(st, 8, s->last.utilization);
+        sqlite3_bind_int64(st, 9, s->last_at);
+        return db_step_done(db, st);
+}
