@@ -8,6 +8,7 @@
 
 #include "jada/session-store.h"
 #include "jada/session.h"
+#include "jada/log.h"
 #include "jada/stream.h"
 
 #include <sys/types.h>
@@ -90,7 +91,17 @@ struct sessions {
         unsigned api_error_streak;              /* transient API errors in a row */
 };
 
+#define session_log(s, prio, ...) \
+        log_fields((prio), JADA_FIELDS((s)->task_field, (s)->claude_field), __VA_ARGS__)
+
 void sessions_changed(struct sessions *m);
+/* Unlinks it from the running list and frees it (its op cancelled, its
+ * sources gone; a child still running is killed by its owned source). */
+void session_free(struct session *s);
+/* The child exited (or could not be watched): decides the outcome, commits
+ * what the session left (a worktree project), records it, tells the daemon.
+ * session-record.c. */
+void session_finish(struct session *s);
 void sessions_db_failed(struct sessions *m, int r, const char *what);
 
 /* Writes a record now, or keeps it for the next sessions_retry_unrecorded(). */

@@ -1,16 +1,21 @@
 /* SPDX-License-Identifier: MIT */
-/* Sessions' outcomes in the db: the sessions row and the task's next state,
- * written at once or kept until the db can take them; and at start-up the
- * rows (and processes) a dead daemon's sessions left behind. */
+/* Sessions' outcomes: decided when a session ends, committed to the task's
+ * branch (projects), then written to the db (the sessions row and the task's
+ * next state) at once or kept until the db can take them; and at start-up
+ * the rows (and processes) a dead daemon's sessions left behind. */
 #include "session-private.h"
+#include "jada/budget.h"
 #include "jada/child.h"
+#include "jada/project.h"
 #include "jada/log.h"
 #include "jada/queue.h"
 #include "jada/util.h"
 
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 void session_record_free(struct session_record *rec)
 {
@@ -140,4 +145,163 @@ void sessions_reap_orphans(struct sessions *m)
                 log_error_errno(r, "cannot close the sessions of a daemon that is gone");
         else if (r > 0)
                 log_notice("%d session%s of a daemon that is gone recorded as interrupted", r, r == 1 ? "" : "s");
+}
+
+/* ---- a session's end ------------------------------------------------------ */
+
+/* Records the outcome (its commit, if any, is made) and tells the daemon. */
+static void session_complete(struct session *s)
+{
+        struct sessions *m = s->m;
+        struct session_result result = s->result;
+        struct session_record *rec = s->finished;
+
+        s->finished = NULL;
+        session_record_commit(m, rec);
+        session_free(s);
+        /* Last: what the outcome means for launching and for health is the
+         * daemon's, and it may start the next session from here. */
+        if (m->callbacks.ended)
+                m->callbacks.ended(&result, m->callbacks.userdata);
+}
+
+static void on_committed(enum project_verdict verdict, const char *reason, void *userdata)
+{
+        struct session *s = userdata;
+
+        s->op = NULL;
+        session_complete(s);
+}
+
+void session_finish(struct session *s)
+{
+        struct sessions *m = s->m;
+        const struct stream_result *res;
+        const struct stream_stats *stats;
+        struct outcome out;
+        int64_t now = now_seconds();
+        struct session_record *rec;
+        double previous = 0, cost;
+        int exec_errno = 0;
+
+        stream_parser_finish(s->parser);
+        res = stream_parser_result(s->parser);
+        stats = stream_parser_stats(s->parser);
+        if (read(s->exec_fd, &exec_errno, sizeof exec_errno) != (ssize_t)sizeof exec_errno)
+                exec_errno = 0;
+
+        (void)session_store_previous_reported_cost(m->db, s->task->id, s->claude_id, s->row, &previous);
+        cost = budget_session_cost(res->seen ? res->total_cost_usd : 0, previous, s->resumed,
+                                   res->input_tokens, res->model_usage_input_tokens);
+
+        outcome_decide(&(struct outcome_facts){
+                .result = res,
+                .stats = stats,
+                .stop = s->stop,
+                .exit_status = s->exit_status,
+                .exec_failed = exec_errno != 0,
+                .resumed = s->resumed,
+                .sessions_used = s->task->sessions_used + 1,
+                .attempts = s->task->attempts,
+                .max_sessions_per_task = m->config->claude.max_sessions_per_task,
+                .max_attempts = m->config->claude.max_attempts,
+                .max_turns = m->config->claude.max_turns,
+                .api_error_streak = m->api_error_streak,
+                .session_cost_usd = cost,
+                .now = now,
+                .task_cap_usd = s->cost_cap_usd,
+                .task_cost_before_usd = s->task->cost_usd,
+                .budget_from_day = s->budget_from_day,
+        }, &out);
+
+        if (exec_errno)
+                session_log(s, LOG_ERR, "cannot run the claude command '%s': %s", m->config->claude.command,
+                            strerror(exec_errno));
+
+        rec = xcalloc(1, sizeof *rec);
+        rec->task_id = s->task->id;
+        rec->row = s->row;
+        rec->now = now;
+        rec->error = out.kind == OUTCOME_DONE || !out.reason ? NULL : xstrdup(out.reason);
+        rec->uncounted = out.uncounted ? xstrdup(out.uncounted) : NULL;
+        rec->end = (struct session_end){
+                .outcome = out.name,
+                .exit_status = s->exit_status,
+                .turns = stats->turns,
+                .input_tokens = res->input_tokens,
+                .output_tokens = res->output_tokens,
+                .cache_creation_tokens = res->cache_creation_input_tokens,
+                .cache_read_tokens = res->cache_read_input_tokens,
+                .cost_usd = cost,
+                .reported_cost_usd = res->seen ? res->total_cost_usd : -1,
+                .error = rec->error,
+                .uncounted = rec->uncounted,
+        };
+        if (out.kind != OUTCOME_CANCELLED) {
+                rec->transition = true;
+                rec->to = out.next;
+                rec->reason = out.reason ? xstrdup(out.reason) : NULL;
+                rec->result = out.kind == OUTCOME_DONE && out.result ? xstrdup(out.result) : NULL;
+                rec->needs_you_reason = out.next == TASK_NEEDS_YOU && out.reason ? xstrdup(out.reason) : NULL;
+                rec->change = (struct queue_change){
+                        .reason = rec->reason,
+                        .run_after = now + out.retry_delay,
+                        .result = rec->result,
+                        .error = out.next == TASK_FAILED ? rec->reason : NULL,
+                        .needs_you_reason = rec->needs_you_reason,
+                        .count_attempt = out.count_attempt,
+                        .clear_claude_session_id = out.clear_session_id,
+                        .add_turns = stats->turns,
+                        .add_cost_usd = cost,
+                };
+                session_record_release(s, rec);
+        }
+
+        switch (out.kind) {
+        case OUTCOME_API_ERROR:
+                m->api_error_streak++;
+                break;
+        case OUTCOME_DONE: case OUTCOME_NEEDS_YOU: case OUTCOME_MAX_TURNS:
+                m->api_error_streak = 0;
+                break;
+        default:
+                break;
+        }
+
+        {
+                char outcome_field[64], cost_field[48];
+                snprintf(outcome_field, sizeof outcome_field, "JADA_OUTCOME=%s", out.name);
+                snprintf(cost_field, sizeof cost_field, "JADA_COST_USD=%.6f", cost);
+                log_fields(out.kind == OUTCOME_DONE || out.kind == OUTCOME_MAX_TURNS ? LOG_INFO
+                           : out.kind == OUTCOME_FAILED_ATTEMPT || out.kind == OUTCOME_AUTH_ERROR ||
+                             out.kind == OUTCOME_LAUNCH_ERROR ? LOG_ERR : LOG_NOTICE,
+                           JADA_FIELDS(s->task_field, s->claude_field, outcome_field, cost_field),
+                           "task %lld: session ended: %s, %u turns, $%.4f → %s (%s)", (long long)s->task->id,
+                           out.name, stats->turns, cost, task_state_name(out.next), out.reason ? out.reason : "");
+        }
+        s->result = (struct session_result){ .task_id = s->task->id, .kind = out.kind,
+                                             .api_error_status = stats->last_api_error_status,
+                                             .exec_errno = exec_errno, .rate_limit = stats->rate_limit,
+                                             .limit_reset = out.limit_reset };
+        snprintf(s->result.limit_type, sizeof s->result.limit_type, "%s", out.limit_type ? out.limit_type : "");
+        s->finished = rec;
+
+        /* What the session left is committed before its outcome is
+         * recorded: until then the task stays running, so no next session
+         * can start on a worktree that is not committed yet. */
+        if (s->branch && !exec_errno) {
+                _cleanup_free_ char *message = xasprintf("jada-agent: task %lld, session %lld (%s)",
+                                                         (long long)s->task->id, (long long)s->task->sessions_used + 1,
+                                                         out.name);
+                /* Its process group is gone: nothing may signal that pgid again. */
+                s->pid = 0;
+                if (project_commit(m->event, m->db, m->config, s->task, message, on_committed, s, &s->op) == 0) {
+                        outcome_clear(&out);
+                        return;
+                }
+                session_log(s, LOG_WARNING, "task %lld: project %s is gone from the configuration: the session's "
+                            "work stays uncommitted in %s", (long long)s->task->id, s->project, s->work_dir);
+        }
+        outcome_clear(&out);
+        session_complete(s);
 }
