@@ -7,6 +7,8 @@
  * each kind of line alone, and the parser's peak heap use.
  *
  * Run from the repository root (it reads tests/fake/scenarios/samples/).
+ * "mix+transcript" is the mix with the transcript writer (zstd, a flushed
+ * block per 64 KiB piece, to a file) as every session has it.
  * Peak heap is measured by interposing malloc: every allocation made while
  * the parser runs (its line buffer, jansson's trees) is counted.
  */
@@ -17,6 +19,7 @@
 #include <time.h>
 
 #include "jada/stream.h"
+#include "jada/transcript.h"
 #include "jada/util.h"
 
 #define CHUNK (64 * 1024)
@@ -187,6 +190,10 @@ static int compare(const void *a, const void *b)
         return (x > y) - (x < y);
 }
 
+/* With a transcript: each piece is also compressed (zstd) and written to a
+ * file, as the daemon does for every session. */
+static const char *transcript_dir;
+
 static void run(const char *name, const struct text *t)
 {
         double mbs[RUNS];
@@ -195,6 +202,7 @@ static void run(const char *name, const struct text *t)
 
         for (int r = 0; r < RUNS; r++) {
                 struct stream_parser *p;
+                struct transcript *tr = NULL;
                 long long base = heap_now;
                 double start;
 
@@ -202,10 +210,23 @@ static void run(const char *name, const struct text *t)
                 start = seconds();
                 if (stream_parser_new(16u << 20, &p) < 0)
                         abort();
-                for (size_t off = 0; off < t->len; off += CHUNK)
-                        if (stream_parser_feed(p, t->data + off, t->len - off < CHUNK ? t->len - off : CHUNK) < 0)
+                if (transcript_dir && transcript_open(transcript_dir, 1, &tr) < 0)
+                        abort();
+                for (size_t off = 0; off < t->len; off += CHUNK) {
+                        size_t n = t->len - off < CHUNK ? t->len - off : CHUNK;
+                        if (tr && transcript_write(tr, t->data + off, n) < 0)
                                 abort();
+                        if (stream_parser_feed(p, t->data + off, n) < 0)
+                                abort();
+                }
                 stream_parser_finish(p);
+                if (tr) {
+                        uint64_t out = transcript_bytes_out(tr);
+                        if (transcript_close(tr) < 0)
+                                abort();
+                        if (r == RUNS - 1)
+                                printf("(transcript %.1f MB, ratio %.1f:1) ", (double)out / 1e6, (double)t->len / (double)out);
+                }
                 mbs[r] = (double)t->len / 1e6 / (seconds() - start);
                 st = stream_parser_stats(p);
                 if (st->bad_lines != 0 || st->bytes != t->len)
@@ -227,9 +248,25 @@ int main(void)
         static const char *const names[] = { "mix", "samples only", "1 MB user", "1 MB assistant" };
         struct text samples = load_samples();
 
+        char dir[] = "/tmp/jada-bench-transcript-XXXXXX";
+
         for (enum mix m = MIX; m <= BIG_ASSISTANT; m++) {
                 struct text t = build(&samples, m);
                 run(names[m], &t);
+                if (m == MIX) {
+                        /* The same with the transcript writer (the aim: >= 80% of the above). */
+                        if (!mkdtemp(dir))
+                                abort();
+                        transcript_dir = dir;
+                        run("mix+transcript", &t);
+                        transcript_dir = NULL;
+                        {
+                                char *cmd = xasprintf("rm -rf '%s'", dir);
+                                if (system(cmd) != 0)
+                                        abort();
+                                free(cmd);
+                        }
+                }
                 free(t.data);
         }
         free(samples.data);

@@ -11,7 +11,9 @@
 #include "jada/project.h"
 #include "jada/queue.h"
 #include "jada/session.h"
+#include "jada/session-store.h"
 #include "jada/sync.h"
+#include "jada/transcript.h"
 #include "jada/util.h"
 
 #include <errno.h>
@@ -205,6 +207,25 @@ static void on_sessions_db_failed(int r, const char *what, void *userdata)
         daemon_db_failed(userdata, r, what);
 }
 
+/* The transcripts of sessions whose task was pruned go with it (the rows
+ * stay: the budget's history). */
+static void daemon_prune_transcripts(struct jada_ctx *ctx)
+{
+        int64_t *ids = NULL;
+        size_t n = 0, gone = 0;
+
+        if (session_store_ids(ctx->db, 0, &ids, &n) < 0)
+                return;
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_free_ char *path = transcript_path(ctx->config->daemon.state_dir, ids[i]);
+                if (unlink(path) == 0)
+                        gone++;
+        }
+        free(ids);
+        if (gone > 0)
+                log_info("pruned %zu transcript%s of pruned tasks", gone, gone == 1 ? "" : "s");
+}
+
 static bool daemon_holds_task(int64_t task_id, void *userdata)
 {
         struct jada_ctx *ctx = userdata;
@@ -231,6 +252,7 @@ static int on_poll(sd_event_source *s, uint64_t usec, void *userdata)
                 r = queue_prune(ctx->db, before);
                 if (r > 0)
                         log_info("pruned %d done or cancelled task%s older than the retention", r, r == 1 ? "" : "s");
+                daemon_prune_transcripts(ctx);
         }
         sessions_check_cancelled(ctx->sessions);
         daemon_usage_check(ctx);

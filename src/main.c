@@ -45,6 +45,7 @@ static const struct cli_command commands[] = {
         { "task",         "add|list|show|cancel|retry|done|reply ...", "the task queue (jada-agent task help)", cmd_task },
         { "auth",         "google [--no-browser] [--port N] | status [--json]", "authorize the port-sheet sync with Google; token status", cmd_auth },
         { "sessions",     "[--since DURATION] [--json]", "session history, completion and turn-limit rates", cmd_sessions },
+        { "transcript",   "SESSION | --task ID [--json] [--follow]", "what a session's claude said, readable (or raw)", cmd_transcript },
         { "sync",         "[--now]",        "ask the running daemon for a port-sheet sync now", cmd_sync },
         { "version",      "",               "print the version", cmd_version },
         { "help",         "",               "show this help", cmd_help },

@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 struct project_op;
+struct transcript;
 #include <systemd/sd-id128.h>
 
 #define STDERR_LINE_MAX 1024
@@ -31,6 +32,7 @@ struct session {
         sd_event_source *child_source, *out_source, *err_source;
         sd_event_source *deadline, *idle, *kill_timer;
         struct stream_parser *parser;
+        struct transcript *transcript;          /* NULL if it could not be written */
         unsigned turns_published;
 
         enum session_stop stop;

@@ -9,6 +9,7 @@
 #include "jada/project.h"
 #include "jada/log.h"
 #include "jada/queue.h"
+#include "jada/transcript.h"
 #include "jada/util.h"
 
 #include <errno.h>
@@ -185,6 +186,13 @@ void session_finish(struct session *s)
         int exec_errno = 0;
 
         stream_parser_finish(s->parser);
+        if (s->transcript) {
+                int tr = transcript_close(s->transcript);
+                s->transcript = NULL;
+                if (tr < 0)
+                        session_log(s, LOG_WARNING, "task %lld: the transcript's end could not be written: %s",
+                                    (long long)s->task->id, strerror(-tr));
+        }
         res = stream_parser_result(s->parser);
         stats = stream_parser_stats(s->parser);
         if (read(s->exec_fd, &exec_errno, sizeof exec_errno) != (ssize_t)sizeof exec_errno)

@@ -154,6 +154,50 @@ int session_store_last_outcome(sqlite3 *db, int64_t task_id, int64_t before_sess
         return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_errno(rc);
 }
 
+int session_store_ids(sqlite3 *db, int64_t task_id, int64_t **ret, size_t *n)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int64_t *ids = NULL;
+        size_t k = 0;
+        int r = db_prepare(db,
+                           task_id > 0 ? "SELECT id FROM sessions WHERE task_id = ?1 ORDER BY id"
+                                       : "SELECT id FROM sessions WHERE task_id IS NULL ORDER BY id",
+                           &st), rc;
+
+        if (r < 0)
+                return r;
+        if (task_id > 0)
+                sqlite3_bind_int64(st, 1, task_id);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                ids = xreallocarray(ids, k + 1, sizeof *ids);
+                ids[k++] = sqlite3_column_int64(st, 0);
+        }
+        if (rc != SQLITE_DONE) {
+                free(ids);
+                return db_errno(rc);
+        }
+        *ret = ids;
+        *n = k;
+        return 0;
+}
+
+int session_store_ended(sqlite3 *db, int64_t session, bool *ret)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = db_prepare(db, "SELECT ended_at IS NOT NULL FROM sessions WHERE id = ?1", &st), rc;
+
+        if (r < 0)
+                return r;
+        sqlite3_bind_int64(st, 1, session);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+                return -ENOENT;
+        if (rc != SQLITE_ROW)
+                return db_errno(rc);
+        *ret = sqlite3_column_int(st, 0) != 0;
+        return 0;
+}
+
 int session_store_outcomes_since(sqlite3 *db, int64_t since, struct session_outcomes *ret)
 {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;

@@ -10,6 +10,7 @@
 #include "jada/log.h"
 #include "jada/project.h"
 #include "jada/stream.h"
+#include "jada/transcript.h"
 #include "jada/util.h"
 
 #include <errno.h>
@@ -171,6 +172,13 @@ static int drain_stdout(struct session *s)
                 if (n == 0)
                         return 0;
                 output_seen(s);
+                if (s->transcript && transcript_write(s->transcript, buf, (size_t)n) < 0) {
+                        session_log(s, LOG_WARNING, "task %lld: cannot write the session's transcript: %s; "
+                                    "the session goes on without it", (long long)s->task->id,
+                                    strerror(errno ? errno : EIO));
+                        (void)transcript_close(s->transcript);
+                        s->transcript = NULL;
+                }
                 if (stream_parser_feed(s->parser, buf, (size_t)n) == -E2BIG) {
                         session_log(s, LOG_ERR, "task %lld: claude wrote a line longer than %d bytes: stopping it",
                                     (long long)s->task->id, SESSION_MAX_LINE);
@@ -291,6 +299,7 @@ void session_free(struct session *s)
         if (s->exec_fd >= 0)
                 close(s->exec_fd);
         stream_parser_free(s->parser);
+        (void)transcript_close(s->transcript);
         queue_task_free(s->task);
         free(s->work_dir);
         free(s->project);
@@ -396,6 +405,10 @@ static int session_spawn(struct session *s)
         struct child child;
         int r, in_fd;
 
+        /* The transcript is a record, not a condition: without it the session still runs. */
+        r = transcript_open(c->daemon.state_dir, s->row, &s->transcript);
+        if (r < 0)
+                log_warning_errno(r, "task %lld: cannot create the session's transcript", (long long)task->id);
         in_fd = child_prompt_fd(work_root, s->resumed ? (task->reply ? task->reply : SESSION_CONTINUE_PROMPT)
                                                       : task->prompt);
         if (in_fd < 0) {

@@ -56,6 +56,12 @@ int session_store_previous_reported_cost(sqlite3 *db, int64_t task_id, const cha
  * launch or project error), or NULL (*ret) if none; free() it. */
 int session_store_last_outcome(sqlite3 *db, int64_t task_id, int64_t before_session, char **ret);
 
+/* The ids of a task's sessions, oldest first (task_id 0: of the sessions
+ * whose task was pruned). */
+int session_store_ids(sqlite3 *db, int64_t task_id, int64_t **ret, size_t *n);
+/* Whether the session has ended (its row has an end); -ENOENT if no such row. */
+int session_store_ended(sqlite3 *db, int64_t session, bool *ret);
+
 /* Outcomes over a window, for `jada-agent status` and the turn-limit alert;
  * sessions that never reached the model are left out. */
 struct session_outcomes {

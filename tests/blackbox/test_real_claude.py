@@ -279,6 +279,13 @@ class RealClaude(RealClaudeTest):
         self.assertEqual(reqs[0]["last_user_text"].strip(), "Write hello.py, run it, and tell me what it printed.")
         self.check_requests_came_from_the_daemon({t["claude_session_id"]})
         self.assertIsNotNone(self.transcript(t["claude_session_id"]))
+        # The daemon's own transcript of the real CLI's stream, rendered.
+        r = self.run_cli("-c", self.config, "transcript", "--task", str(i))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(f"  → Write: {os.path.join(work, 'hello.py')}", r.stdout)
+        self.assertIn("  → Bash: python3 hello.py", r.stdout)
+        self.assertIn("  ← hello from THE FAKE MODEL", r.stdout)
+        self.assertRegex(r.stdout, r"== result: success, \d+ turns, \$0\.\d{4}")
 
     def test_a_write_of_the_real_cli_lands_on_the_task_branch(self):
         repo = os.path.join(self.tmp, "site")

@@ -52,9 +52,16 @@ class Secrets(SyncTest):
                 path = os.path.join(root, name)
                 if name == "google-token.json":
                     continue  # the token file: tokens belong there
+                if name.endswith(".jsonl.zst"):
+                    # A transcript is compressed: searched as the command line shows it.
+                    r = self.run_cli("-c", self.config, "transcript", "--json", name.split(".")[0])
+                    self.assertEqual(r.returncode, 0, r.stderr)
+                    places[os.path.relpath(path, self.state)] = r.stdout
+                    continue
                 with open(path, "rb") as f:
                     places[os.path.relpath(path, self.state)] = f.read().decode("latin-1")
         self.assertIn("jada-agent.db", places)
+        self.assertTrue(any(p.startswith("transcripts/") for p in places), list(places))
         self.assertGreater(len(d.journal.entries), 5)
         for where, text in places.items():
             for secret in secrets:
