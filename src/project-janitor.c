@@ -46,7 +46,8 @@ static void after_remove(struct project_op *op, struct job_result *res)
 static void janitor_remove(struct project_op *op)
 {
         if (project_has_git_file(op->worktree))
-                GIT(op, op->path, J_REMOVED, "worktree", "remove", "--force", op->worktree);
+                /* Twice: a lock (a person's `git worktree lock`, a killed add) does not keep it. */
+                GIT(op, op->path, J_REMOVED, "worktree", "remove", "--force", "--force", op->worktree);
         else
                 GIT(op, op->path, J_REMOVED, "worktree", "prune");
 }

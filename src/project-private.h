@@ -77,6 +77,9 @@ void project_commit_start(struct project_op *op);
 /* The task's project if it is a worktree project of this config, else NULL. */
 const struct project_config *project_worktree_config(const struct jada_config *config, const struct queue_task *t);
 bool project_has_git_file(const char *dir);
+/* The worktree's `git worktree add` never finished (a kill): its lock is
+ * dropped and true returned. */
+bool project_worktree_unfinished(const char *worktree);
 /* What a failed git said, in one line. */
 const char *project_job_why(struct job_result *res);
 

@@ -142,6 +142,28 @@ bool project_has_git_file(const char *dir)
         return lstat(git, &st) == 0;
 }
 
+/* A `git worktree add` that never finished (the daemon, and with it git,
+ * was killed in it): git locks the new worktree "initializing" until its
+ * checkout is done. Its files are not the branch's: committing "what is
+ * left" there would commit the deletion of everything not checked out yet.
+ * The lock is dropped (so that git may prune or remove it) and true returned. */
+bool project_worktree_unfinished(const char *worktree)
+{
+        _cleanup_free_ char *dotgit = xasprintf("%s/.git", worktree), *data = NULL, *locked = NULL, *reason = NULL;
+        size_t size;
+
+        if (read_file_capped(dotgit, 4096, &data, &size) < 0 || strncmp(data, "gitdir: ", 8) != 0)
+                return false;
+        data[8 + strcspn(data + 8, "\n")] = '\0';
+        locked = xasprintf("%s/locked", data + 8);
+        if (read_file_capped(locked, 4096, &reason, &size) < 0 || strncmp(reason, "initializing", 12) != 0)
+                return false;
+        (void)unlink(locked);
+        return true;
+}
+
+static void move_aside(struct project_op *op);
+
 /* ---- the commit sequence ------------------------------------------------- */
 
 /* After the commit (or nothing to commit): what the operation does next. */
@@ -197,6 +219,15 @@ void project_commit_start(struct project_op *op)
 {
         if (!project_has_git_file(op->worktree)) {
                 after_commit(op);
+                return;
+        }
+        if (project_worktree_unfinished(op->worktree)) {
+                project_op_note(op, "warning: the worktree %s was left half made by a daemon that was killed: "
+                                "nothing there to commit", op->worktree);
+                if (op->kind == OP_PREPARE)
+                        move_aside(op);
+                else
+                        after_commit(op);
                 return;
         }
         GIT(op, op->worktree, C_HEAD, "symbolic-ref", "-q", "HEAD");
@@ -315,6 +346,12 @@ static void prepare_step(struct project_op *op, struct job_result *res)
 
         switch (op->step) {
         case S_START:
+                if (project_has_git_file(op->worktree) && project_worktree_unfinished(op->worktree)) {
+                        project_op_note(op, "warning: the worktree %s was left half made by a daemon that was "
+                                        "killed: made again", op->worktree);
+                        move_aside(op);
+                        return;
+                }
                 if (project_has_git_file(op->worktree)) {
                         GIT(op, op->worktree, S_HEAD, "symbolic-ref", "-q", "HEAD");
                         return;

@@ -365,6 +365,30 @@ class Faults(ProjectTest):
         self.assertEqual(r.returncode, 78)
         self.assertIn("base branch 'release' does not exist", r.stderr)
 
+    def test_a_half_made_worktree_is_made_again_and_nothing_deleted(self):
+        # As a daemon killed inside `git worktree add` leaves it: git's
+        # "initializing" lock, and a checkout that never finished.
+        self.scenario(stream=SUCCESS, result_text="NEEDS-YOU: go on?")
+        self.scenario(stream=SUCCESS, read_files=["README.md"], run="git status --porcelain")
+        self.daemon()
+        i = self.add("Half made.", "--project", "site")
+        self.wait_state(i, "needs_you")
+        wt = self.worktree(i)
+        gitdir = git(wt, "rev-parse", "--absolute-git-dir").strip()
+        with open(os.path.join(gitdir, "locked"), "w") as f:
+            f.write("initializing")
+        os.unlink(os.path.join(wt, "README.md"))
+        self.assertEqual(self.run_cli("-c", self.config, "task", "reply", str(i), "yes").returncode, 0)
+        self.wait_state(i, "done")
+        second = self.invocations()[1]
+        self.assertEqual(second["read"], {"README.md": "# site\n"})
+        self.assertEqual(second["ran"], "")
+        self.assertTrue(any("left half made" in e for e in self.events(i)), self.events(i))
+        self.wait_gone(wt)
+        # No commit deleted what the half-made checkout lacked.
+        self.assertEqual(self.branch_files(i, "README.md"), "# site\n")
+        self.assertEqual(self.subjects(i), [])
+
     def test_a_held_lock_retries_with_backoff_and_loses_nothing(self):
         # The agent's session ends with the worktree's index locked (as by
         # another git that is still running): nothing can be committed.
