@@ -403,7 +403,7 @@ static void print_human(const struct status_facts *f, const struct report *rep)
                 if (l->seen) {
                         printf(" %s limit %s", usage_limit_name(l->type), *l->status ? l->status : "?");
                         if (l->utilization >= 0)
-                                printf(", %.0f%% used", l->utilization <= 1 ? 100 * l->utilization : l->utilization);
+                                printf(", %.0f%% used", usage_percent(l->utilization));
                         if (l->resets_at > 0)
                                 printf(", resets %s", format_utc(reset, sizeof reset, (uint64_t)l->resets_at * USEC_PER_SEC));
                 }

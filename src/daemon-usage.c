@@ -56,8 +56,7 @@ static void check_warning(struct jada_ctx *ctx, int64_t now)
         if (l->seen && strcmp(l->status, "allowed_warning") == 0 && (l->resets_at == 0 || l->resets_at > now)) {
                 char used[32] = "";
                 if (l->utilization >= 0)
-                        snprintf(used, sizeof used, " (%.0f%% used)",
-                                 l->utilization <= 1 ? 100 * l->utilization : l->utilization);
+                        snprintf(used, sizeof used, " (%.0f%% used)", usage_percent(l->utilization));
                 health_set_problem(&ctx->health, PROBLEM_USAGE_WARNING, "the %s usage limit is nearly used%s, "
                                    "resets %s", usage_limit_name(l->type), used, hhmm(reset, sizeof reset, l->resets_at));
         } else {

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "jada/outcome.h"
+#include "jada/budget.h"
 #include "jada/config.h"
 #include "jada/usage.h"
 #include "jada/http.h"
@@ -228,7 +229,7 @@ void outcome_decide(const struct outcome_facts *f, struct outcome *out)
                         out->kind = OUTCOME_DAY_COST;
                         out->next = TASK_QUEUED;
                         /* What the day had left is spent (or a sliver is): not before 00:00 UTC. */
-                        out->retry_delay = f->now > 0 ? f->now - f->now % 86400 + 86400 - f->now : 3600;
+                        out->retry_delay = budget_day_start(f->now) + 86400 - f->now;
                         out->reason = xstrdup("stopped at the day's cost limit (daily_cost_limit_usd): resumes "
                                               "after 00:00 UTC");
                         return;

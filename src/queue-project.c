@@ -76,14 +76,19 @@ double queue_cost_cap(const struct queue_task *t, double default_usd)
 
 int queue_note(sqlite3 *db, int64_t id, const char *reason, int64_t now)
 {
-        struct queue_task *t = NULL;
-        int r = queue_get(db, id, &t);
+        sqlite3_stmt *st;
+        int r = db_prepare(db,
+                           "INSERT INTO task_events (task_id, at, old_state, new_state, reason) "
+                           "SELECT id, ?2, state, state, ?3 FROM tasks WHERE id = ?1",
+                           &st);
 
         if (r < 0)
                 return r;
-        r = queue_add_event(db, id, (int)t->state, t->state, reason, now);
-        queue_task_free(t);
-        return r;
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_int64(st, 2, now);
+        sqlite3_bind_text(st, 3, reason ? reason : "", -1, SQLITE_STATIC);
+        r = db_step_done(db, st);
+        return r < 0 ? r : sqlite3_changes(db) == 1 ? 0 : -ENOENT;
 }
 
 int queue_worktrees(sqlite3 *db, bool ended_only, struct queue_task **ret, size_t *n)

@@ -34,6 +34,11 @@ bool usage_parked(const struct usage_state *s, int64_t now)
         return s->parked_until > now;
 }
 
+double usage_percent(double utilization)
+{
+        return utilization <= 1 ? 100 * utilization : utilization;
+}
+
 const char *usage_limit_name(const char *type)
 {
         static const struct { const char *type, *name; } names[] = {

@@ -36,6 +36,9 @@ struct usage_state {
  * park already longer is kept: a second refusal only moves the gate out. */
 void usage_park(struct usage_state *state, const char *type, int64_t reset, int64_t now);
 bool usage_parked(const struct usage_state *state, int64_t now);
+/* A reported utilization in percent: the CLI gives a share (0..1); a value
+ * above 1 is taken as percent already. */
+double usage_percent(double utilization);
 /* "5-hour", "weekly", "weekly Opus", ...; "usage" when unknown. */
 const char *usage_limit_name(const char *type);
 
