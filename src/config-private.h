@@ -32,3 +32,7 @@ void config_project_key(struct parser *p, const char *key, const char *value, un
 /* After the whole file: each project complete, default_project defined. */
 void config_projects_check(struct parser *p);
 void config_projects_free(struct jada_config *config);
+
+/* [alerts] notify's words into notify_mask, [web] listen's address: after
+ * the whole file (config-web.c). The lines are where each key was set. */
+void config_web_check(struct parser *p, unsigned notify_line, unsigned listen_line);

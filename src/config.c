@@ -88,7 +88,12 @@ static const struct config_key config_keys[] = {
         { "sheets", "token_url",          KEY_URL,      OFF(sheets.token_url),          "https://oauth2.googleapis.com/token" },
         { "sheets", "api_url",            KEY_URL,      OFF(sheets.api_url),            "https://sheets.googleapis.com" },
 
-        { "alerts", "webhook_url", KEY_URL, OFF(alerts.webhook_url), "" },
+        { "alerts", "webhook_url", KEY_URL,    OFF(alerts.webhook_url), "" },
+        { "alerts", "notify",      KEY_STRING, OFF(alerts.notify),      "needs_you failed" },
+        { "alerts", "command",     KEY_STRING, OFF(alerts.command),     "" },
+
+        { "web", "listen", KEY_STRING, OFF(web.listen), "" },
+        { "web", "url",    KEY_URL,    OFF(web.url),    "" },
 
         { "metrics", "textfile", KEY_PATH, OFF(metrics.textfile), "" },
 };
@@ -96,7 +101,7 @@ static const struct config_key config_keys[] = {
 _Static_assert(N_KEYS <= CONFIG_FIXED_KEYS_MAX, "raise CONFIG_FIXED_KEYS_MAX");
 
 static const char *const config_sections[] = {
-        "daemon", "claude", "sheets", "alerts", "metrics", NULL,
+        "daemon", "claude", "sheets", "alerts", "web", "metrics", NULL,
 };
 
 void config_add_problem(struct config_problems *problems, unsigned line, const char *fmt, ...)
@@ -542,6 +547,13 @@ static void parse_line(struct parser *p, char *raw, unsigned line, char **sectio
         set_value(p, k, value, line);
 }
 
+static unsigned find_key_line(const struct parser *p, const char *section, const char *name)
+{
+        size_t i;
+
+        return find_key(section, name, &i) ? p->set_line[i] : 0;
+}
+
 static void check_consistency(struct parser *p)
 {
         struct jada_config *c = p->config;
@@ -549,6 +561,7 @@ static void check_consistency(struct parser *p)
         unsigned line;
 
         config_projects_check(p);
+        config_web_check(p, find_key_line(p, "alerts", "notify"), find_key_line(p, "web", "listen"));
         if (*c->daemon.default_project && !config_project(c, c->daemon.default_project)) {
                 size_t i_default;
                 find_key("daemon", "default_project", &i_default);

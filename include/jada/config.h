@@ -31,6 +31,13 @@ struct project_config {
         unsigned line;                  /* of its section header */
 };
 
+/* [alerts] notify: which task events become notifications. */
+enum {
+        NOTIFY_NEEDS_YOU = 1u << 0,
+        NOTIFY_FAILED = 1u << 1,
+        NOTIFY_DONE = 1u << 2,
+};
+
 enum sheets_auth {
         SHEETS_AUTH_OAUTH,
         SHEETS_AUTH_SERVICE_ACCOUNT,
@@ -84,7 +91,15 @@ struct jada_config {
 
         struct {
                 char *webhook_url;
+                char *notify;                  /* the words, as written */
+                unsigned notify_mask;          /* NOTIFY_* bits of those words */
+                char *command;                 /* /bin/sh -c, the message on stdin; "": none */
         } alerts;
+
+        struct {
+                char *listen;                  /* "": off; HOST:PORT, [V6]:PORT or an absolute socket path */
+                char *url;                     /* the dashboard as people reach it, for links; "": from listen */
+        } web;
 
         struct {
                 char *textfile;
@@ -93,6 +108,15 @@ struct jada_config {
         struct project_config *projects;
         size_t n_projects;
 };
+
+/* [web] listen, parsed: *loopback tells whether only this machine can
+ * connect (127.0.0.0/8, ::1, or a unix socket). Returns 0, or -EINVAL and
+ * a message in why (size bytes). */
+struct sockaddr_storage;
+int config_parse_listen(const char *listen, struct sockaddr_storage *ret, unsigned *ret_len, bool *loopback,
+                        char *why, size_t size);
+/* The dashboard's base URL for links ("" when [web] is off), no trailing '/'. */
+const char *config_web_url(const struct jada_config *config, char *buf, size_t size);
 
 /* The project of that name, or NULL. */
 const struct project_config *config_project(const struct jada_config *config, const char *name);
