@@ -12,8 +12,6 @@
 #include <sqlite3.h>
 
 int task_usage(void);
-json_t *task_json(const struct queue_task *t);
-json_t *json_time(int64_t t);
 void print_json(json_t *j);
 /* Opens the db and loads one task (unless task is NULL); prints why not. */
 int load_task(struct cli *cli, const char *id_arg, struct jada_config **config, sqlite3 **db,

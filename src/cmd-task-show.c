@@ -2,6 +2,7 @@
 /* jada-agent task show|diff: one task, its events, and its branch. */
 #include "jada/cli.h"
 #include "cmd-task-private.h"
+#include "jada/report.h"
 #include "jada/config.h"
 #include "jada/db.h"
 #include "jada/project.h"
@@ -59,18 +60,7 @@ int task_show(struct cli *cli, int argc, char **argv)
         }
 
         if (json) {
-                json_t *j = task_json(t), *arr = json_array();
-                for (size_t i = 0; i < n; i++)
-                        json_array_append_new(arr, json_pack("{s:o, s:o, s:s, s:s}",
-                                "at", json_time(events[i].at),
-                                "old_state", events[i].old_state >= 0 ? json_string(task_state_name(events[i].old_state)) : json_null(),
-                                "new_state", task_state_name(events[i].new_state),
-                                "reason", events[i].reason));
-                json_object_set_new(j, "events", arr);
-                json_object_set_new(j, "commits", info.commits >= 0 ? json_integer(info.commits) : json_null());
-                json_object_set_new(j, "cost_cap_usd", cap > 0 ? json_real(cap) : json_null());
-                json_object_set_new(j, "diffstat", t->branch && !info.problem ? json_string(info.diffstat) : json_null());
-                print_json(j);
+                print_json(report_task_detail(t, events, n, &info, cap));
         } else {
                 char buf[32], num[64];
                 snprintf(num, sizeof num, "%lld", (long long)t->id);

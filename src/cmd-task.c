@@ -3,6 +3,8 @@
  * and diff: cmd-task-show.c). */
 #include "jada/cli.h"
 #include "cmd-task-private.h"
+#include "jada/report.h"
+#include "jada/task-action.h"
 #include "jada/config.h"
 #include "jada/control.h"
 #include "jada/db.h"
@@ -189,25 +191,18 @@ static int task_add(struct cli *cli, int argc, char **argv)
         r = cli_open_db(cli, &config, &db);
         if (r != 0)
                 return r;
-        /* The project must be one the config defines now: a task of an
-         * unknown project could only wait forever. */
-        if (!project && *config->daemon.default_project)
-                project = config->daemon.default_project;
-        if (project && *project && !config_project(config, project)) {
-                fprintf(stderr, "jada-agent: there is no project '%s' in %s; nothing was added\n", project,
-                        config->path);
+        {
+                char why[512];
+                r = task_add_checked(db, config, &(struct queue_new){ .title = title, .prompt = prompt,
+                                                                      .project = project, .priority = priority,
+                                                                      .run_after = run_after, .max_cost_usd = max_cost },
+                                     now, &id, why, sizeof why);
                 db_close(db);
-                config_free(config);
-                return EXIT_ERROR;
-        }
-        r = queue_add(db, &(struct queue_new){ .title = title, .prompt = prompt, .project = project,
-                                               .priority = priority, .run_after = run_after,
-                                               .max_cost_usd = max_cost }, now, &id);
-        db_close(db);
-        if (r < 0) {
-                fprintf(stderr, "jada-agent: cannot add the task: %s\n", cli_db_error(r));
-                config_free(config);
-                return EXIT_ERROR;
+                if (r < 0) {
+                        fprintf(stderr, "jada-agent: %s\n", why);
+                        config_free(config);
+                        return EXIT_ERROR;
+                }
         }
         printf("%lld\n", (long long)id);
         fflush(stdout);
@@ -216,44 +211,6 @@ static int task_add(struct cli *cli, int argc, char **argv)
         return EXIT_OK;
 }
 
-json_t *json_time(int64_t t)
-{
-        char buf[32];
-        return t > 0 ? json_string(format_utc(buf, sizeof buf, (uint64_t)t * USEC_PER_SEC)) : json_null();
-}
-
-static json_t *json_text(const char *s)
-{
-        return s ? json_string(s) : json_null();
-}
-
-json_t *task_json(const struct queue_task *t)
-{
-        return json_pack("{s:I, s:o, s:o, s:s, s:I, s:o, s:I, s:I, s:I, s:f, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
-                         "s:o, s:o, s:o, s:o, s:o}",
-                         "id", (json_int_t)t->id,
-                         "title", json_text(t->title),
-                         "prompt", json_text(t->prompt),
-                         "state", task_state_name(t->state),
-                         "priority", (json_int_t)t->priority,
-                         "run_after", json_time(t->run_after),
-                         "attempts", (json_int_t)t->attempts,
-                         "sessions_used", (json_int_t)t->sessions_used,
-                         "turns_used", (json_int_t)t->turns_used,
-                         "cost_usd", t->cost_usd,
-                         "claude_session_id", json_text(t->claude_session_id),
-                         "needs_you_reason", json_text(t->needs_you_reason),
-                         "reply", json_text(t->reply),
-                         "result", json_text(t->result),
-                         "error", json_text(t->error),
-                         "created_at", json_time(t->created_at),
-                         "updated_at", json_time(t->updated_at),
-                         "project", json_text(t->project),
-                         "branch", json_text(t->branch),
-                         "base", json_text(t->base),
-                         "worktree", json_text(t->worktree),
-                         "max_cost_usd", t->max_cost_usd > 0 ? json_real(t->max_cost_usd) : json_null());
-}
 
 void print_json(json_t *j)
 {
@@ -331,7 +288,7 @@ static int task_list(struct cli *cli, int argc, char **argv)
         if (json) {
                 json_t *arr = json_array();
                 for (size_t i = 0; i < n; i++)
-                        json_array_append_new(arr, task_json(&tasks[i]));
+                        json_array_append_new(arr, report_task(&tasks[i]));
                 print_json(arr);
         } else if (n == 0) {
                 printf("no tasks%s%s%s%s\n", state >= 0 ? " in state " : "", state >= 0 ? task_state_name(state) : "",
@@ -379,39 +336,24 @@ int load_task(struct cli *cli, const char *id_arg, struct jada_config **config, 
 }
 
 /* cancel, retry, done, reply: one transition each, refused when illegal. */
-struct task_action {
-        const char *name;
-        enum task_state to;
-        const char *reason;
-        const char *refusal;    /* after "task N is STATE: " */
-        unsigned only_from;     /* by hand, narrower than what the daemon may do */
-        bool takes_text;
-};
-
-static const struct task_action actions[] = {
-        { "cancel", TASK_CANCELLED, "cancelled by hand",   "a done task cannot be cancelled", 0 },
-        { "retry",  TASK_QUEUED,    "retried by hand",     "only a failed task can be retried", 1u << TASK_FAILED },
-        { "done",   TASK_DONE,      "marked done by hand", "only a task in needs_you can be marked done", 1u << TASK_NEEDS_YOU },
-        { "reply",  TASK_QUEUED,    "replied",             "only a task in needs_you takes a reply", 1u << TASK_NEEDS_YOU, true },
-};
-
-static int task_action(struct cli *cli, const struct task_action *a, int argc, char **argv)
+static int task_action(struct cli *cli, enum task_action action, int argc, char **argv)
 {
         static const struct option opts[] = { CLI_COMMON_LONG, {} };
-        struct queue_change change = { .reason = a->reason };
         struct jada_config *config = NULL;
         _cleanup_free_ char *text = NULL;
         enum task_state from = TASK_QUEUED;
         sqlite3 *db = NULL;
         int64_t id, now = now_seconds();
+        bool takes_text = task_action_takes_text(action);
+        char why[512];
         int c, r;
 
         while ((c = getopt_long(argc, argv, CLI_COMMON_SHORT, opts, NULL)) != -1)
                 if (cli_common_option(cli, c) < 0)
                         return task_usage();
-        if (argc - optind != (a->takes_text ? 2 : 1))
+        if (argc - optind != (takes_text ? 2 : 1))
                 return task_usage();
-        if (a->takes_text) {
+        if (takes_text) {
                 r = read_text("reply", argv[optind + 1], &text);
                 if (r != 0)
                         return r;
@@ -419,31 +361,16 @@ static int task_action(struct cli *cli, const struct task_action *a, int argc, c
         r = load_task(cli, argv[optind], &config, &db, NULL, &id);
         if (r != 0)
                 return r;
-
-        /* retry and reply: the task runs again now, its failures forgotten
-         * (retry) or its question answered (reply). */
-        if (a->to == TASK_QUEUED) {
-                change.run_after = now;
-                change.reset_attempts = true;
-                change.reply = text;
-        }
-        change.only_from = a->only_from;
-        r = queue_transition(db, id, a->to, &change, now, &from);
+        r = task_action_apply(db, id, action, text, now, &from, why, sizeof why);
         db_close(db);
-
-        if (r == -ENOENT)
-                fprintf(stderr, "jada-agent: no task %lld\n", (long long)id);
-        else if (r == -EPERM && from == TASK_CANCELLED && a->to == TASK_CANCELLED)
-                fprintf(stderr, "jada-agent: task %lld is already cancelled\n", (long long)id);
-        else if (r == -EPERM)
-                fprintf(stderr, "jada-agent: task %lld is %s: %s\n", (long long)id, task_state_name(from), a->refusal);
-        else if (r < 0)
-                fprintf(stderr, "jada-agent: task %lld: %s\n", (long long)id, cli_db_error(r));
         if (r < 0) {
+                fprintf(stderr, "jada-agent: %s\n", why);
                 config_free(config);
                 return EXIT_ERROR;
         }
-        printf("task %lld: %s → %s\n", (long long)id, task_state_name(from), task_state_name(a->to));
+        printf("task %lld: %s → %s\n", (long long)id, task_state_name(from),
+               task_state_name(action == TASK_ACTION_CANCEL ? TASK_CANCELLED
+                               : action == TASK_ACTION_DONE ? TASK_DONE : TASK_QUEUED));
         fflush(stdout);
         /* Queued: run it now. Cancelled: a running session must stop now.
          * Done: what the daemon reports (tasks that need you) changed. */
@@ -527,9 +454,8 @@ int cmd_task(struct cli *cli, int argc, char **argv)
                 return task_diff(cli, argc, argv);
         if (strcmp(argv[0], "budget") == 0)
                 return task_budget(cli, argc, argv);
-        for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++)
-                if (strcmp(argv[0], actions[i].name) == 0)
-                        return task_action(cli, &actions[i], argc, argv);
+        if (task_action_from_name(argv[0]) >= 0)
+                return task_action(cli, (enum task_action)task_action_from_name(argv[0]), argc, argv);
         fprintf(stderr, "jada-agent: unknown task command '%s'\n\n", argv[0]);
         task_help(stderr);
         return EXIT_USAGE;
