@@ -148,9 +148,8 @@ void daemon_check_problems(struct jada_ctx *ctx)
 }
 
 /* [metrics] textfile: the facts for node_exporter, replaced atomically. */
-void daemon_write_metrics(struct jada_ctx *ctx, bool up)
+static void metrics_facts(struct jada_ctx *ctx, bool up, struct metrics_facts *ret)
 {
-        const char *path = ctx->config->metrics.textfile;
         int64_t now = (int64_t)(now_realtime_usec() / USEC_PER_SEC), day = budget_day_start(now);
         struct metrics_facts f = {
                 .up = up,
@@ -171,10 +170,7 @@ void daemon_write_metrics(struct jada_ctx *ctx, bool up)
         struct rusage ru;
         long pages = 0;
         FILE *statm;
-        int r;
 
-        if (!path || !*path)
-                return;
         memcpy(f.tasks, ctx->queue_counts, sizeof f.tasks);
         (void)session_store_spent_since(ctx->db, day, &f.sessions_today, &f.cost_today_usd);
         if (session_store_outcomes_since(ctx->db, now - 7 * 86400, &week) == 0) {
@@ -198,7 +194,27 @@ void daemon_write_metrics(struct jada_ctx *ctx, bool up)
         if (getrusage(RUSAGE_SELF, &ru) == 0)
                 f.cpu_seconds = (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
                                 ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
+        *ret = f;
+}
+
+void daemon_write_metrics(struct jada_ctx *ctx, bool up)
+{
+        const char *path = ctx->config->metrics.textfile;
+        struct metrics_facts f;
+        int r;
+
+        if (!path || !*path)
+                return;
+        metrics_facts(ctx, up, &f);
         r = metrics_write(path, &f);
         if (r < 0)
                 log_warning_errno(r, "cannot write the metrics file %s", path);
+}
+
+char *daemon_metrics_text(struct jada_ctx *ctx)
+{
+        struct metrics_facts f;
+
+        metrics_facts(ctx, true, &f);
+        return metrics_format(&f);
 }

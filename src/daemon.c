@@ -15,6 +15,7 @@
 #include "jada/sync.h"
 #include "jada/transcript.h"
 #include "jada/util.h"
+#include "jada/web.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -323,6 +324,57 @@ static int on_stop_signal(sd_event_source *s, const struct signalfd_siginfo *si,
         return 0;
 }
 
+/* ---- the dashboard -------------------------------------------------------- */
+
+static void on_web_changed(void *userdata)
+{
+        struct jada_ctx *ctx = userdata;
+
+        /* A task added or moved from a page: as after the command line's wake. */
+        sessions_check_cancelled(ctx->sessions);
+        (void)poll_arm(ctx, 0);
+}
+
+static char *on_web_metrics(void *userdata)
+{
+        return daemon_metrics_text(userdata);
+}
+
+static size_t on_web_live(void *userdata, struct web_live_session *ret, size_t max)
+{
+        struct jada_ctx *ctx = userdata;
+        int64_t ids[64];
+        unsigned turns[64];
+        size_t n = sessions_live(ctx->sessions, ids, turns, max < 64 ? max : 64);
+
+        for (size_t i = 0; i < n; i++)
+                ret[i] = (struct web_live_session){ .task_id = ids[i], .turns = turns[i] };
+        return n;
+}
+
+/* Starts the dashboard if [web] listen asks for one. One that cannot start
+ * is a health problem: the queue is served regardless. */
+static void daemon_web_start(struct jada_ctx *ctx)
+{
+        char why[256];
+        int r;
+
+        if (!*ctx->config->web.listen) {
+                health_clear_problem(&ctx->health, PROBLEM_WEB);
+                return;
+        }
+        r = web_start(ctx->event, ctx->config, ctx->db,
+                      &(struct web_hooks){ .changed = on_web_changed, .metrics = on_web_metrics, .live = on_web_live,
+                                           .userdata = ctx },
+                      &ctx->web, why, sizeof why);
+        if (r < 0) {
+                log_error("the dashboard cannot start: %s", why);
+                health_set_problem(&ctx->health, PROBLEM_WEB, "the dashboard cannot start: %s", why);
+                return;
+        }
+        health_clear_problem(&ctx->health, PROBLEM_WEB);
+}
+
 /* Takes what may change at run time from a new config; state_dir may not
  * (the db is open in the old one). */
 static void daemon_apply_config(struct jada_ctx *ctx, struct jada_config *next)
@@ -342,6 +394,13 @@ static void daemon_apply_config(struct jada_ctx *ctx, struct jada_config *next)
         daemon_google_reconfigure(ctx, old->sheets.enabled);
         if (ctx->alerter)
                 alerter_set_url(ctx->alerter, next->alerts.webhook_url);
+        /* The dashboard starts again on a new address (or a fixed one). */
+        if (!ctx->web || strcmp(old->web.listen, next->web.listen) != 0) {
+                ctx->web = web_stop(ctx->web);
+                daemon_web_start(ctx);
+        } else {
+                web_set_config(ctx->web, next);
+        }
         config_free(old);
 }
 
@@ -387,6 +446,7 @@ static int on_reload_signal(sd_event_source *s, const struct signalfd_siginfo *s
 
 static void daemon_free(struct jada_ctx *ctx)
 {
+        ctx->web = web_stop(ctx->web);
         ctx->janitor = project_janitor_free(ctx->janitor);
         ctx->sessions = sessions_free(ctx->sessions);
         sync_free(ctx->sync);
@@ -524,6 +584,7 @@ static int daemon_setup(struct jada_ctx *ctx)
          * to leave the task queue unserved. */
         (void)daemon_google_start(ctx);
         daemon_check_credential(ctx);
+        daemon_web_start(ctx);
         return 0;
 }
 

@@ -67,6 +67,9 @@ static const struct {
         [PROBLEM_USAGE_WARNING]  = { "usage_warning",  "243713e684a24291b24c3288ce0c94a0", "63f1ffac3e6f47bda9ce2af415038b1c",
                                      SEVERITY_WARNING,
                                      "expect a pause at the limit; lower sessions_per_day or concurrency to spread the work" },
+        [PROBLEM_WEB]            = { "web",            "2255eac98927449d9a1092903ba54ddb", "563061df70934df6b6eeed6c0ad7d343",
+                                     SEVERITY_WARNING,
+                                     "fix [web] listen (a free port) or the credential web-token, then: systemctl reload jada-agent" },
         [PROBLEM_DATABASE]       = { "database",       "79e8e38ecf2249d68ba1d8ab7da85708", "9df0ec9cb9564a7b8518c89f541cb8b7",
                                      SEVERITY_CRITICAL, "check the disk and permissions of the state directory" },
 };

@@ -236,7 +236,12 @@ void session_rows_free(struct session_row *rows, size_t n)
         free(rows);
 }
 
-int session_store_list(sqlite3 *db, int64_t since, struct session_row **ret, size_t *n)
+#define ROW_COLUMNS                                                                              \
+        "SELECT id, task_id, started_at, ended_at, outcome, exit_status, turns, input_tokens, "        \
+        "output_tokens, cache_creation_tokens, cache_read_tokens, cost_usd, claude_session_id, "      \
+        "resumed, error, uncounted FROM sessions "
+
+static int list_rows(sqlite3 *db, bool of_task, int64_t value, struct session_row **ret, size_t *n)
 {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         struct session_row *rows = NULL;
@@ -244,13 +249,12 @@ int session_store_list(sqlite3 *db, int64_t since, struct session_row **ret, siz
         int r, rc;
 
         r = db_prepare(db,
-                       "SELECT id, task_id, started_at, ended_at, outcome, exit_status, turns, input_tokens, "
-                       "output_tokens, cache_creation_tokens, cache_read_tokens, cost_usd, claude_session_id, "
-                       "resumed, error, uncounted FROM sessions WHERE started_at >= ?1 ORDER BY id",
+                       of_task ? ROW_COLUMNS "WHERE task_id = ?1 ORDER BY id"
+                               : ROW_COLUMNS "WHERE started_at >= ?1 ORDER BY id",
                        &st);
         if (r < 0)
                 return r;
-        sqlite3_bind_int64(st, 1, since);
+        sqlite3_bind_int64(st, 1, value);
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
                 rows = xreallocarray(rows, count + 1, sizeof *rows);
                 rows[count++] = (struct session_row){
@@ -279,4 +283,14 @@ int session_store_list(sqlite3 *db, int64_t since, struct session_row **ret, siz
         *ret = rows;
         *n = count;
         return 0;
+}
+
+int session_store_list(sqlite3 *db, int64_t since, struct session_row **ret, size_t *n)
+{
+        return list_rows(db, false, since, ret, n);
+}
+
+int session_store_list_task(sqlite3 *db, int64_t task_id, struct session_row **ret, size_t *n)
+{
+        return list_rows(db, true, task_id, ret, n);
 }

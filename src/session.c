@@ -76,6 +76,17 @@ bool sessions_first(const struct sessions *m, int64_t *ret_task_id, unsigned *re
         return true;
 }
 
+size_t sessions_live(const struct sessions *m, int64_t *task_ids, unsigned *turns, size_t max)
+{
+        size_t n = 0;
+
+        for (const struct session *s = m->list; s && n < max; s = s->next) {
+                task_ids[n] = s->task->id;
+                turns[n] = stream_parser_stats(s->parser)->turns;
+                n++;
+        }
+        return n;
+}
 
 /* ---- supervision --------------------------------------------------------- */
 

@@ -17,6 +17,7 @@ struct oauth;
 struct project_janitor;
 struct sessions;
 struct sync;
+struct web;
 
 /*
  * The one context of the daemon: everything it knows and holds is here and
@@ -31,6 +32,7 @@ struct jada_ctx {
         struct alerter *alerter;        /* the webhook of [alerts] */
         struct oauth *oauth;            /* NULL unless [sheets] enabled */
         struct sync *sync;
+        struct web *web;                /* the dashboard; NULL when [web] listen is empty or it failed */
 
         sd_event_source *poll_timer;
         sd_event_source *sig_term, *sig_int, *sig_hup;
@@ -70,6 +72,8 @@ struct oauth_options;
 bool daemon_budget_allows(struct jada_ctx *ctx, char *why, size_t size);
 void daemon_check_problems(struct jada_ctx *ctx);
 void daemon_write_metrics(struct jada_ctx *ctx, bool up);
+/* The metrics as /metrics serves them (malloc'ed). */
+char *daemon_metrics_text(struct jada_ctx *ctx);
 void daemon_on_alert(void *userdata, bool recovered, const char *kind, const char *text);
 void daemon_oauth_options(const struct jada_config *config, struct oauth_options *options);
 int daemon_google_start(struct jada_ctx *ctx);

@@ -33,6 +33,7 @@ enum health_problem {
         PROBLEM_PROJECT,        /* a project's path is missing, not a repository, or not writable */
         PROBLEM_USAGE_LIMIT,    /* a plan's usage limit refused a session: parked until it resets */
         PROBLEM_USAGE_WARNING,  /* a usage limit is nearly used (the CLI said allowed_warning) */
+        PROBLEM_WEB,            /* [web] listen is set but the dashboard cannot serve */
         _PROBLEM_MAX,
 };
 

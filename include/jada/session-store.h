@@ -86,4 +86,6 @@ struct session_row {
         char *uncounted;                /* NULL: counted against the budget */
 };
 int session_store_list(sqlite3 *db, int64_t since, struct session_row **ret, size_t *n);
+/* A task's sessions, oldest first. */
+int session_store_list_task(sqlite3 *db, int64_t task_id, struct session_row **ret, size_t *n);
 void session_rows_free(struct session_row *rows, size_t n);

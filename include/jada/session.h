@@ -105,3 +105,5 @@ bool sessions_hold(const struct sessions *sessions, int64_t task_id);
 const char **sessions_busy_projects(const struct sessions *sessions);
 /* The first running session's task and turns (for STATUS=); false if none. */
 bool sessions_first(const struct sessions *sessions, int64_t *ret_task_id, unsigned *ret_turns);
+/* Each running session's task and its turns so far, at most max; returns how many. */
+size_t sessions_live(const struct sessions *sessions, int64_t *task_ids, unsigned *turns, size_t max);

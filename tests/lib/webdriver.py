@@ -52,7 +52,7 @@ TIMEOUT = float(os.environ.get("JADA_TEST_TIMEOUT", "20"))
 # Chromium's start (a new session) is the slowest call; bounded all the same.
 START_TIMEOUT = 60.0
 
-ELEMENT_KEY = "element-6066-11e4-a52f-4f735466cecf"
+ELEMENT_KEY = "element-6066-11e4-a52e-4f735466cecf"
 
 # Hosts chromium may reach directly; every other one goes to a dead proxy.
 LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
@@ -77,8 +77,10 @@ CHROMIUM_ARGS = [
     "--no-default-browser-check",
     "--no-pings",
     "--password-store=basic",
-    "--disable-features=OptimizationHints,Translate,MediaRouter,"
-    "DialMediaRouteProvider,AutofillServerCommunication,CertificateTransparencyComponentUpdater,"
+    # One list: a second --disable-features would replace this one.
+    "--disable-features=NetworkTimeServiceQuerying,OptimizationHints,"
+    "OptimizationGuideOnDeviceModel,Translate,MediaRouter,DialMediaRouteProvider,"
+    "AutofillServerCommunication,CertificateTransparencyComponentUpdater,"
     "InterestFeedContentSuggestions,PrivacySandboxSettings4",
 ]
 
@@ -247,6 +249,8 @@ class Browser:
     def _http(self, method, path, body=None, timeout=None):
         timeout = TIMEOUT + 10 if timeout is None else timeout
         command = f"{method} {path}"
+        if body is None and method == "POST":
+            body = {}  # chromedriver wants a JSON object on every POST
         data = None if body is None else json.dumps(body).encode()
         headers = {"Content-Type": "application/json; charset=utf-8"} if data is not None else {}
         # http.client, not urllib: no *_proxy variable can send this elsewhere.
@@ -265,9 +269,11 @@ class Browser:
             value = json.loads(raw.decode("utf-8")).get("value") if raw else None
         except ValueError:
             raise WebDriverError("bad answer", f"HTTP {resp.status}: {raw[:500]!r}", command)
-        if resp.status >= 400 or (isinstance(value, dict) and "error" in value and resp.status != 200):
+        if resp.status >= 400:
             err = value.get("error", f"HTTP {resp.status}") if isinstance(value, dict) else f"HTTP {resp.status}"
             msg = value.get("message", "") if isinstance(value, dict) else str(value)
+            if msg.startswith(err + ": "):
+                msg = msg[len(err) + 2:]
             raise WebDriverError(err, msg, command)
         return value
 
@@ -401,11 +407,16 @@ class Browser:
         self._cmd("DELETE", "/cookie")
 
     def set_size(self, w, h):
-        """Makes the viewport (window.innerWidth x innerHeight) w x h CSS pixels.
-        Headless chromium's window has no frame, so the window is that size
-        too; narrow sizes (a phone's 390 wide) work."""
-        self._cmd("POST", "/window/rect", {"width": int(w), "height": int(h)})
-        self.size = (int(w), int(h))
+        """Makes the viewport (window.innerWidth x innerHeight) w x h CSS
+        pixels. Headless chromium still counts a window frame (the outer
+        size is larger than the viewport), so the window is grown by the
+        difference measured."""
+        w, h = int(w), int(h)
+        self._cmd("POST", "/window/rect", {"width": w, "height": h})
+        iw, ih = self.execute("return [window.innerWidth, window.innerHeight]")
+        if (iw, ih) != (w, h):
+            self._cmd("POST", "/window/rect", {"width": w + (w - iw), "height": h + (h - ih)})
+        self.size = (w, h)
 
     def console_log(self):
         """The page's console messages since the last call (dicts with
@@ -471,8 +482,9 @@ class Element:
         return self._cmd("GET", "/text")
 
     def attr(self, name):
-        """The attribute's value as the page has it now, or None. For
-        value/checked/selected, the current state (what was typed)."""
+        """The HTML attribute's value, or None. It is not what was typed
+        into a field (the value attribute stays the initial one): use
+        prop("value") for that."""
         return self._cmd("GET", f"/attribute/{name}")
 
     def prop(self, name):
