@@ -7,6 +7,7 @@
 #include "jada/util.h"
 
 #include <getopt.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -92,6 +93,53 @@ static size_t check_projects(const struct jada_config *c, const char *file)
         return bad + check_unit_paths(c, file);
 }
 
+/* Whether the unit gives the daemon the credential web-token: in this
+ * process's own credentials (run under the unit), in /etc/credstore (what
+ * LoadCredential= finds by name), or named by the installed unit. */
+static bool web_token_given(void)
+{
+        static const char *const argv[] = { "systemctl", "show", "-p", "LoadCredential", "-p", "SetCredential",
+                                            "-p", "LoadCredentialEncrypted", "-p", "SetCredentialEncrypted", UNIT,
+                                            NULL };
+        _cleanup_free_ char *own = credential_path("web-token");
+        const char *path = getenv("PATH");
+        _cleanup_free_ char *path_env = xasprintf("PATH=%s", path ? path : "/usr/bin:/bin");
+        const char *env[] = { path_env, "LC_ALL=C", "SYSTEMD_PAGER=", NULL };
+        struct job_result res = { 0 };
+        bool found;
+
+        if (own || access("/etc/credstore/web-token", F_OK) == 0 || access("/etc/credstore.encrypted/web-token", F_OK) == 0)
+                return true;
+        if (access("/run/systemd/system", F_OK) < 0)
+                return false;
+        if (job_run(&(struct job_spec){ .argv = argv, .env = env, .cwd = "/", .timeout = 10 * USEC_PER_SEC,
+                                        .capture_max = 64 * 1024, .stdout_fd = -1 }, &res) < 0 || res.status != 0) {
+                job_result_clear(&res);
+                return false;
+        }
+        found = strstr(res.out, "web-token") != NULL;
+        job_result_clear(&res);
+        return found;
+}
+
+/* A dashboard beyond this machine needs its login token. */
+static size_t check_web(const struct jada_config *c, const char *file)
+{
+        struct sockaddr_storage ss;
+        unsigned len;
+        bool loopback = true;
+        char why[200];
+
+        if (!*c->web.listen || config_parse_listen(c->web.listen, &ss, &len, &loopback, why, sizeof why) < 0 ||
+            loopback || web_token_given())
+                return 0;
+        fprintf(stderr, "%s:%u: [web] listen = %s is not a loopback address, and the daemon has no credential "
+                "web-token: add LoadCredential=web-token:/etc/jada-agent/web-token with systemctl edit jada-agent "
+                "(a long random line, e.g. openssl rand -hex 32), or listen on 127.0.0.1 and use ssh -L\n",
+                file, c->web.listen_line, c->web.listen);
+        return 1;
+}
+
 int cmd_check_config(struct cli *cli, int argc, char **argv)
 {
         struct config_problems problems = { 0 };
@@ -113,7 +161,7 @@ int cmd_check_config(struct cli *cli, int argc, char **argv)
         }
         config_problems_clear(&problems);
         {
-                size_t bad = check_projects(config, cli->config_path);
+                size_t bad = check_projects(config, cli->config_path) + check_web(config, cli->config_path);
                 config_free(config);
                 if (bad > 0) {
                         fprintf(stderr, "%s: %zu problem%s\n", cli->config_path, bad, bad == 1 ? "" : "s");

@@ -135,6 +135,7 @@ void config_web_check(struct parser *p, unsigned notify_line, unsigned listen_li
         char *save = NULL;
 
         c->alerts.notify_mask = 0;
+        c->web.listen_line = listen_line;
         for (char *w = strtok_r(words, " \t,", &save); w; w = strtok_r(NULL, " \t,", &save)) {
                 size_t i;
                 for (i = 0; i < sizeof notify_words / sizeof notify_words[0]; i++)

@@ -99,6 +99,7 @@ struct jada_config {
         struct {
                 char *listen;                  /* "": off; HOST:PORT, [V6]:PORT or an absolute socket path */
                 char *url;                     /* the dashboard as people reach it, for links; "": from listen */
+                unsigned listen_line;          /* where listen was set (0: not in the file) */
         } web;
 
         struct {

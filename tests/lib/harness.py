@@ -88,6 +88,7 @@ class NotifyRecorder:
         self.sock.bind(self.path)
         self.sock.settimeout(0.1)
         self.messages = []
+        self.times = []         # time.monotonic() of each message's arrival
         self.cond = threading.Condition()
         self.closed = False
         self.thread = threading.Thread(target=self._reader, daemon=True)
@@ -103,6 +104,7 @@ class NotifyRecorder:
                 break
             with self.cond:
                 self.messages.append(data.decode("utf-8", "replace"))
+                self.times.append(time.monotonic())
                 self.cond.notify_all()
 
     def close(self):
