@@ -134,8 +134,8 @@ static size_t check_web(const struct jada_config *c, const char *file)
             loopback || web_token_given())
                 return 0;
         fprintf(stderr, "%s:%u: [web] listen = %s is not a loopback address, and the daemon has no credential "
-                "web-token: add LoadCredential=web-token:/etc/jada-agent/web-token with systemctl edit jada-agent "
-                "(a long random line, e.g. openssl rand -hex 32), or listen on 127.0.0.1 and use ssh -L\n",
+                "web-token: put a long random line in /etc/credstore/web-token (umask 077; openssl rand -hex 32 > ...), "
+                "or listen on 127.0.0.1 and use ssh -L\n",
                 file, c->web.listen_line, c->web.listen);
         return 1;
 }
