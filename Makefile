@@ -210,6 +210,7 @@ bench: deps-check
 	$(BUILD)/bench/claims
 	python3 bench/core.py --bin ./jada-agent
 	python3 bench/project.py --bin ./jada-agent
+	python3 bench/web.py --bin ./jada-agent
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libjada.a
 	mkdir -p $(BUILD)/bench
