@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: MIT
 """The dashboard: the daemon's private memory (RssAnon) with [web] off and
 on, idle and after serving pages, and each page's latency (p50, p99) on a
-state of 500 tasks, 100 of them run to done by the fake claude (so with
-sessions and transcripts). Prints figures; asserts nothing.
+state of 501 tasks, 101 of them run to done by the fake claude (so with
+sessions and transcripts), one with a 10 MB transcript. Prints figures; asserts nothing.
 
 usage: bench/web.py [--bin ./jada-agent] [--requests 300]"""
 
@@ -50,6 +50,48 @@ def done_count(binary, config):
     return sum(1 for t in json.loads(cli(binary, config, "task", "list", "--json")) if t["state"] == "done")
 
 
+def big_stream(path, mb):
+    """The success sample with its middle repeated for 25 turns (under
+    max_turns), each tool result padded with varied text so that the whole
+    is about mb MB: a session that read and printed a lot."""
+    import random
+    rnd = random.Random(1)
+    words = ["alpha", "beta", "gamma", "delta", "port", "city", "ship", "cargo", "berth", "tide"]
+    sample = os.path.join(REPO, "tests", "fake", "scenarios", "samples", "v2.1.332_success.stream.jsonl")
+    with open(sample) as f:
+        lines = [json.loads(x) for x in f if x.strip()]
+    head, body, tail = lines[:1], lines[1:-1], lines[-1:]
+    rounds = 25
+    results = sum(1 for o in body if o.get("type") == "user")
+    pad = int(mb * 1e6 / rounds / max(1, results))
+    size = 0
+    with open(path, "w") as f:
+        for o in head:
+            f.write(json.dumps(o) + "\n")
+        for n in range(rounds):
+            for o in body:
+                o = json.loads(json.dumps(o))
+                if isinstance(o.get("message"), dict) and "id" in o["message"]:
+                    o["message"]["id"] = f"{o['message']['id']}_{n}"
+                if o.get("type") == "user":
+                    text = " ".join(rnd.choice(words) for _ in range(pad // 6))
+                    o["message"]["content"][0]["content"] = text
+                line = json.dumps(o) + "\n"
+                f.write(line)
+                size += len(line)
+        for o in tail:
+            f.write(json.dumps(o) + "\n")
+    return size
+
+
+def big_sessions(state, task_id):
+    import sqlite3
+    db = sqlite3.connect(os.path.join(state, "jada-agent.db"))
+    (sid,) = db.execute("SELECT max(id) FROM sessions WHERE task_id = ?", (task_id,)).fetchone()
+    db.close()
+    return sid
+
+
 def kb(status, key):
     return int(status[key].split()[0])
 
@@ -79,6 +121,16 @@ def main():
         deadline = time.monotonic() + 300
         while done_count(args.bin, config) < 100 and time.monotonic() < deadline:
             time.sleep(0.5)
+        # One task whose session left a 10 MB transcript.
+        big = os.path.join(tmp, "big.stream.jsonl")
+        big_bytes = big_stream(big, 10)
+        with open(os.path.join(scen, "001-big.json"), "w") as f:
+            json.dump({"stream": big}, f)
+        big_id = int(cli(args.bin, config, "task", "add", "--title", "big transcript", "a long one"))
+        deadline = time.monotonic() + 120
+        while json.loads(cli(args.bin, config, "task", "show", str(big_id), "--json"))["state"] != "done" and \
+                time.monotonic() < deadline:
+            time.sleep(0.2)
         for i in range(400):
             cli(args.bin, config, "task", "add", "--after", "30d", "--title", f"later {i}", f"prompt later {i}")
         time.sleep(2)
@@ -97,13 +149,13 @@ def main():
         on_idle = proc_status(r.proc.pid)
         done_id = next(t["id"] for t in json.loads(cli(args.bin, config, "task", "list", "--json"))
                        if t["state"] == "done")
-        pages = ["/", "/tasks", f"/tasks/{done_id}", "/sessions", "/api/tasks", f"/api/tasks/{done_id}",
+        pages = ["/", "/tasks", f"/tasks/{done_id}", f"/tasks/{big_id}", "/sessions", "/api/tasks", f"/api/tasks/{done_id}",
                  "/api/status", "/metrics"]
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         times, sizes = {}, {}
         for page in pages:
             t = []
-            for _ in range(args.requests):
+            for _ in range(args.requests if page != f"/tasks/{big_id}" else max(20, args.requests // 5)):
                 t0 = time.perf_counter()
                 conn.request("GET", page, headers={"Host": f"127.0.0.1:{port}"})
                 resp = conn.getresponse()
@@ -118,8 +170,10 @@ def main():
         r.stop()
 
         print(f"jada-agent dashboard, {time.strftime('%Y-%m-%d', time.gmtime())}, {os.uname().machine}, "
-              f"{os.cpu_count()} CPUs; 500 tasks (100 done, with transcripts); {args.requests} requests a page, "
-              f"one keep-alive connection")
+              f"{os.cpu_count()} CPUs; 501 tasks (101 done, with transcripts); {args.requests} requests a page, "
+              f"one keep-alive connection; task {big_id}'s transcript: {big_bytes / 1e6:.1f} MB of stream-json, "
+              f"{os.path.getsize(os.path.join(state, 'transcripts', str(big_sessions(state, big_id)) + '.jsonl.zst')) / 1e6:.2f} MB "
+              f"compressed")
         print(f"memory, [web] off, idle:       RssAnon {off['RssAnon']}, VmRSS {off['VmRSS']}")
         print(f"memory, [web] on, idle:        RssAnon {on_idle['RssAnon']}, VmRSS {on_idle['VmRSS']} "
               f"(+{kb(on_idle, 'RssAnon') - kb(off, 'RssAnon')} kB RssAnon)")

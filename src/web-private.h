@@ -28,8 +28,17 @@ struct web {
         char cookie[65];                /* hex HMAC of the token: the login cookie's value */
         char csrf[65];                  /* hex HMAC of the state dir's secret: every form carries it */
         char *socket_path;              /* a unix socket to unlink at the stop */
+        char *exe;                      /* this binary: its transcript and task diff run as children */
         uint64_t requests;
+        struct web_request *waiting;    /* suspended until their children end */
+        unsigned children;              /* running, for all requests */
+        bool stopping;
 };
+
+/* A task's page waits for what takes a child: its transcripts rendered
+ * (`jada-agent transcript --task ID`) and its branch's diff (`task diff`). */
+#define WEB_CHILDREN_MAX 4
+struct web_task_page;
 
 struct web_field {
         char *name;
@@ -47,6 +56,10 @@ struct web_request {
         struct web_field fields[WEB_FIELDS_MAX];
         size_t n_fields, body_bytes;
         bool too_large, bad_form;
+        /* A page that waits for children (web-task.c). */
+        struct web_task_page *page;
+        struct web_request *next_waiting;
+        bool suspended, ready;
         /* The answer being built. */
         FILE *out;
         char *buf;
@@ -83,6 +96,11 @@ void web_time(FILE *f, int64_t t);         /* UTC, in a <time> element */
 enum MHD_Result web_page_overview(struct web_request *req);
 enum MHD_Result web_page_tasks(struct web_request *req);
 enum MHD_Result web_page_task(struct web_request *req, int64_t id);
+/* Called again once the page's children ended (the connection resumed). */
+enum MHD_Result web_page_task_finish(struct web_request *req);
+void web_task_page_free(struct web_task_page *page);
+/* Wakes MHD for a resumed connection. */
+void web_kick(struct web *web);
 enum MHD_Result web_page_sessions(struct web_request *req);
 
 /* The chart of the last days' sessions (web-chart.c). */

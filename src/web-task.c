@@ -3,18 +3,23 @@
  * actions, prompt and result, its events as a timeline, its sessions and
  * their transcripts. */
 #include "web-private.h"
+#include "jada/job.h"
 #include "jada/session-store.h"
 #include "jada/task-action.h"
-#include "jada/transcript.h"
 #include "jada/util.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* A transcript shown on the page is cut to its last part past this; the
  * whole is `jada-agent transcript SESSION`. */
 #define TRANSCRIPT_SHOWN (256 * 1024)
+/* What the children may print: the readable transcripts of all a task's
+ * sessions (a 10 MB stream reads as ~0.1 MB), and its diff. */
+#define TRANSCRIPT_CAPTURE (8 * 1024 * 1024)
+#define DIFF_CAPTURE (1024 * 1024)
 #define EVENTS_SHOWN 200
 
 static void fact(FILE *f, const char *name, const char *value)
@@ -35,60 +40,100 @@ static void text_block(FILE *f, const char *title, const char *text)
         fputs("</pre>", f);
 }
 
-static void on_line(const char *text, size_t len, void *userdata)
+/* What the page waits for. */
+struct web_task_page {
+        struct web_request *req;
+        struct queue_task *task;
+        struct queue_event *events;
+        size_t n_events;
+        struct session_row *rows;
+        size_t n_rows;
+        struct job *transcript_job, *diff_job;
+        struct job_result transcript, diff;
+        bool transcript_done, diff_done, busy;
+};
+
+void web_task_page_free(struct web_task_page *p)
 {
-        transcript_render(userdata, text, len);
+        if (!p)
+                return;
+        if (p->transcript_job)
+                job_cancel(p->transcript_job);
+        if (p->diff_job)
+                job_cancel(p->diff_job);
+        job_result_clear(&p->transcript);
+        job_result_clear(&p->diff);
+        session_rows_free(p->rows, p->n_rows);
+        queue_events_free(p->events, p->n_events);
+        queue_task_free(p->task);
+        free(p);
+}
+
+/* The part of the --task output that belongs to one session: after its
+ * "### session N" line, up to the next. */
+static void session_part(const char *out, int64_t session, const char **ret, size_t *len)
+{
+        char marker[48];
+        const char *p, *end;
+
+        *ret = NULL;
+        *len = 0;
+        snprintf(marker, sizeof marker, "### session %" PRId64 "\n", session);
+        for (p = out; (p = strstr(p, marker)); p += strlen(marker))
+                if (p == out || p[-1] == '\n')
+                        break;
+        if (!p)
+                return;
+        p += strlen(marker);
+        end = strstr(p, "\n### session ");
+        *ret = p;
+        *len = end ? (size_t)(end - p + 1) : strlen(p);
 }
 
 /* One session's transcript, readable, escaped, its tail if it is long. */
-static void transcript_block(struct web_request *req, int64_t session, bool open)
+static void transcript_block(struct web_request *req, const struct web_task_page *page, int64_t session, bool open)
 {
-        _cleanup_free_ char *path = transcript_path(req->web->config->daemon.state_dir, session);
-        struct transcript_reader *reader = NULL;
-        struct transcript_view view = { 0 };
-        char *buf = NULL;
-        size_t len = 0;
+        const char *text;
+        size_t len;
         FILE *f = req->out;
-        int r;
 
         fprintf(f, "<details%s><summary>Session %" PRId64 "</summary>", open ? " open" : "", session);
-        r = transcript_reader_open(path, &reader);
-        if (r == -ENOENT) {
-                fputs("<p class=\"muted\">No transcript (the session never started).</p></details>", f);
+        if (page->busy) {
+                fputs("<p class=\"muted\">The dashboard is rendering other transcripts: reload in a moment.</p>"
+                      "</details>",
+                      f);
                 return;
         }
-        if (r < 0) {
-                fprintf(f, "<p class=\"problem\">Cannot read the transcript: %s</p></details>", strerror(-r));
+        session_part(page->transcript.out, session, &text, &len);
+        if (!text) {
+                fputs("<p class=\"muted\">No transcript (the session never started, or it cannot be read).</p>", f);
+                if (*page->transcript.err) {
+                        fputs("<pre>", f);
+                        web_h(f, page->transcript.err);
+                        fputs("</pre>", f);
+                }
+                fputs("</details>", f);
                 return;
         }
-        view.out = open_memstream(&buf, &len);
-        if (!view.out)
-                abort();
-        r = transcript_reader_next(reader, on_line, &view);
-        fclose(view.out);
-        transcript_reader_free(reader);
-        if (r < 0)
-                fprintf(f, "<p class=\"problem\">The transcript is damaged past this point: %s</p>",
-                        r == -EBADMSG ? "not a zstd stream" : strerror(-r));
         if (len > TRANSCRIPT_SHOWN) {
                 size_t cut = len - TRANSCRIPT_SHOWN;
-                while (cut < len && buf[cut] != '\n') /* at a line, and so never inside a UTF-8 character */
+                while (cut < len && text[cut - 1] != '\n') /* at a line: never inside a UTF-8 character */
                         cut++;
                 fprintf(f, "<p class=\"muted\">The first %zu KiB are left out here: jada-agent transcript %" PRId64
                            "</p>",
                         cut / 1024, session);
-                fputs("<pre>", f);
-                web_hn(f, buf + cut, len - cut);
-        } else {
-                fputs("<pre>", f);
-                web_hn(f, buf, len);
+                text += cut;
+                len -= cut;
         }
+        fputs("<pre>", f);
+        web_hn(f, text, len);
         fputs("</pre></details>", f);
-        free(buf);
 }
 
-static void sessions_block(struct web_request *req, const struct session_row *rows, size_t n)
+static void sessions_block(struct web_request *req, const struct web_task_page *page)
 {
+        const struct session_row *rows = page->rows;
+        size_t n = page->n_rows;
         FILE *f = req->out;
 
         if (n == 0)
@@ -113,31 +158,51 @@ static void sessions_block(struct web_request *req, const struct session_row *ro
                         rows[i].cost_usd);
         }
         fputs("</table></div><h2>Transcripts</h2>", f);
+        if (page->transcript.out_truncated)
+                fprintf(f, "<p class=\"muted\">Longer than the page holds: jada-agent transcript --task %" PRId64 "</p>",
+                        page->task->id);
         for (size_t i = 0; i < n; i++)
-                transcript_block(req, rows[i].id, i == n - 1);
+                transcript_block(req, page, rows[i].id, i == n - 1);
 }
 
-enum MHD_Result web_page_task(struct web_request *req, int64_t id)
+static void diff_block(struct web_request *req, const struct web_task_page *page)
+{
+        FILE *f = req->out;
+
+        if (!page->task->branch)
+                return;
+        fprintf(f, "<h2>Changes on %s</h2>", "its branch");
+        if (page->busy) {
+                fputs("<p class=\"muted\">Busy: reload in a moment.</p>", f);
+                return;
+        }
+        if (page->diff.status != 0) {
+                fputs("<p class=\"muted\">No diff: ", f);
+                web_h(f, job_result_why(&((struct web_task_page *)page)->diff));
+                fputs("</p>", f);
+                return;
+        }
+        if (page->diff.out_len == 0) {
+                fputs("<p class=\"muted\">No changes yet.</p>", f);
+                return;
+        }
+        if (page->diff.out_truncated)
+                fprintf(f, "<p class=\"muted\">Cut at %zu KiB: jada-agent task diff %" PRId64 "</p>",
+                        page->diff.out_len / 1024, page->task->id);
+        fputs("<pre>", f);
+        web_hn(f, page->diff.out, page->diff.out_len);
+        fputs("</pre>", f);
+}
+
+enum MHD_Result web_page_task_finish(struct web_request *req)
 {
         struct web *w = req->web;
-        struct queue_task *t = NULL;
-        struct queue_event *events = NULL;
-        struct session_row *rows = NULL;
-        size_t n_events = 0, n_rows = 0;
-        char buf[128];
-        double cap;
+        struct web_task_page *page = req->page;
+        const struct queue_task *t = page->task;
+        int64_t id = t->id;
+        char buf[160];
+        double cap = queue_cost_cap(t, w->config->claude.max_cost_per_task_usd);
         FILE *f = req->out;
-        int r;
-
-        r = queue_get(w->db, id, &t);
-        if (r == -ENOENT)
-                return web_reply_error(req, MHD_HTTP_NOT_FOUND, "There is no task %" PRId64 ".", id);
-        if (r < 0)
-                return web_reply_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "Cannot read task %" PRId64 ": %s", id,
-                                       strerror(-r));
-        (void)queue_events(w->db, id, EVENTS_SHOWN, &events, &n_events);
-        (void)session_store_list_task(w->db, id, &rows, &n_rows);
-        cap = queue_cost_cap(t, w->config->claude.max_cost_per_task_usd);
 
         snprintf(buf, sizeof buf, "Task %" PRId64, id);
         web_page_begin(req, buf, "Tasks");
@@ -171,10 +236,6 @@ enum MHD_Result web_page_task(struct web_request *req, int64_t id)
         fact(f, "branch", t->branch);
         fact(f, "base", t->base);
         fact(f, "worktree", t->worktree);
-        if (t->branch) {
-                snprintf(buf, sizeof buf, "jada-agent task diff %" PRId64 "   (or: git log %s)", id, t->branch);
-                fact(f, "review", buf);
-        }
         snprintf(buf, sizeof buf, "%" PRId64, t->priority);
         fact(f, "priority", buf);
         snprintf(buf, sizeof buf, "%" PRId64 " sessions, %" PRId64 " turns, $%.4f, %" PRId64 " failed attempts",
@@ -195,21 +256,124 @@ enum MHD_Result web_page_task(struct web_request *req, int64_t id)
         text_block(f, "Result", t->result);
 
         fputs("<h2>Events</h2><ol class=\"timeline\">", f);
-        for (size_t i = 0; i < n_events; i++) {
+        for (size_t i = 0; i < page->n_events; i++) {
                 fputs("<li>", f);
-                web_time(f, events[i].at);
+                web_time(f, page->events[i].at);
                 fprintf(f, " %s → <strong>%s</strong> ",
-                        events[i].old_state >= 0 ? task_state_name(events[i].old_state) : "(new)",
-                        task_state_name(events[i].new_state));
-                web_h(f, events[i].reason);
+                        page->events[i].old_state >= 0 ? task_state_name(page->events[i].old_state) : "(new)",
+                        task_state_name(page->events[i].new_state));
+                web_h(f, page->events[i].reason);
                 fputs("</li>", f);
         }
         fputs("</ol>", f);
-        sessions_block(req, rows, n_rows);
+        diff_block(req, page);
+        sessions_block(req, page);
         web_page_end(req);
-
-        session_rows_free(rows, n_rows);
-        queue_events_free(events, n_events);
-        queue_task_free(t);
         return web_reply_page(req, MHD_HTTP_OK);
+}
+
+static void page_child_done(struct web_task_page *page)
+{
+        struct web_request *req = page->req;
+
+        if ((page->transcript_job || page->diff_job) || req->ready)
+                return;
+        req->ready = true;
+        if (req->suspended) {
+                req->suspended = false;
+                MHD_resume_connection(req->conn);
+                web_kick(req->web);
+        }
+}
+
+static void on_transcript(struct job_result *result, void *userdata)
+{
+        struct web_task_page *page = userdata;
+
+        page->transcript = *result;
+        *result = (struct job_result){ 0 };
+        page->transcript_job = NULL;
+        page->req->web->children--;
+        page_child_done(page);
+}
+
+static void on_diff(struct job_result *result, void *userdata)
+{
+        struct web_task_page *page = userdata;
+
+        page->diff = *result;
+        *result = (struct job_result){ 0 };
+        page->diff_job = NULL;
+        page->req->web->children--;
+        page_child_done(page);
+}
+
+/* `jada-agent -c CONFIG ARGS...` as a child: rendering a 10 MB transcript
+ * takes ~100 ms of CPU that the loop must not spend. */
+static int start_child(struct web_request *req, const char *const *args, size_t capture, job_done_t done,
+                       struct job **ret)
+{
+        struct web *w = req->web;
+        const char *path = getenv("PATH");
+        _cleanup_free_ char *path_env = xasprintf("PATH=%s", path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
+        const char *env[] = { path_env, "LC_ALL=C.UTF-8", NULL };
+        const char *argv[8];
+        size_t k = 0;
+        int r;
+
+        argv[k++] = w->exe;
+        argv[k++] = "-c";
+        argv[k++] = w->config->path;
+        for (; *args && k < 7; args++)
+                argv[k++] = *args;
+        argv[k] = NULL;
+        r = job_start(w->event, &(struct job_spec){ .argv = argv, .env = env, .cwd = "/", .timeout = 60 * USEC_PER_SEC,
+                                                    .capture_max = capture, .stdout_fd = -1 },
+                      done, req->page, ret);
+        if (r >= 0)
+                w->children++;
+        return r;
+}
+
+enum MHD_Result web_page_task(struct web_request *req, int64_t id)
+{
+        struct web *w = req->web;
+        struct web_task_page *page;
+        char id_arg[24];
+        int r;
+
+        page = xcalloc(1, sizeof *page);
+        page->req = req;
+        req->page = page;
+        r = queue_get(w->db, id, &page->task);
+        if (r == -ENOENT)
+                return web_reply_error(req, MHD_HTTP_NOT_FOUND, "There is no task %" PRId64 ".", id);
+        if (r < 0)
+                return web_reply_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "Cannot read task %" PRId64 ": %s", id,
+                                       strerror(-r));
+        (void)queue_events(w->db, id, EVENTS_SHOWN, &page->events, &page->n_events);
+        (void)session_store_list_task(w->db, id, &page->rows, &page->n_rows);
+
+        snprintf(id_arg, sizeof id_arg, "%" PRId64, id);
+        if (w->children + 2 > WEB_CHILDREN_MAX || !w->exe) {
+                page->busy = page->n_rows > 0 || page->task->branch;
+        } else {
+                if (page->n_rows > 0 &&
+                    start_child(req, (const char *const[]){ "transcript", "--task", id_arg, NULL }, TRANSCRIPT_CAPTURE,
+                                on_transcript, &page->transcript_job) < 0)
+                        page->busy = true;
+                if (page->task->branch &&
+                    start_child(req, (const char *const[]){ "task", "diff", id_arg, NULL }, DIFF_CAPTURE, on_diff,
+                                &page->diff_job) < 0)
+                        page->busy = true;
+        }
+        if (!page->transcript_job && !page->diff_job)
+                return web_page_task_finish(req);
+        /* Until the children end: MHD answers this connection later, and
+         * serves the others meanwhile. */
+        req->suspended = true;
+        req->next_waiting = w->waiting;
+        w->waiting = req;
+        MHD_suspend_connection(req->conn);
+        return MHD_YES;
 }

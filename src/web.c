@@ -428,6 +428,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         struct web *w = cls;
         struct web_request *req = *con_cls;
 
+        if (w->stopping)
+                return MHD_NO;
         if (!req) {
                 const char *length;
                 req = xcalloc(1, sizeof *req);
@@ -460,11 +462,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 return MHD_YES;
         }
 
+        if (req->page && req->ready && !req->suspended) /* its children ended */
+                return web_page_task_finish(req);
+
         if (req->post && *upload_data_size > 0) {
-                if (!req->too_large && !req->bad_form && MHD_post_process(req->pp, upload_data, *upload_data_size) != MHD_YES &&
-                    !req->too_large)
+                if (MHD_post_process(req->pp, upload_data, *upload_data_size) != MHD_YES && !req->too_large)
                         req->bad_form = true;
                 *upload_data_size = 0;
+                /* Answered at once: the rest of the body is not read, and
+                 * MHD closes the connection after the answer. */
+                if (req->too_large)
+                        return web_reply_error(req, MHD_HTTP_CONTENT_TOO_LARGE, "The form is larger than %d bytes.",
+                                               WEB_BODY_MAX);
+                if (req->bad_form)
+                        return web_reply_error(req, MHD_HTTP_BAD_REQUEST, "The form could not be read.");
                 return MHD_YES;
         }
 
@@ -499,6 +510,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
         if (!req)
                 return;
+        for (struct web_request **p = &req->web->waiting; *p; p = &(*p)->next_waiting)
+                if (*p == req) {
+                        *p = req->next_waiting;
+                        break;
+                }
+        web_task_page_free(req->page);
         if (req->pp)
                 MHD_destroy_post_processor(req->pp);
         for (size_t i = 0; i < req->n_fields; i++) {
@@ -525,6 +542,12 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 /* ---- the loop ------------------------------------------------------------ */
 
 static void web_run(struct web *w);
+
+void web_kick(struct web *w)
+{
+        (void)sd_event_source_set_time_relative(w->timer, 0);
+        (void)sd_event_source_set_enabled(w->timer, SD_EVENT_ONESHOT);
+}
 
 static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
@@ -632,7 +655,15 @@ int web_start(sd_event *event, const struct jada_config *config, sqlite3 *db, co
                 free(w->token);
                 return fd;
         }
-        w->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, w,
+        {
+                char exe[4096];
+                ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+                if (n > 0) {
+                        exe[n] = '\0';
+                        w->exe = xstrdup(exe);
+                }
+        }
+        w->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, w,
                                   MHD_OPTION_LISTEN_SOCKET, fd,
                                   MHD_OPTION_CONNECTION_LIMIT, (unsigned)WEB_CONNECTIONS_MAX,
                                   MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)WEB_CONNECTION_MEMORY,
@@ -668,6 +699,20 @@ struct web *web_stop(struct web *w)
 {
         if (!w)
                 return NULL;
+        /* MHD stops only with no connection suspended: their children are
+         * stopped, and their connections closed on the way out. */
+        w->stopping = true;
+        for (struct web_request *r = w->waiting; r; r = r->next_waiting) {
+                if (r->page) {
+                        web_task_page_free(r->page);
+                        r->page = NULL;
+                }
+                if (r->suspended) {
+                        r->suspended = false;
+                        MHD_resume_connection(r->conn);
+                }
+        }
+        w->waiting = NULL;
         w->io = sd_event_source_disable_unref(w->io);
         w->timer = sd_event_source_disable_unref(w->timer);
         if (w->mhd)
@@ -675,6 +720,7 @@ struct web *web_stop(struct web *w)
         if (w->socket_path)
                 (void)unlink(w->socket_path);
         free(w->socket_path);
+        free(w->exe);
         if (w->token)
                 OPENSSL_cleanse(w->token, strlen(w->token));
         free(w->token);

@@ -331,11 +331,22 @@ class Access(WebTest):
 class Hostile(WebTest):
     def raw(self, data, read=True):
         s = socket.create_connection(("127.0.0.1", self.port), timeout=TIMEOUT)
-        s.sendall(data)
+        try:
+            s.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # answered (and closed) before it was all sent: the answer is what counts
+        # Until the answer's head is in, or the server closes, or a while
+        # (a request it cannot parse may just be dropped at the idle timeout).
         out = b""
-        if read:
-            while chunk := s.recv(65536):
+        s.settimeout(3)
+        try:
+            while read and b"\r\n\r\n" not in out:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
                 out += chunk
+        except (socket.timeout, ConnectionResetError):
+            pass
         s.close()
         return out
 
@@ -347,14 +358,32 @@ class Hostile(WebTest):
         self.assertEqual(self.get("/tasks/99999999999999999999999").status, 404)
         self.assertEqual(self.get("/../../etc/passwd").status, 404)
         self.assertEqual(self.request("DELETE", "/tasks").status, 405)
-        huge = self.raw(b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Big: " + b"a" * 100000 + b"\r\n\r\n")
-        self.assertTrue(huge.startswith(b"HTTP/1.1 431"), huge[:100])
+        # Headers past 32 KiB: answered 431, or closed. (libmicrohttpd acts
+        # on it only at the connection's idle timeout, 15 s, when the client
+        # has sent more than it read; other clients are served meanwhile.)
+        huge = socket.create_connection(("127.0.0.1", self.port), timeout=TIMEOUT)
+        huge.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Big: " + b"a" * 100000 + b"\r\n\r\n")
+        self.assertEqual(self.get("/").status, 200)
+        huge.settimeout(25)
+        try:
+            answer = huge.recv(100)
+        except ConnectionResetError:
+            answer = b""
+        self.assertTrue(answer == b"" or answer.startswith(b"HTTP/1.1 431"), answer)
+        huge.close()
         r = self.raw(b"POST /tasks HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\n"
                      b"Content-Length: 50000000\r\nConnection: close\r\n\r\nprompt=x")
         self.assertTrue(r.startswith(b"HTTP/1.1 413"), r[:100])
-        r = self.request("POST", "/tasks", body=b"prompt=" + b"x" * (1024 * 1024 + 70000),
-                         headers={"Content-Type": "application/x-www-form-urlencoded"})
-        self.assertEqual(r.status, 413)
+        body = b"prompt=" + b"x" * (1024 * 1024 + 70000)
+        r = self.raw(b"POST /tasks HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                     b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
+        self.assertTrue(r.startswith(b"HTTP/1.1 413"), r[:100])
+        # The same without a Content-Length (chunked): cut off once past the bound.
+        chunked = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 65536]), body[i:i + 65536])
+                           for i in range(0, len(body), 65536)) + b"0\r\n\r\n"
+        r = self.raw(b"POST /tasks HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                     b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + chunked)
+        self.assertTrue(r.startswith(b"HTTP/1.1 413") or r.startswith(b"HTTP/1.1 403"), r[:100])
         r = self.request("POST", "/tasks", body=b"{}", headers={"Content-Type": "application/json"})
         self.assertEqual(r.status, 415)
         r = self.raw(b"\x00\xff garbage\r\n\r\n")

@@ -24,9 +24,11 @@ What it takes care of:
   then crashes its renderer; --disable-dev-shm-usage puts that memory in
   /tmp instead.
 - The network: only loopback is reached. Every other host goes to a dead
-  proxy on 127.0.0.1:9 (refused at once, no DNS, no wait on a closed
-  network), and chromium's own traffic (component updates, sync, field
-  trials, safe browsing...) is turned off.
+  proxy on 127.0.0.1:9: refused at once, no DNS lookup, no wait on a
+  closed network. Chromium's own traffic is turned off as far as flags go;
+  what is left (about 7 requests in a session's first seconds: a
+  preconnect to the default search engine, an on-device-model component
+  check, accounts.google.com, with backoff) dies on that proxy at once.
 - Never hanging: every HTTP call to chromedriver has a timeout, the page
   load and script timeouts are set, every wait is bounded, and on exit the
   session is deleted, chromedriver terminated (killed after a bounded wait,
@@ -172,6 +174,10 @@ class Browser:
         return self
 
     def _start_driver(self):
+        for path, pkg in ((CHROMEDRIVER, "chromium-driver"), (CHROMIUM, "chromium")):
+            if not os.access(path, os.X_OK):
+                raise WebDriverError("not installed", f"no {path}: the tests need Debian's {pkg} "
+                                     "(tools/install-deps check installs it)")
         env = dict(os.environ)
         # chromium writes under $HOME (~/.pki, crash reports): keep it here.
         env["HOME"] = self._tmp
@@ -222,7 +228,7 @@ class Browser:
                        timeout=START_TIMEOUT)
         self.session_id = v["sessionId"]
         # --window-size sets the outer window; make the viewport exact.
-        self.set_size(w, h)
+        self._fit_viewport(w, h)
 
     def close(self):
         """Deletes the session (chromium quits), ends chromedriver, removes
@@ -355,9 +361,9 @@ class Browser:
                 v = fn()
                 if v:
                     return v
-            except WaitTimeout:
-                raise
             except WebDriverError as e:
+                if isinstance(e, WaitTimeout) or e.error in ("chromedriver gone", "client timeout", "no session"):
+                    raise
                 last = e
             if time.monotonic() >= deadline:
                 what = getattr(fn, "__name__", "condition")
@@ -413,9 +419,17 @@ class Browser:
         difference measured."""
         w, h = int(w), int(h)
         self._cmd("POST", "/window/rect", {"width": w, "height": h})
-        iw, ih = self.execute("return [window.innerWidth, window.innerHeight]")
+        self._fit_viewport(w, h)
+
+    def _fit_viewport(self, w, h):
+        inner = "return [window.innerWidth, window.innerHeight]"
+        iw, ih = self.execute(inner)
         if (iw, ih) != (w, h):
-            self._cmd("POST", "/window/rect", {"width": w + (w - iw), "height": h + (h - ih)})
+            r = self._cmd("GET", "/window/rect")
+            self._cmd("POST", "/window/rect", {"width": r["width"] + w - iw, "height": r["height"] + h - ih})
+            iw, ih = self.execute(inner)
+            if (iw, ih) != (w, h):
+                raise WebDriverError("window size", f"asked for a {w}x{h} viewport, got {iw}x{ih}")
         self.size = (w, h)
 
     def console_log(self):
@@ -424,24 +438,21 @@ class Browser:
         return self._cmd("POST", "/se/log", {"type": "browser"})
 
 
-def _find(parent, base, css):
+def _find(browser, base, css):
+    """base: "" for the whole page, "/element/ID" for an element's descendants."""
     try:
-        v = parent_browser(parent)._cmd("POST", f"{base}/element", {"using": "css selector", "value": css})
+        v = browser._cmd("POST", f"{base}/element", {"using": "css selector", "value": css})
     except WebDriverError as e:
         if e.error == "no such element":
-            b = parent_browser(parent)
-            raise NoSuchElement("no such element", f"no element matches {css!r} (page {b._safe_url()})") from None
+            raise NoSuchElement("no such element",
+                                f"no element matches {css!r} (page {browser._safe_url()})") from None
         raise
-    return Element(parent_browser(parent), v[ELEMENT_KEY])
+    return Element(browser, v[ELEMENT_KEY])
 
 
-def _find_all(parent, base, css):
-    v = parent_browser(parent)._cmd("POST", f"{base}/elements", {"using": "css selector", "value": css})
-    return [Element(parent_browser(parent), e[ELEMENT_KEY]) for e in v]
-
-
-def parent_browser(x):
-    return x if isinstance(x, Browser) else x.browser
+def _find_all(browser, base, css):
+    v = browser._cmd("POST", f"{base}/elements", {"using": "css selector", "value": css})
+    return [Element(browser, e[ELEMENT_KEY]) for e in v]
 
 
 class Element:
@@ -505,7 +516,7 @@ class Element:
 
     def find(self, css):
         """The first descendant matching css; NoSuchElement if none."""
-        return _find(self, f"/element/{self.id}", css)
+        return _find(self.browser, f"/element/{self.id}", css)
 
     def find_all(self, css):
-        return _find_all(self, f"/element/{self.id}", css)
+        return _find_all(self.browser, f"/element/{self.id}", css)
