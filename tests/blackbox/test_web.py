@@ -383,7 +383,8 @@ class Hostile(WebTest):
                            for i in range(0, len(body), 65536)) + b"0\r\n\r\n"
         r = self.raw(b"POST /tasks HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\n"
                      b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + chunked)
-        self.assertTrue(r.startswith(b"HTTP/1.1 413") or r.startswith(b"HTTP/1.1 403"), r[:100])
+        self.assertTrue(r == b"" or r.startswith(b"HTTP/1.1 413"), r[:100])
+        self.assertEqual(self.cli_json("task", "list"), [])
         r = self.request("POST", "/tasks", body=b"{}", headers={"Content-Type": "application/json"})
         self.assertEqual(r.status, 415)
         r = self.raw(b"\x00\xff garbage\r\n\r\n")
