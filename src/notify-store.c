@@ -191,9 +191,8 @@ int notify_store_done(sqlite3 *db, int64_t id, enum notify_channel channel, unsi
         sqlite3_stmt *st;
         int r;
 
-        /* One transaction: a crash between the two would leave a row every
-         * channel is done with, which the next drop_unwanted removes anyway;
-         * but the mark and the delete together are cheaper to reason about. */
+        /* The mark and the delete at once: no row is ever seen with every
+         * wanted channel done and still there. */
         r = db_begin_immediate(db);
         if (r < 0)
                 return r;
