@@ -11,9 +11,6 @@
 /* Alerts are rare (transitions only); a queue this long means the hook is
  * down, and the journal has them all anyway. */
 #define ALERT_QUEUE_MAX 32
-#define ALERT_ATTEMPTS 6
-#define ALERT_TIMEOUT_USEC (15 * USEC_PER_SEC)
-#define ALERT_RETRY_BASE_USEC (5 * USEC_PER_SEC)
 
 struct alerter {
         sd_event *event;

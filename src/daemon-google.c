@@ -4,24 +4,25 @@
 #include "jada/alert.h"
 #include "jada/daemon.h"
 #include "jada/log.h"
+#include "jada/notify.h"
 #include "jada/oauth.h"
 #include "jada/sync.h"
 #include "jada/util.h"
 
 #include <unistd.h>
 
-/* Every alert also goes to the webhook, if one is set. */
+/* Every alert also goes to the webhook and to [alerts] command, if set. */
 void daemon_on_alert(void *userdata, bool recovered, const char *kind, const char *text)
 {
         struct jada_ctx *ctx = userdata;
         char host[256] = "";
         _cleanup_free_ char *message = NULL;
 
-        if (!ctx->alerter)
-                return;
         (void)gethostname(host, sizeof host - 1);
         message = xasprintf("jada-agent on %s: %s %s", host, recovered ? "RECOVERED:" : "ALERT:", text);
-        alerter_send(ctx->alerter, message);
+        if (ctx->alerter)
+                alerter_send(ctx->alerter, message);
+        notifier_alert(ctx->notifier, recovered, message);
 }
 
 /* ---- Google: the token and the port-sheet sync ---------------------------- */

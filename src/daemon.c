@@ -7,6 +7,7 @@
 #include "jada/db.h"
 #include "jada/http.h"
 #include "jada/log.h"
+#include "jada/notify.h"
 #include "jada/oauth.h"
 #include "jada/project.h"
 #include "jada/queue.h"
@@ -193,6 +194,8 @@ static void on_session_ended(const struct session_result *result, void *userdata
                         (void)sd_event_exit(ctx->event, 0);
                 return;
         }
+        /* The task moved: its notification is in the outbox. */
+        notifier_kick(ctx->notifier);
         /* Look at the queue again now: the next task need not wait a poll
          * (and a task that ended may leave a worktree to clean up). */
         (void)poll_arm(ctx, 0);
@@ -271,6 +274,9 @@ static int on_poll(sd_event_source *s, uint64_t usec, void *userdata)
                 daemon_publish(ctx);
         }
         daemon_write_metrics(ctx, true);
+        /* Moves the command line made (done, a reply's next session...), and
+         * deliveries the db could not record before. */
+        notifier_kick(ctx->notifier);
         return poll_arm_next(ctx);
 }
 
@@ -401,6 +407,10 @@ static void daemon_apply_config(struct jada_ctx *ctx, struct jada_config *next)
         } else {
                 web_set_config(ctx->web, next);
         }
+        if (ctx->notifier) {
+                notifier_set_config(ctx->notifier, next);
+                notifier_kick(ctx->notifier);
+        }
         config_free(old);
 }
 
@@ -452,6 +462,7 @@ static void daemon_free(struct jada_ctx *ctx)
         sync_free(ctx->sync);
         oauth_free(ctx->oauth);
         alerter_free(ctx->alerter);
+        notifier_free(ctx->notifier);
         if (ctx->control)
                 control_close(ctx->control, ctx->config->daemon.state_dir);
         sd_event_source_unref(ctx->poll_timer);
@@ -578,6 +589,12 @@ static int daemon_setup(struct jada_ctx *ctx)
         if (r < 0)
                 return log_error_errno(r, "cannot set up alerts");
         alerter_set_url(ctx->alerter, ctx->config->alerts.webhook_url);
+        r = notifier_new(ctx->event, ctx->db, ctx->http, ctx->config_path, &ctx->notifier);
+        if (r < 0)
+                return log_error_errno(r, "cannot set up notifications");
+        /* What a previous run left undelivered goes at the first poll, at
+         * once: after its prune, so a pruned task's are not sent. */
+        notifier_set_config(ctx->notifier, ctx->config);
         ctx->health.on_alert = daemon_on_alert;
         ctx->health.alert_userdata = ctx;
         /* A Google that cannot be set up is a health problem, not a reason

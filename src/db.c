@@ -147,6 +147,24 @@ static const char *const migrations[] = {
         "  seen_at INTEGER NOT NULL DEFAULT 0"
         ") STRICT;"
         "ALTER TABLE tasks ADD COLUMN max_cost_usd REAL;",
+
+        /* 8: the outbox of per-task notifications (notify-store.c). A row
+         * is written in the transaction that moves its task, holding what
+         * the message says as it was then (bounded); each channel is done
+         * once it delivered the row or gave up on it, and the row goes when
+         * every channel it is wanted on is done. Pruning a task prunes them. */
+        "CREATE TABLE notifications ("
+        "  id INTEGER PRIMARY KEY,"
+        "  task_id INTEGER NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,"
+        "  event TEXT NOT NULL CHECK (event IN ('needs_you', 'failed', 'done')),"
+        "  created_at INTEGER NOT NULL,"
+        "  title TEXT NOT NULL,"
+        "  detail TEXT NOT NULL,"                 /* the question, the error, or the result's head */
+        "  branch TEXT,"                          /* a project's jada/task-ID; NULL: none */
+        "  webhook_done INTEGER NOT NULL DEFAULT 0,"
+        "  command_done INTEGER NOT NULL DEFAULT 0"
+        ") STRICT;"
+        "CREATE INDEX notifications_task ON notifications (task_id);",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

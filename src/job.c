@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -210,19 +211,52 @@ static int on_timeout(sd_event_source *src, uint64_t usec, void *userdata)
         return 0;
 }
 
+/* The job's stdin: /dev/null, or a memfd holding the input at offset 0.
+ * Writing to memory never waits on the reader, as a pipe would once the
+ * input is larger than its buffer; the inputs are small (a message). */
+static int input_fd(const struct job_spec *spec)
+{
+        int fd;
+
+        if (!spec->input) {
+                fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                return fd < 0 ? -errno : fd;
+        }
+        fd = memfd_create("jada-job-input", MFD_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        for (size_t done = 0; done < spec->input_len;) {
+                ssize_t n = write(fd, spec->input + done, spec->input_len - done);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0) {
+                        int r = n < 0 ? -errno : -EIO;
+                        close(fd);
+                        return r;
+                }
+                done += (size_t)n;
+        }
+        if (lseek(fd, 0, SEEK_SET) < 0) {
+                int r = -errno;
+                close(fd);
+                return r;
+        }
+        return fd;
+}
+
 int job_start(sd_event *event, const struct job_spec *spec, job_done_t done, void *userdata, struct job **ret)
 {
         _cleanup_free_ char *path = child_resolve_command(spec->argv[0], (char *const *)spec->env);
         struct child child;
         struct job *j;
-        int null_fd, r;
+        int in_fd, r;
 
-        null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (null_fd < 0)
-                return -errno;
-        r = child_exec(path, (char *const *)spec->argv, (char *const *)spec->env, spec->cwd, null_fd,
+        in_fd = input_fd(spec);
+        if (in_fd < 0)
+                return in_fd;
+        r = child_exec(path, (char *const *)spec->argv, (char *const *)spec->env, spec->cwd, in_fd,
                        spec->stdout_fd > 0 ? spec->stdout_fd : -1, &child);
-        close(null_fd);
+        close(in_fd);
         if (r < 0)
                 return r;
 

@@ -3,6 +3,7 @@
 #include "queue-private.h"
 #include "jada/db.h"
 #include "jada/log.h"
+#include "jada/notify-store.h"
 #include "jada/util.h"
 
 #include <errno.h>
@@ -347,6 +348,12 @@ int queue_transition(sqlite3 *db, int64_t id, enum task_state to, const struct q
         r = db_step_done(db, st);
         if (r == 0)
                 r = queue_add_event(db, id, from, to, change->reason, now);
+        /* Its notification (needs_you, failed, done) in the same
+         * transaction: a crash can neither lose it nor send it for a move
+         * that did not happen. Whether anyone wants it is the notifier's
+         * business, at delivery. */
+        if (r == 0)
+                r = notify_store_add(db, id, to, now);
         if (r == 0)
                 r = db_commit(db);
         if (r < 0)

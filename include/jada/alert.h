@@ -13,6 +13,12 @@
 struct alerter;
 struct http_client;
 
+/* The webhook's delivery policy, also per-task notifications' (notify.c):
+ * this many attempts, waits doubling from the base, each POST bounded. */
+#define ALERT_ATTEMPTS 6
+#define ALERT_TIMEOUT_USEC (15 * USEC_PER_SEC)
+#define ALERT_RETRY_BASE_USEC (5 * USEC_PER_SEC)
+
 int alerter_new(sd_event *event, struct http_client *http, struct alerter **ret);
 struct alerter *alerter_free(struct alerter *alerter);
 

@@ -13,6 +13,7 @@
 
 struct alerter;
 struct http_client;
+struct notifier;
 struct oauth;
 struct project_janitor;
 struct sessions;
@@ -30,6 +31,7 @@ struct jada_ctx {
         sd_event *event;
         struct http_client *http;
         struct alerter *alerter;        /* the webhook of [alerts] */
+        struct notifier *notifier;      /* per-task notifications; [alerts] command */
         struct oauth *oauth;            /* NULL unless [sheets] enabled */
         struct sync *sync;
         struct web *web;                /* the dashboard; NULL when [web] listen is empty or it failed */

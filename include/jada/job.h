@@ -11,6 +11,9 @@
  * on_done), supervised from the loop like claude: its own process group, the
  * environment it is given and nothing else, a timeout (SIGTERM, then SIGKILL),
  * its output read from non-blocking pipes. The loop never waits for it.
+ * Its stdin is /dev/null, or the input given, from a memfd filled before the
+ * fork: no pipe for the loop to feed, so a child that never reads cannot
+ * make the daemon wait either.
  */
 struct job;
 
@@ -21,6 +24,8 @@ struct job_spec {
         uint64_t timeout;               /* usec; 0: none */
         size_t capture_max;             /* bytes of stdout kept (stderr: JOB_STDERR_MAX); the rest is counted, not kept */
         int stdout_fd;                  /* >= 0: stdout goes there and is not captured (0 is stdin: not allowed) */
+        const char *input;              /* NULL: stdin is /dev/null; else these input_len bytes */
+        size_t input_len;
         /* Set: each line of output goes to the journal as it comes, with
          * these fields, after this prefix; nothing is captured. */
         const char *log_prefix;

@@ -111,7 +111,9 @@ int queue_claim(sqlite3 *db, int64_t now, const char *const *busy_projects, stru
 
 /* Moves a task to a new state if the transition is legal. Returns 0,
  * -ENOENT (no such task) or -EPERM (illegal from its current state; nothing
- * changed). *ret_from, if not NULL, gets the state the task was in. */
+ * changed). *ret_from, if not NULL, gets the state the task was in. A move
+ * to needs_you, failed or done writes its notification to the outbox in
+ * the same transaction (notify-store.h). */
 int queue_transition(sqlite3 *db, int64_t id, enum task_state to, const struct queue_change *change,
                      int64_t now, enum task_state *ret_from);
 

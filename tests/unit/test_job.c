@@ -84,6 +84,37 @@ static void test_cannot_run(void **state)
         job_result_clear(&res);
 }
 
+static void test_input_on_stdin(void **state)
+{
+        const char *argv[] = { "/bin/sh", "-c", "cat; echo", NULL };
+        size_t big = 256 * 1024; /* past a pipe's buffer: a memfd never makes the loop wait */
+        char *input = xmalloc(big);
+        struct job_result res = { 0 };
+
+        assert_int_equal(job_run(&(struct job_spec){ .argv = argv, .env = env, .cwd = "/", .capture_max = 1024,
+                                                     .stdout_fd = -1, .input = "hello\nthere", .input_len = 11 },
+                                 &res), 0);
+        assert_int_equal(res.status, 0);
+        assert_string_equal(res.out, "hello\nthere\n");
+        job_result_clear(&res);
+
+        /* A child that never reads its input still runs and ends. */
+        memset(input, 'x', big);
+        argv[2] = "exit 0";
+        assert_int_equal(job_run(&(struct job_spec){ .argv = argv, .env = env, .cwd = "/", .capture_max = 16,
+                                                     .stdout_fd = -1, .input = input, .input_len = big },
+                                 &res), 0);
+        assert_int_equal(res.status, 0);
+        job_result_clear(&res);
+        argv[2] = "wc -c";
+        assert_int_equal(job_run(&(struct job_spec){ .argv = argv, .env = env, .cwd = "/", .capture_max = 16,
+                                                     .stdout_fd = -1, .input = input, .input_len = big },
+                                 &res), 0);
+        assert_int_equal(atoi(res.out), (int)big);
+        job_result_clear(&res);
+        free(input);
+}
+
 static void test_why(void **state)
 {
         struct job_result res = { 0 };
@@ -107,6 +138,7 @@ int main(void)
                 cmocka_unit_test(test_capture_is_capped),
                 cmocka_unit_test(test_timeout_stops_the_group),
                 cmocka_unit_test(test_cannot_run),
+                cmocka_unit_test(test_input_on_stdin),
                 cmocka_unit_test(test_why),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
