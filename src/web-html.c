@@ -60,7 +60,7 @@ void web_page_begin(struct web_request *req, const char *title, const char *acti
 
         fputs("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
               "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-              "<link rel=\"stylesheet\" href=\"/style.css\"><title>",
+              "<link rel=\"icon\" href=\"data:,\"><link rel=\"stylesheet\" href=\"/style.css\"><title>",
               f);
         web_h(f, title);
         fputs(" · jada-agent</title></head><body><header><nav><strong>jada-agent</strong>", f);
@@ -110,3 +110,14 @@ const char web_css[] =
         ".muted{color:var(--muted)}.question{background:#e8f1fc;border-left:4px solid var(--info);padding:.6rem}\n"
         "ol.timeline{padding-left:1.2rem}ol.timeline li{margin:.2rem 0}\n"
         "svg{max-width:100%;height:auto}\n";
+
+const char *web_duration(char *buf, size_t size, const char *outcome, int64_t started, int64_t ended)
+{
+        if (!outcome)
+                snprintf(buf, size, "running");
+        else if (ended <= started)
+                snprintf(buf, size, "under 1s");
+        else
+                duration_format(buf, size, (uint64_t)(ended - started) * USEC_PER_SEC);
+        return buf;
+}

@@ -232,9 +232,7 @@ enum MHD_Result web_page_sessions(struct web_request *req)
         for (size_t k = n, shown = 0; k-- > 0 && shown < SESSIONS_SHOWN; shown++) {
                 const struct session_row *row = &rows[k];
                 char duration[32] = "running";
-                if (row->outcome && row->ended_at >= row->started_at)
-                        duration_format(duration, sizeof duration,
-                                        (uint64_t)(row->ended_at - row->started_at) * USEC_PER_SEC);
+                web_duration(duration, sizeof duration, row->outcome, row->started_at, row->ended_at);
                 fprintf(f, "<tr><td>%" PRId64 "</td><td>", row->id);
                 if (row->task_id)
                         fprintf(f, "<a href=\"/tasks/%" PRId64 "\">%" PRId64 "</a>", row->task_id, row->task_id);

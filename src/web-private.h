@@ -91,6 +91,8 @@ void web_csrf_field(struct web_request *req);
 void web_action_button(struct web_request *req, int64_t id, const char *action, const char *label, bool danger);
 extern const char web_css[];
 void web_time(FILE *f, int64_t t);         /* UTC, in a <time> element */
+/* A session's duration in words ("running" while outcome is NULL). */
+const char *web_duration(char *buf, size_t size, const char *outcome, int64_t started, int64_t ended);
 
 /* Pages (web-pages.c) and the task's page (web-task.c). */
 enum MHD_Result web_page_overview(struct web_request *req);

@@ -143,9 +143,7 @@ static void sessions_block(struct web_request *req, const struct web_task_page *
               f);
         for (size_t i = 0; i < n; i++) {
                 char duration[32] = "running";
-                if (rows[i].outcome && rows[i].ended_at >= rows[i].started_at)
-                        duration_format(duration, sizeof duration,
-                                        (uint64_t)(rows[i].ended_at - rows[i].started_at) * USEC_PER_SEC);
+                web_duration(duration, sizeof duration, rows[i].outcome, rows[i].started_at, rows[i].ended_at);
                 fprintf(f, "<tr><td>%" PRId64 "</td><td>", rows[i].id);
                 web_time(f, rows[i].started_at);
                 fprintf(f, "</td><td>%s</td><td>", duration);
