@@ -10,10 +10,12 @@ the real client was never tried."""
 
 import contextlib
 import ctypes
+import http.client
 import json
 import os
 import select
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -166,6 +168,20 @@ class RealClaudeTest(TempStateTest):
                          for r in self.requests())
         return f"\n--- CLI {getattr(self, 'version', '?')}\n--- daemon log:\n{log}\n--- fake API requests:\n{reqs}\n"
 
+    def web_get(self, sock, path):
+        """A page of the dashboard on its unix socket ([web] listen = SOCK):
+        a path reaches into the daemon's network namespace, a port would not."""
+        conn = http.client.HTTPConnection("localhost", timeout=WAIT)
+        conn.sock = socket.socket(socket.AF_UNIX)
+        conn.sock.settimeout(WAIT)
+        conn.sock.connect(sock)
+        conn.request("GET", path)
+        r = conn.getresponse()
+        body = r.read().decode("utf-8")
+        conn.close()
+        self.assertEqual(r.status, 200, path)
+        return body
+
     def add(self, prompt):
         r = self.run_cli("-c", self.config, "task", "add", prompt)
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -242,7 +258,8 @@ class RealClaudeTest(TempStateTest):
 class RealClaude(RealClaudeTest):
     def test_task_runs_to_done(self):
         work = os.path.join(self.state, "work", "task-1")
-        self.launch(claude_config="allowed_tools = Bash(python3:*)\n", rules=[
+        sock = os.path.join(self.tmp, "web.sock")
+        self.launch(claude_config=f"allowed_tools = Bash(python3:*)\n[web]\nlisten = {sock}\n", rules=[
             # Side requests (no tools offered) get plain text, never a tool call.
             {"main": False, "text": "Side answer."},
             {"min_tool_results": 2, "text": "All done. hello.py printed: {last_result}"},
@@ -286,6 +303,16 @@ class RealClaude(RealClaudeTest):
         self.assertIn("  → Bash: python3 hello.py", r.stdout)
         self.assertIn("  ← hello from THE FAKE MODEL", r.stdout)
         self.assertRegex(r.stdout, r"== result: success, \d+ turns, \$0\.\d{4}")
+        # The same on the dashboard's task page, escaped: the tool calls and the turns.
+        page = self.web_get(sock, f"/tasks/{i}")
+        self.assertIn("<summary>Session 1</summary>", page)
+        self.assertIn("[turn 1]", page)
+        calls = [l for l in r.stdout.splitlines() if l.startswith("  → ")]
+        self.assertEqual([c.split(":")[0] for c in calls], ["  → Write", "  → Bash"], r.stdout)
+        for line in calls + ["  ← hello from THE FAKE MODEL"]:
+            escaped = line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") \
+                          .replace('"', "&quot;").replace("'", "&#39;")
+            self.assertIn(escaped, page)
 
     def test_a_write_of_the_real_cli_lands_on_the_task_branch(self):
         repo = os.path.join(self.tmp, "site")

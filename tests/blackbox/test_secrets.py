@@ -1,10 +1,12 @@
 # SPDX-License-Identifier: MIT
 """Secrets never reach a log, the db or a state file: a daemon that runs a
 Claude session and a Google sync (with a token refresh) is searched, journal
-stand-in, stderr, the db with its WAL and every file of the state dir, for
-the API key, the client secret and the refresh and access tokens it used.
-The only allowed places are the credential and the token file."""
+stand-in, stderr, the db with its WAL, every file of the state dir and
+every page and API answer of the dashboard, for the API key, the client
+secret and the refresh and access tokens it used. The only allowed places
+are the credential and the token file."""
 
+import http.client
 import json
 import os
 import time
@@ -12,6 +14,7 @@ import time
 from harness import TIMEOUT, needs_root
 from test_sessions import FAKE, SAMPLES
 from test_sync import SyncTest
+from test_web import free_port
 
 API_KEY = "sk-ant-test-secret-5f1c0e9a7b2d"
 CLIENT_SECRET = "client-secret-9d8e7f6a5b4c"
@@ -19,6 +22,15 @@ REFRESH = "refresh-token-3c2b1a0f9e8d"
 
 
 class Secrets(SyncTest):
+    def web(self, port, path):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
+        conn.request("GET", path, headers={"Host": f"127.0.0.1:{port}"})
+        r = conn.getresponse()
+        body = r.read().decode("utf-8")
+        conn.close()
+        self.assertEqual(r.status, 200, path)
+        return body
+
     @needs_root
     def test_no_secret_outside_the_credential_and_token_files(self):
         scenarios = os.path.join(self.tmp, "scenarios")
@@ -26,7 +38,8 @@ class Secrets(SyncTest):
         with open(os.path.join(scenarios, "default.json"), "w") as f:
             json.dump({"stream": SAMPLES + "success.stream.jsonl"}, f)
         self.write_token({"refresh_token": REFRESH})
-        self.sheets_config(f"[claude]\ncommand = {FAKE}\n")
+        port = free_port()
+        self.sheets_config(f"[claude]\ncommand = {FAKE}\n[web]\nlisten = 127.0.0.1:{port}\n")
         d = self.start(extra_env={"GOOGLE_CLIENT_SECRET": CLIENT_SECRET, "ANTHROPIC_API_KEY": API_KEY,
                                   "FAKE_CLAUDE_SCENARIOS": scenarios}, journal=True)
         d.notify.wait_field("READY=1")
@@ -42,11 +55,18 @@ class Secrets(SyncTest):
         stats = self.google.stats()
         access = [f"fake-access-{n}" for n in range(1, stats["token"] + 1)]
         self.assertTrue(access)
+        # What the dashboard serves: every page and API answer, each task's.
+        ids = [t["id"] for t in json.loads(self.web(port, "/api/tasks"))]
+        self.assertEqual(ids, [1])
+        paths = ["/", "/tasks", "/sessions", "/api/status", "/api/tasks", "/api/sessions", "/metrics"]
+        paths += [f"/tasks/{i}" for i in ids] + [f"/api/tasks/{i}" for i in ids]
+        served = {f"web {p}": self.web(port, p) for p in paths}
+        self.assertIn("[turn 1]", served["web /tasks/1"])  # its transcript, rendered
         d.journal.drain(0.5)
         d.stop()
 
         secrets = [API_KEY, CLIENT_SECRET, REFRESH] + access
-        places = {"journal": json.dumps(d.journal.entries), "stderr": d.log()}
+        places = {"journal": json.dumps(d.journal.entries), "stderr": d.log(), **served}
         for root, _, files in os.walk(self.state):
             for name in files:
                 path = os.path.join(root, name)
