@@ -29,6 +29,7 @@ struct web {
         char csrf[65];                  /* hex HMAC of the state dir's secret: every form carries it */
         char *socket_path;              /* a unix socket to unlink at the stop */
         char *exe;                      /* this binary: its transcript and task diff run as children */
+        char *config_path;              /* absolute: the children run in / */
         uint64_t requests;
         struct web_request *waiting;    /* suspended until their children end */
         unsigned children;              /* running, for all requests */

@@ -312,16 +312,18 @@ static int start_child(struct web_request *req, const char *const *args, size_t 
                        struct job **ret)
 {
         struct web *w = req->web;
-        const char *path = getenv("PATH");
+        const char *path = getenv("PATH"), *state = getenv("STATE_DIRECTORY");
         _cleanup_free_ char *path_env = xasprintf("PATH=%s", path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
-        const char *env[] = { path_env, "LC_ALL=C.UTF-8", NULL };
+        /* The child finds the same state dir: the config names it, or systemd does. */
+        _cleanup_free_ char *state_env = state ? xasprintf("STATE_DIRECTORY=%s", state) : NULL;
+        const char *env[] = { path_env, "LC_ALL=C.UTF-8", state_env, NULL };
         const char *argv[8];
         size_t k = 0;
         int r;
 
         argv[k++] = w->exe;
         argv[k++] = "-c";
-        argv[k++] = w->config->path;
+        argv[k++] = w->config_path;
         for (; *args && k < 7; args++)
                 argv[k++] = *args;
         argv[k] = NULL;
@@ -353,7 +355,7 @@ enum MHD_Result web_page_task(struct web_request *req, int64_t id)
         (void)session_store_list_task(w->db, id, &page->rows, &page->n_rows);
 
         snprintf(id_arg, sizeof id_arg, "%" PRId64, id);
-        if (w->children + 2 > WEB_CHILDREN_MAX || !w->exe) {
+        if (w->children + 2 > WEB_CHILDREN_MAX || !w->exe || !w->config_path) {
                 page->busy = page->n_rows > 0 || page->task->branch;
         } else {
                 if (page->n_rows > 0 &&

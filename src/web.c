@@ -662,6 +662,7 @@ int web_start(sd_event *event, const struct jada_config *config, sqlite3 *db, co
                         exe[n] = '\0';
                         w->exe = xstrdup(exe);
                 }
+                w->config_path = realpath(config->path, NULL);
         }
         w->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, w,
                                   MHD_OPTION_LISTEN_SOCKET, fd,
@@ -721,6 +722,7 @@ struct web *web_stop(struct web *w)
                 (void)unlink(w->socket_path);
         free(w->socket_path);
         free(w->exe);
+        free(w->config_path);
         if (w->token)
                 OPENSSL_cleanse(w->token, strlen(w->token));
         free(w->token);
