@@ -218,20 +218,22 @@ static void check_last_event(sqlite3 *db, int64_t id, int old_state, enum task_s
 
 /* The legal transitions, written out independently of src/queue.c. */
 static const bool legal[N_STATES][N_STATES] = {
-        /*                  queued running done   needs_you failed cancelled */
-        [TASK_QUEUED]    = { false, true,  false, false,    false, true },
-        [TASK_RUNNING]   = { true,  false, true,  true,     true,  true },
-        [TASK_DONE]      = { false, false, false, false,    false, false },
-        [TASK_NEEDS_YOU] = { true,  false, true,  false,    false, true },
-        [TASK_FAILED]    = { true,  false, false, false,    false, true },
-        [TASK_CANCELLED] = { false, false, false, false,    false, false },
+        /*                  queued running done   needs_you failed cancelled waiting */
+        [TASK_QUEUED]    = { false, true,  false, false,    false, true,     true },
+        [TASK_RUNNING]   = { true,  false, true,  true,     true,  true,     true },
+        [TASK_DONE]      = { false, false, false, false,    false, false,    false },
+        [TASK_NEEDS_YOU] = { true,  false, true,  false,    false, true,     false },
+        [TASK_FAILED]    = { true,  false, false, false,    false, true,     false },
+        [TASK_CANCELLED] = { false, false, false, false,    false, false,    false },
+        [TASK_WAITING]   = { true,  false, false, false,    false, true,     false },
 };
 
 /* ---- 1. the transition table ----------------------------------------- */
 
 static void test_state_names(void **state)
 {
-        static const char *const names[] = { "queued", "running", "done", "needs_you", "failed", "cancelled" };
+        static const char *const names[] = { "queued", "running", "done", "needs_you", "failed", "cancelled",
+                                             "waiting" };
 
         for (int s = 0; s < N_STATES; s++) {
                 assert_string_equal(task_state_name((enum task_state)s), names[s]);
@@ -258,7 +260,7 @@ static void test_transition_allowed_table(void **state)
                                          task_state_name((enum task_state)to), got, legal[from][to]);
                         n_legal += got;
                 }
-        assert_int_equal(n_legal, 12);
+        assert_int_equal(n_legal, 16);
 
         /* Out of range, either side. */
         static const int bad[] = { -1, _TASK_STATE_MAX, _TASK_STATE_MAX + 1, 31, 32, 1000, INT32_MIN };
