@@ -19,7 +19,8 @@ const char *const queue_state_names[_TASK_STATE_MAX] = {
 
 /* allowed[from] is the set of states a task may move to (DESIGN.md §4). */
 static const unsigned allowed[_TASK_STATE_MAX] = {
-        [TASK_QUEUED]    = 1u << TASK_RUNNING | 1u << TASK_CANCELLED | 1u << TASK_WAITING,
+        [TASK_QUEUED]    = 1u << TASK_RUNNING | 1u << TASK_CANCELLED | 1u << TASK_WAITING |
+                           1u << TASK_NEEDS_YOU, /* an after-task failed: queue-family.c */
         [TASK_RUNNING]   = 1u << TASK_DONE | 1u << TASK_NEEDS_YOU | 1u << TASK_FAILED |
                            1u << TASK_QUEUED | 1u << TASK_CANCELLED | 1u << TASK_WAITING,
         [TASK_WAITING]   = 1u << TASK_QUEUED | 1u << TASK_CANCELLED,

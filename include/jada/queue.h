@@ -14,6 +14,7 @@
  *   running → waiting (its sub-tasks are not all finished) → queued (they are)
  *   needs_you → queued (reply) | done (by hand);  failed → queued (retry)
  *   queued → waiting (a sub-task of it was retried before it resumed)
+ *   queued → needs_you (a task it runs after failed or was cancelled)
  *   anything but done → cancelled;  done and cancelled are final.
  *
  * Sub-tasks (queue-family.c): a task with parent_id is a sub-task of it.
