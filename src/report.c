@@ -89,12 +89,12 @@ json_t *report_task_detail(const struct queue_task *t, const struct queue_event 
                         "new_state", task_state_name(events[i].new_state),
                         "reason", events[i].reason));
         json_object_set_new(j, "events", arr);
-        json_object_set_new(j, "children", report_task_refs(family ? family->children : NULL,
-                                                             family ? family->n_children : 0));
-        json_object_set_new(j, "after", report_task_refs(family ? family->after : NULL, family ? family->n_after : 0));
         json_object_set_new(j, "commits", info->commits >= 0 ? json_integer(info->commits) : json_null());
         json_object_set_new(j, "cost_cap_usd", cap > 0 ? json_real(cap) : json_null());
         json_object_set_new(j, "diffstat", t->branch && !info->problem && info->diffstat ? json_string(info->diffstat) : json_null());
+        json_object_set_new(j, "children", report_task_refs(family ? family->children : NULL,
+                                                             family ? family->n_children : 0));
+        json_object_set_new(j, "after", report_task_refs(family ? family->after : NULL, family ? family->n_after : 0));
         return j;
 }
 
