@@ -85,7 +85,7 @@ static bool env_dropped(const char *entry)
 static char **child_environment(const struct child_spec *spec)
 {
         size_t n = strv_length(environ), k = 0;
-        char **envp = xcalloc(n + 10, sizeof *envp);
+        char **envp = xcalloc(n + 12, sizeof *envp);
         char *key;
 
         for (size_t i = 0; i < n; i++)
@@ -95,6 +95,12 @@ static char **child_environment(const struct child_spec *spec)
         envp[k++] = xasprintf("CLAUDE_CONFIG_DIR=%s/.claude", spec->home);
         envp[k++] = xstrdup("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1");
         envp[k++] = xasprintf("JADA_TASK_ID=%lld", (long long)spec->task_id);
+        /* `jada-agent task add --parent "$JADA_TASK_ID"` in the session must
+         * find the daemon's config and db: the config's path, absolute (the
+         * child's cwd is elsewhere), and the state dir it resolved (an
+         * empty state_dir means $STATE_DIRECTORY, which is dropped above). */
+        envp[k++] = xasprintf("JADA_AGENT_CONFIG=%s", spec->config_path);
+        envp[k++] = xasprintf("STATE_DIRECTORY=%s", spec->config->daemon.state_dir);
         if (spec->project)
                 envp[k++] = xasprintf("JADA_PROJECT=%s", spec->project);
         if (spec->branch)

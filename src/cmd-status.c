@@ -61,9 +61,9 @@ static void print_human(const struct status_facts *f, const struct report *rep)
         } else {
                 printf("  %-9s not running\n", "service");
         }
-        printf("  %-9s %lld queued, %lld running, %lld need you, %lld failed, %lld done\n", "queue",
-               (long long)counts[TASK_QUEUED], (long long)counts[TASK_RUNNING], (long long)counts[TASK_NEEDS_YOU],
-               (long long)counts[TASK_FAILED], (long long)counts[TASK_DONE]);
+        printf("  %-9s %lld queued, %lld running, %lld waiting, %lld need you, %lld failed, %lld done\n", "queue",
+               (long long)counts[TASK_QUEUED], (long long)counts[TASK_RUNNING], (long long)counts[TASK_WAITING],
+               (long long)counts[TASK_NEEDS_YOU], (long long)counts[TASK_FAILED], (long long)counts[TASK_DONE]);
         printf("  %-9s %lld/%u sessions today, $%.2f", "budget", (long long)f->health.budget.sessions_today,
                config->claude.sessions_per_day, f->health.budget.cost_today_usd);
         if (config->claude.daily_cost_limit_usd > 0)

@@ -22,6 +22,15 @@ static void print_field(const char *name, const char *value)
                 printf("%-18s %s\n", name, value);
 }
 
+static void print_family(const char *what, const struct queue_task *tasks, size_t n)
+{
+        if (n == 0)
+                return;
+        printf("\n%s:\n", what);
+        for (size_t i = 0; i < n; i++)
+                printf("  %6lld  %-9s  %s\n", (long long)tasks[i].id, task_state_name(tasks[i].state), tasks[i].title);
+}
+
 int task_show(struct cli *cli, int argc, char **argv)
 {
         static const struct option opts[] = { CLI_COMMON_LONG, { "json", no_argument, NULL, 'j' }, {} };
@@ -29,6 +38,7 @@ int task_show(struct cli *cli, int argc, char **argv)
         struct queue_task *t = NULL;
         struct queue_event *events = NULL;
         struct project_branch_info info = { .commits = -1 };
+        struct report_family family = { 0 };
         double cap = 0;
         size_t n = 0;
         sqlite3 *db = NULL;
@@ -48,6 +58,8 @@ int task_show(struct cli *cli, int argc, char **argv)
         if (r != 0)
                 return r;
         r = queue_events(db, id, EVENTS_SHOWN, &events, &n);
+        if (r == 0)
+                r = report_family_load(db, id, &family);
         db_close(db);
         if (r == 0 && t->branch)
                 project_branch_info(config, t, &info);
@@ -60,7 +72,7 @@ int task_show(struct cli *cli, int argc, char **argv)
         }
 
         if (json) {
-                print_json(report_task_detail(t, events, n, &info, cap));
+                print_json(report_task_detail(t, events, n, &info, cap, &family));
         } else {
                 char buf[32], num[64];
                 snprintf(num, sizeof num, "%lld", (long long)t->id);
@@ -84,6 +96,10 @@ int task_show(struct cli *cli, int argc, char **argv)
                 print_field("branch", t->branch);
                 print_field("base", t->base);
                 print_field("worktree", t->worktree);
+                if (t->parent_id > 0) {
+                        snprintf(num, sizeof num, "task %lld", (long long)t->parent_id);
+                        print_field("sub-task of", num);
+                }
                 if (info.commits >= 0) {
                         snprintf(num, sizeof num, "%ld ahead of %s", info.commits, t->base ? t->base : "its base");
                         print_field("commits", num);
@@ -97,6 +113,8 @@ int task_show(struct cli *cli, int argc, char **argv)
                         printf("\nreply:\n%s\n", t->reply);
                 if (t->result)
                         printf("\nresult:\n%s\n", t->result);
+                print_family("sub-tasks", family.children, family.n_children);
+                print_family("runs after", family.after, family.n_after);
                 if (info.diffstat && *info.diffstat)
                         printf("\nchanges (task diff %lld):\n%s", (long long)t->id, info.diffstat);
                 printf("\nevents:\n");
@@ -106,6 +124,7 @@ int task_show(struct cli *cli, int argc, char **argv)
                                task_state_name(events[i].new_state), events[i].reason);
         }
         project_branch_info_clear(&info);
+        report_family_clear(&family);
         queue_events_free(events, n);
         queue_task_free(t);
         return EXIT_OK;

@@ -124,6 +124,50 @@ static int read_text(const char *what, const char *arg, char **ret)
         return 0;
 }
 
+#define AFTER_TASKS_MAX 100
+
+/* --after-task 3,4: task ids, at most AFTER_TASKS_MAX. */
+static int parse_after_tasks(const char *s, int64_t **ret, size_t *n)
+{
+        _cleanup_free_ char *copy = xstrdup(s);
+        char *save = NULL;
+
+        for (char *w = strtok_r(copy, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+                int64_t id;
+                if (*n >= AFTER_TASKS_MAX) {
+                        fprintf(stderr, "jada-agent: --after-task names more than %d tasks\n", AFTER_TASKS_MAX);
+                        return EXIT_USAGE;
+                }
+                if (cli_parse_id(w, &id) != 0)
+                        return EXIT_USAGE;
+                *ret = xreallocarray(*ret, *n + 1, sizeof **ret);
+                (*ret)[(*n)++] = id;
+        }
+        if (*n == 0) {
+                fprintf(stderr, "jada-agent: --after-task takes task ids, e.g. 3,4\n");
+                return EXIT_USAGE;
+        }
+        return 0;
+}
+
+/* In a session, JADA_TASK_ID is the session's task: a sub-task of another
+ * task is a mistake (a guard, not a security boundary: the environment is
+ * the session's to change). */
+static int check_session_parent(int64_t parent)
+{
+        const char *own = getenv("JADA_TASK_ID");
+        int64_t id;
+
+        if (!own || !*own || parent <= 0)
+                return 0;
+        if (parse_int64(own, &id) < 0 || id != parent) {
+                fprintf(stderr, "jada-agent: this session works on task %s (JADA_TASK_ID): it may add sub-tasks of "
+                        "that task only, not of task %lld; nothing was added\n", own, (long long)parent);
+                return EXIT_ERROR;
+        }
+        return 0;
+}
+
 static int task_add(struct cli *cli, int argc, char **argv)
 {
         static const struct option opts[] = {
@@ -133,11 +177,17 @@ static int task_add(struct cli *cli, int argc, char **argv)
                 { "after", required_argument, NULL, 'a' },
                 { "project", required_argument, NULL, 'P' },
                 { "max-cost", required_argument, NULL, 'M' },
+                { "parent", required_argument, NULL, 'R' },
+                { "after-task", required_argument, NULL, 'A' },
                 {}
         };
         const char *title = NULL, *after = NULL, *project = NULL;
         double max_cost = 0;
         _cleanup_free_ char *prompt = NULL;
+        _cleanup_free_ int64_t *after_tasks = NULL;
+        size_t n_after = 0;
+        int64_t parent = 0;
+        bool priority_given = false;
         struct jada_config *config = NULL;
         int64_t priority = 0, run_after, id, now = now_seconds();
         sqlite3 *db = NULL;
@@ -163,6 +213,16 @@ static int task_add(struct cli *cli, int argc, char **argv)
                                 fprintf(stderr, "jada-agent: --priority '%s' is not a number from -1000 to 1000\n", optarg);
                                 return EXIT_USAGE;
                         }
+                        priority_given = true;
+                        break;
+                case 'R':
+                        if (cli_parse_id(optarg, &parent) != 0)
+                                return EXIT_USAGE;
+                        break;
+                case 'A':
+                        r = parse_after_tasks(optarg, &after_tasks, &n_after);
+                        if (r != 0)
+                                return r;
                         break;
                 case 'a':
                         after = optarg;
@@ -184,6 +244,9 @@ static int task_add(struct cli *cli, int argc, char **argv)
                         "nor a duration like 2h\n", after);
                 return EXIT_USAGE;
         }
+        r = check_session_parent(parent);
+        if (r != 0)
+                return r;
         r = read_text("prompt", argv[optind], &prompt);
         if (r != 0)
                 return r;
@@ -195,7 +258,9 @@ static int task_add(struct cli *cli, int argc, char **argv)
                 char why[512];
                 r = task_add_checked(db, config, &(struct queue_new){ .title = title, .prompt = prompt,
                                                                       .project = project, .priority = priority,
-                                                                      .run_after = run_after, .max_cost_usd = max_cost },
+                                                                      .run_after = run_after, .max_cost_usd = max_cost,
+                                                                      .parent_id = parent, .priority_given = priority_given,
+                                                                      .after = after_tasks, .n_after = n_after },
                                      now, &id, why, sizeof why);
                 db_close(db);
                 if (r < 0) {
@@ -234,6 +299,58 @@ static size_t fit_utf8(const char *s, size_t width, size_t *columns)
         return i;
 }
 
+static void print_task_row(const struct queue_task *t, unsigned depth)
+{
+        char updated[32];
+        unsigned indent = depth > 10 ? 20 : depth * 2;
+        size_t cols, bytes = fit_utf8(t->title, 40 - indent, &cols);
+
+        printf("%6lld  %-9s  %4lld  %*s%.*s%*s  %8lld  %5lld  %s\n", (long long)t->id, task_state_name(t->state),
+               (long long)t->priority, (int)indent, "", (int)bytes, t->title, (int)(40 - indent - cols), "",
+               (long long)t->sessions_used, (long long)t->turns_used,
+               format_utc(updated, sizeof updated, (uint64_t)t->updated_at * USEC_PER_SEC));
+}
+
+static int by_id(const void *key, const void *elem)
+{
+        int64_t a = *(const int64_t *)key, b = ((const struct queue_task *)elem)->id;
+        return a < b ? -1 : a > b;
+}
+
+/* --tree: each task under its parent (when the parent is listed too),
+ * indented by depth; the list is ordered by id, and so is each level. */
+static void print_tree(const struct queue_task *tasks, size_t n)
+{
+        _cleanup_free_ size_t *parent = xcalloc(n ? n : 1, sizeof *parent);
+        _cleanup_free_ size_t *stack = xcalloc(n ? n : 1, sizeof *stack);
+        _cleanup_free_ unsigned *depth = xcalloc(n ? n : 1, sizeof *depth);
+
+        for (size_t i = 0; i < n; i++) {
+                const struct queue_task *p = tasks[i].parent_id > 0
+                        ? bsearch(&tasks[i].parent_id, tasks, n, sizeof *tasks, by_id) : NULL;
+                parent[i] = p ? (size_t)(p - tasks) : SIZE_MAX;
+        }
+        /* Depth-first from each root; children are found by a scan, which
+         * is fine for the lists a person reads. A parent is older than its
+         * children, so no cycle can hold the walk. */
+        for (size_t root = 0; root < n; root++) {
+                size_t top = 0;
+                if (parent[root] != SIZE_MAX)
+                        continue;
+                stack[top++] = root;
+                depth[root] = 0;
+                while (top > 0) {
+                        size_t i = stack[--top];
+                        print_task_row(&tasks[i], depth[i]);
+                        for (size_t j = n; j-- > i + 1;)
+                                if (parent[j] == i && top < n) {
+                                        depth[j] = depth[i] + 1;
+                                        stack[top++] = j;
+                                }
+                }
+        }
+}
+
 static int task_list(struct cli *cli, int argc, char **argv)
 {
         static const struct option opts[] = {
@@ -241,6 +358,7 @@ static int task_list(struct cli *cli, int argc, char **argv)
                 { "state", required_argument, NULL, 's' },
                 { "json", no_argument, NULL, 'j' },
                 { "project", required_argument, NULL, 'P' },
+                { "tree", no_argument, NULL, 'T' },
                 {}
         };
         const char *project = NULL;
@@ -248,7 +366,7 @@ static int task_list(struct cli *cli, int argc, char **argv)
         struct queue_task *tasks = NULL;
         size_t n = 0;
         sqlite3 *db = NULL;
-        bool json = false;
+        bool json = false, tree = false;
         int state = -1, c, r;
 
         while ((c = getopt_long(argc, argv, CLI_COMMON_SHORT "s:j", opts, NULL)) != -1) {
@@ -257,7 +375,7 @@ static int task_list(struct cli *cli, int argc, char **argv)
                         state = task_state_from_name(optarg);
                         if (state < 0) {
                                 fprintf(stderr, "jada-agent: --state '%s' is not one of: queued, running, done, "
-                                        "needs_you, failed, cancelled\n", optarg);
+                                        "needs_you, failed, cancelled, waiting\n", optarg);
                                 return EXIT_USAGE;
                         }
                         break;
@@ -266,6 +384,9 @@ static int task_list(struct cli *cli, int argc, char **argv)
                         break;
                 case 'P':
                         project = optarg;
+                        break;
+                case 'T':
+                        tree = true;
                         break;
                 default:
                         if (cli_common_option(cli, c) < 0)
@@ -296,15 +417,11 @@ static int task_list(struct cli *cli, int argc, char **argv)
         } else {
                 printf("%6s  %-9s  %4s  %-40s  %8s  %5s  %s\n", "ID", "STATE", "PRI", "TITLE", "SESSIONS",
                        "TURNS", "UPDATED");
-                for (size_t i = 0; i < n; i++) {
-                        const struct queue_task *t = &tasks[i];
-                        char updated[32];
-                        size_t cols, bytes = fit_utf8(t->title, 40, &cols);
-                        printf("%6lld  %-9s  %4lld  %.*s%*s  %8lld  %5lld  %s\n", (long long)t->id,
-                               task_state_name(t->state), (long long)t->priority, (int)bytes, t->title,
-                               (int)(40 - cols), "", (long long)t->sessions_used, (long long)t->turns_used,
-                               format_utc(updated, sizeof updated, (uint64_t)t->updated_at * USEC_PER_SEC));
-                }
+                if (tree)
+                        print_tree(tasks, n);
+                else
+                        for (size_t i = 0; i < n; i++)
+                                print_task_row(&tasks[i], 0);
         }
         queue_tasks_free(tasks, n);
         return EXIT_OK;
@@ -371,6 +488,8 @@ static int task_action(struct cli *cli, enum task_action action, int argc, char 
         printf("task %lld: %s → %s\n", (long long)id, task_state_name(from),
                task_state_name(action == TASK_ACTION_CANCEL ? TASK_CANCELLED
                                : action == TASK_ACTION_DONE ? TASK_DONE : TASK_QUEUED));
+        if (action == TASK_ACTION_CANCEL && r > 0)
+                printf("and %d unfinished sub-task%s cancelled with it\n", r, r == 1 ? "" : "s");
         fflush(stdout);
         /* Queued: run it now. Cancelled: a running session must stop now.
          * Done: what the daemon reports (tasks that need you) changed. */
@@ -417,8 +536,8 @@ static void task_help(FILE *f)
 {
         fprintf(f,
                 "usage: jada-agent task add [--title T] [--priority N] [--after TIME] [--project NAME]\n"
-                "                           [--max-cost USD] PROMPT|-\n"
-                "       jada-agent task list [--state S] [--project NAME] [--json]\n"
+                "                           [--max-cost USD] [--parent ID] [--after-task ID[,ID...]] PROMPT|-\n"
+                "       jada-agent task list [--state S] [--project NAME] [--tree] [--json]\n"
                 "       jada-agent task show ID [--json]\n"
                 "       jada-agent task diff ID [--stat]\n"
                 "       jada-agent task cancel ID | retry ID | done ID | reply ID TEXT|-\n"
@@ -430,7 +549,11 @@ static void task_help(FILE *f)
                 "own branch jada/task-ID of that project ([daemon] default_project if not\n"
                 "given); task diff shows that branch against its base. --max-cost caps what\n"
                 "the task may cost over all its sessions ([claude] max_cost_per_task_usd if\n"
-                "not given); task budget sets a new cap (then reply, if it waits on it).\n");
+                "not given); task budget sets a new cap (then reply, if it waits on it).\n"
+                "--parent adds a sub-task of ID (its project, base branch and priority\n"
+                "unless given); ID waits for its sub-tasks, then resumes with their\n"
+                "results. --after-task runs the task only once all of those are done.\n"
+                "Cancelling a task cancels its unfinished sub-tasks too.\n");
 }
 
 int cmd_task(struct cli *cli, int argc, char **argv)

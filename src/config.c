@@ -66,6 +66,8 @@ static const struct config_key config_keys[] = {
         { "claude", "max_turns",             KEY_UINT,     OFF(claude.max_turns),             "30", 1, 1000 },
         { "claude", "sessions_per_day",      KEY_UINT,     OFF(claude.sessions_per_day),      "5", 1, 1000 },
         { "claude", "max_sessions_per_task", KEY_UINT,     OFF(claude.max_sessions_per_task), "3", 1, 100 },
+        { "claude", "max_task_depth",        KEY_UINT,     OFF(claude.max_task_depth),        "3", 1, 100 },
+        { "claude", "max_children_per_task", KEY_UINT,     OFF(claude.max_children_per_task), "20", 1, 1000 },
         { "claude", "max_attempts",          KEY_UINT,     OFF(claude.max_attempts),          "5", 1, 100 },
         { "claude", "session_timeout",       KEY_DURATION, OFF(claude.session_timeout),       "45min", 10, 7 * 86400 },
         { "claude", "idle_timeout",          KEY_DURATION, OFF(claude.idle_timeout),          "10min", 10, 86400 },

@@ -28,6 +28,8 @@ static void describe_queue(const struct jada_ctx *ctx, char *buf, size_t size)
 
         if (n[TASK_RUNNING] && len >= 0 && (size_t)len < size)
                 len += snprintf(buf + len, size - (size_t)len, ", %lld running", (long long)n[TASK_RUNNING]);
+        if (n[TASK_WAITING] && len >= 0 && (size_t)len < size)
+                len += snprintf(buf + len, size - (size_t)len, ", %lld waiting", (long long)n[TASK_WAITING]);
         if (n[TASK_NEEDS_YOU] && len >= 0 && (size_t)len < size)
                 len += snprintf(buf + len, size - (size_t)len, ", %lld needs you", (long long)n[TASK_NEEDS_YOU]);
         if (n[TASK_FAILED] && len >= 0 && (size_t)len < size)

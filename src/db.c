@@ -165,6 +165,72 @@ static const char *const migrations[] = {
         "  command_done INTEGER NOT NULL DEFAULT 0"
         ") STRICT;"
         "CREATE INDEX notifications_task ON notifications (task_id);",
+
+        /* 9: sub-tasks and dependencies. The state 'waiting' (a parent whose
+         * sub-tasks are not all finished) needs a wider CHECK, which SQLite
+         * cannot alter: tasks and task_events are rebuilt (with foreign keys
+         * off, see migrate(), so that dropping the old tables cascades to
+         * nothing). parent_id: the task this one is a sub-task of. task_after:
+         * task_id runs only once after_id is done (`--after-task`). */
+        "CREATE TABLE tasks_new ("
+        "  id INTEGER PRIMARY KEY,"
+        "  title TEXT NOT NULL,"
+        "  prompt TEXT NOT NULL,"
+        "  state TEXT NOT NULL CHECK (state IN"
+        "    ('queued', 'running', 'done', 'needs_you', 'failed', 'cancelled', 'waiting')),"
+        "  priority INTEGER NOT NULL DEFAULT 0,"
+        "  run_after INTEGER NOT NULL,"
+        "  attempts INTEGER NOT NULL DEFAULT 0,"
+        "  sessions_used INTEGER NOT NULL DEFAULT 0,"
+        "  turns_used INTEGER NOT NULL DEFAULT 0,"
+        "  cost_usd REAL NOT NULL DEFAULT 0,"
+        "  claude_session_id TEXT,"
+        "  needs_you_reason TEXT,"
+        "  reply TEXT,"
+        "  result TEXT,"
+        "  error TEXT,"
+        "  created_at INTEGER NOT NULL,"
+        "  updated_at INTEGER NOT NULL,"
+        "  project TEXT,"
+        "  branch TEXT,"
+        "  base TEXT,"
+        "  base_commit TEXT,"
+        "  worktree TEXT,"
+        "  max_cost_usd REAL,"
+        "  parent_id INTEGER REFERENCES tasks (id) ON DELETE SET NULL"
+        ") STRICT;"
+        "INSERT INTO tasks_new (id, title, prompt, state, priority, run_after, attempts, sessions_used, turns_used,"
+        "  cost_usd, claude_session_id, needs_you_reason, reply, result, error, created_at, updated_at, project,"
+        "  branch, base, base_commit, worktree, max_cost_usd)"
+        "  SELECT id, title, prompt, state, priority, run_after, attempts, sessions_used, turns_used,"
+        "  cost_usd, claude_session_id, needs_you_reason, reply, result, error, created_at, updated_at, project,"
+        "  branch, base, base_commit, worktree, max_cost_usd FROM tasks;"
+        "DROP TABLE tasks;"
+        "ALTER TABLE tasks_new RENAME TO tasks;"
+        "CREATE INDEX tasks_claim ON tasks (state, priority DESC, id);"
+        "CREATE INDEX tasks_state_updated ON tasks (state, updated_at);"
+        "CREATE INDEX tasks_worktree ON tasks (state) WHERE worktree IS NOT NULL;"
+        "CREATE INDEX tasks_parent ON tasks (parent_id) WHERE parent_id IS NOT NULL;"
+        "CREATE TABLE task_events_new ("
+        "  id INTEGER PRIMARY KEY,"
+        "  task_id INTEGER NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,"
+        "  at INTEGER NOT NULL,"
+        "  old_state TEXT CHECK (old_state IN"
+        "    ('queued', 'running', 'done', 'needs_you', 'failed', 'cancelled', 'waiting')),"
+        "  new_state TEXT NOT NULL CHECK (new_state IN"
+        "    ('queued', 'running', 'done', 'needs_you', 'failed', 'cancelled', 'waiting')),"
+        "  reason TEXT NOT NULL"
+        ") STRICT;"
+        "INSERT INTO task_events_new SELECT id, task_id, at, old_state, new_state, reason FROM task_events;"
+        "DROP TABLE task_events;"
+        "ALTER TABLE task_events_new RENAME TO task_events;"
+        "CREATE INDEX task_events_task ON task_events (task_id, id);"
+        "CREATE TABLE task_after ("
+        "  task_id INTEGER NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,"
+        "  after_id INTEGER NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,"
+        "  PRIMARY KEY (task_id, after_id)"
+        ") STRICT, WITHOUT ROWID;"
+        "CREATE INDEX task_after_after ON task_after (after_id);",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -364,7 +430,42 @@ static int check_identity(sqlite3 *db, const char *path, long long *version)
         return 0;
 }
 
+static int migrate_locked(sqlite3 *db, const char *path);
+
 static int migrate(sqlite3 *db, const char *path)
+{
+        int r;
+
+        /* Rebuilding a table (migration 9) drops the old one: with foreign
+         * keys on, that would cascade to every row that refers to it. Off
+         * for the migration (it cannot change inside a transaction), and the
+         * references checked before the commit instead. */
+        r = db_exec(db, "PRAGMA foreign_keys = OFF");
+        if (r < 0)
+                return r;
+        r = migrate_locked(db, path);
+        if (db_exec(db, "PRAGMA foreign_keys = ON") < 0 && r == 0)
+                r = -EIO;
+        return r;
+}
+
+/* No row may refer to a row that is not there. */
+static int foreign_keys_hold(sqlite3 *db)
+{
+        sqlite3_stmt *st;
+        int rc = sqlite3_prepare_v2(db, "PRAGMA foreign_key_check", -1, &st, NULL);
+
+        if (rc != SQLITE_OK)
+                return db_errno(rc);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+                log_error("database: a row of %s refers to a row that is not there",
+                          (const char *)sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+        return rc == SQLITE_DONE ? 0 : rc == SQLITE_ROW ? -EBADMSG : db_errno(rc);
+}
+
+static int migrate_locked(sqlite3 *db, const char *path)
 {
         long long version;
         char sql[128];
@@ -389,6 +490,8 @@ static int migrate(sqlite3 *db, const char *path)
                         r = db_exec(db, sql);
                 }
         }
+        if (r == 0)
+                r = foreign_keys_hold(db);
         if (r == 0)
                 r = db_commit(db);
         if (r < 0) {

@@ -10,7 +10,7 @@
 #define TASK_COLUMNS \
         "id, title, prompt, state, priority, run_after, attempts, sessions_used, turns_used, " \
         "cost_usd, claude_session_id, needs_you_reason, reply, result, error, created_at, updated_at, " \
-        "project, branch, base, base_commit, worktree, max_cost_usd"
+        "project, branch, base, base_commit, worktree, max_cost_usd, parent_id"
 
 extern const char *const queue_state_names[_TASK_STATE_MAX];
 
@@ -22,3 +22,25 @@ int queue_add_event(sqlite3 *db, int64_t id, int old_state, enum task_state new_
                     int64_t now);
 /* Every row of a prepared TASK_COLUMNS query. */
 int queue_read_tasks(sqlite3 *db, sqlite3_stmt *st, struct queue_task **ret, size_t *n);
+/* queue_transition within the caller's transaction. */
+int queue_transition_locked(sqlite3 *db, int64_t id, enum task_state to, const struct queue_change *change,
+                            int64_t now, enum task_state *ret_from);
+
+/* queue-family.c, each within the caller's transaction. */
+/* What a new task takes from its parent (NULL/0: nothing). */
+struct queue_inherited {
+        char *project, *base;
+        int64_t priority;
+};
+/* Checks a new task's parent and after-tasks against the limits. */
+int queue_family_check(sqlite3 *db, const struct queue_new *n, struct queue_inherited *ret, char *why, size_t size);
+int queue_family_add_after(sqlite3 *db, int64_t id, const int64_t *after, size_t n);
+/* How many sub-tasks of id are not done, failed or cancelled. */
+int queue_family_unfinished(sqlite3 *db, int64_t id, int64_t *ret);
+/* After id moved from `from` to `to`: its parent is queued again (its
+ * last sub-tasks ended) or back to waiting (one was retried). */
+int queue_family_moved(sqlite3 *db, int64_t id, enum task_state from, enum task_state to, int64_t now);
+/* Queued, due tasks with a failed or cancelled after-task go to needs_you. */
+int queue_family_block_broken(sqlite3 *db, int64_t now);
+/* Waiting tasks whose sub-tasks have all finished are queued again. */
+int queue_family_sweep(sqlite3 *db, int64_t now, int *moved);

@@ -14,13 +14,16 @@ const char *const queue_state_names[_TASK_STATE_MAX] = {
         [TASK_QUEUED] = "queued",       [TASK_RUNNING] = "running",
         [TASK_DONE] = "done",           [TASK_NEEDS_YOU] = "needs_you",
         [TASK_FAILED] = "failed",       [TASK_CANCELLED] = "cancelled",
+        [TASK_WAITING] = "waiting",
 };
 
 /* allowed[from] is the set of states a task may move to (DESIGN.md §4). */
 static const unsigned allowed[_TASK_STATE_MAX] = {
-        [TASK_QUEUED]    = 1u << TASK_RUNNING | 1u << TASK_CANCELLED,
+        [TASK_QUEUED]    = 1u << TASK_RUNNING | 1u << TASK_CANCELLED | 1u << TASK_WAITING |
+                           1u << TASK_NEEDS_YOU, /* an after-task failed: queue-family.c */
         [TASK_RUNNING]   = 1u << TASK_DONE | 1u << TASK_NEEDS_YOU | 1u << TASK_FAILED |
-                           1u << TASK_QUEUED | 1u << TASK_CANCELLED,
+                           1u << TASK_QUEUED | 1u << TASK_CANCELLED | 1u << TASK_WAITING,
+        [TASK_WAITING]   = 1u << TASK_QUEUED | 1u << TASK_CANCELLED,
         [TASK_NEEDS_YOU] = 1u << TASK_QUEUED | 1u << TASK_DONE | 1u << TASK_CANCELLED,
         [TASK_FAILED]    = 1u << TASK_QUEUED | 1u << TASK_CANCELLED,
         [TASK_DONE]      = 0,
@@ -77,6 +80,7 @@ int queue_task_from_row(sqlite3_stmt *st, struct queue_task *t)
                 .base_commit = db_column_strdup(st, 20),
                 .worktree = db_column_strdup(st, 21),
                 .max_cost_usd = sqlite3_column_type(st, 22) == SQLITE_NULL ? -1 : sqlite3_column_double(st, 22),
+                .parent_id = sqlite3_column_int64(st, 23),
         };
         if (!t->title)
                 t->title = xstrdup("");
@@ -165,12 +169,23 @@ static char *title_from_prompt(const char *prompt)
 
 int queue_add(sqlite3 *db, const struct queue_new *n, int64_t now, int64_t *ret_id)
 {
+        return queue_add_why(db, n, now, ret_id, NULL, 0);
+}
+
+int queue_add_why(sqlite3 *db, const struct queue_new *n, int64_t now, int64_t *ret_id, char *why, size_t size)
+{
         _cleanup_free_ char *auto_title = NULL;
         const char *title = n->title, *prompt = n->prompt;
+        struct queue_inherited from_parent = { 0 };
+        char scratch[256];
         sqlite3_stmt *st;
-        int64_t id;
+        int64_t id = 0;
         int r;
 
+        if (!why) {
+                why = scratch;
+                size = sizeof scratch;
+        }
         if (!prompt || !prompt[strspn(prompt, " \t\r\n")] || strlen(prompt) > QUEUE_PROMPT_MAX)
                 return -EINVAL;
         if (title && strlen(title) > QUEUE_TITLE_MAX)
@@ -181,26 +196,50 @@ int queue_add(sqlite3 *db, const struct queue_new *n, int64_t now, int64_t *ret_
         r = db_begin_immediate(db);
         if (r < 0)
                 return r;
-        r = db_prepare(db,
-                    "INSERT INTO tasks (title, prompt, state, priority, run_after, created_at, updated_at, project, "
-                    "max_cost_usd) VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?5, ?6, ?7)",
-                    &st);
+        /* The parent's checks and what it gives, in the transaction that
+         * adds the task: two sessions adding sub-tasks at once cannot both
+         * take the last place under max_children. */
+        r = queue_family_check(db, n, &from_parent, why, size);
+        if (r == 0)
+                r = db_prepare(db,
+                            "INSERT INTO tasks (title, prompt, state, priority, run_after, created_at, updated_at, project, "
+                            "max_cost_usd, parent_id, base) VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?5, ?6, ?7, ?8, ?9)",
+                            &st);
         if (r == 0) {
+                const char *project = n->project && *n->project ? n->project : from_parent.project;
                 sqlite3_bind_text(st, 1, title, -1, SQLITE_STATIC);
                 sqlite3_bind_text(st, 2, prompt, -1, SQLITE_STATIC);
-                sqlite3_bind_int64(st, 3, n->priority);
+                sqlite3_bind_int64(st, 3, n->parent_id > 0 && !n->priority_given ? from_parent.priority : n->priority);
                 sqlite3_bind_int64(st, 4, n->run_after);
                 sqlite3_bind_int64(st, 5, now);
-                sqlite3_bind_text(st, 6, n->project && *n->project ? n->project : NULL, -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 6, project, -1, SQLITE_STATIC);
                 if (n->max_cost_usd > 0)
                         sqlite3_bind_double(st, 7, n->max_cost_usd);
+                if (n->parent_id > 0)
+                        sqlite3_bind_int64(st, 8, n->parent_id);
+                /* The parent's branch is the base of the sub-task's own, in the same project. */
+                if (from_parent.base && project && from_parent.project && strcmp(project, from_parent.project) == 0)
+                        sqlite3_bind_text(st, 9, from_parent.base, -1, SQLITE_STATIC);
                 r = db_step_done(db, st);
+                if (r < 0)
+                        snprintf(why, size, "cannot add the task: the database refused it");
         }
-        id = sqlite3_last_insert_rowid(db);
         if (r == 0)
-                r = queue_add_event(db, id, -1, TASK_QUEUED, "added", now);
+                id = sqlite3_last_insert_rowid(db);
+        if (r == 0)
+                r = queue_family_add_after(db, id, n->after, n->n_after);
+        if (r == 0) {
+                char reason[64];
+                if (n->parent_id > 0)
+                        snprintf(reason, sizeof reason, "added as a sub-task of task %lld", (long long)n->parent_id);
+                else
+                        snprintf(reason, sizeof reason, "added");
+                r = queue_add_event(db, id, -1, TASK_QUEUED, reason, now);
+        }
         if (r == 0)
                 r = db_commit(db);
+        free(from_parent.project);
+        free(from_parent.base);
         if (r < 0) {
                 db_rollback(db);
                 return r;
@@ -237,10 +276,17 @@ int queue_claim(sqlite3 *db, int64_t now, const char *const *busy_projects, stru
         r = db_begin_immediate(db);
         if (r < 0)
                 return r;
+        /* A task must not run on a broken premise: one of its after-tasks
+         * failed or was cancelled. It needs a person instead. */
+        r = queue_family_block_broken(db, now);
+        if (r < 0)
+                goto fail;
         r = db_prepare(db,
                     "UPDATE tasks SET state = 'running', updated_at = ?1 "
                     "WHERE id = (SELECT id FROM tasks WHERE state = 'queued' AND run_after <= ?1 "
                     "            AND (?2 IS NULL OR project IS NULL OR project NOT IN (SELECT value FROM json_each(?2))) "
+                    "            AND NOT EXISTS (SELECT 1 FROM task_after a JOIN tasks d ON d.id = a.after_id "
+                    "                            WHERE a.task_id = tasks.id AND d.state <> 'done') "
                     "            ORDER BY priority DESC, id LIMIT 1) "
                     "RETURNING " TASK_COLUMNS,
                     &st);
@@ -296,24 +342,52 @@ static int read_state(sqlite3 *db, int64_t id, int *ret)
 int queue_transition(sqlite3 *db, int64_t id, enum task_state to, const struct queue_change *change,
                      int64_t now, enum task_state *ret_from)
 {
+        int r = db_begin_immediate(db);
+
+        if (r < 0)
+                return r;
+        r = queue_transition_locked(db, id, to, change, now, ret_from);
+        if (r == 0)
+                r = db_commit(db);
+        if (r < 0)
+                db_rollback(db);
+        return r;
+}
+
+int queue_transition_locked(sqlite3 *db, int64_t id, enum task_state to, const struct queue_change *change,
+                            int64_t now, enum task_state *ret_from)
+{
         static const struct queue_change none = { 0 };
+        _cleanup_free_ char *waiting_reason = NULL;
+        const char *reason;
         sqlite3_stmt *st;
         int from = -1, r;
 
         if (!change)
                 change = &none;
-        r = db_begin_immediate(db);
-        if (r < 0)
-                return r;
+        reason = change->reason;
         r = read_state(db, id, &from);
         if (r < 0)
-                goto fail;
+                return r;
         if (ret_from)
                 *ret_from = (enum task_state)from;
         if (!queue_transition_allowed((enum task_state)from, to) ||
-            (change->only_from && !(change->only_from & (1u << from)))) {
-                r = -EPERM;
-                goto fail;
+            (change->only_from && !(change->only_from & (1u << from))))
+                return -EPERM;
+        /* A session's end (or its start given back) while sub-tasks of the
+         * task have not finished: it waits for them, whatever the outcome
+         * said; a question for a person still goes to the person. */
+        if (from == TASK_RUNNING && (to == TASK_DONE || to == TASK_FAILED || to == TASK_QUEUED)) {
+                int64_t unfinished = 0;
+                r = queue_family_unfinished(db, id, &unfinished);
+                if (r < 0)
+                        return r;
+                if (unfinished > 0) {
+                        waiting_reason = xasprintf("%s; waits for %lld sub-task%s", reason && *reason ? reason : task_state_name(to),
+                                                   (long long)unfinished, unfinished == 1 ? "" : "s");
+                        reason = waiting_reason;
+                        to = TASK_WAITING;
+                }
         }
         r = db_prepare(db,
                     "UPDATE tasks SET state = ?2, updated_at = ?3, "
@@ -330,7 +404,7 @@ int queue_transition(sqlite3 *db, int64_t id, enum task_state to, const struct q
                     "WHERE id = ?1",
                     &st);
         if (r < 0)
-                goto fail;
+                return r;
         sqlite3_bind_int64(st, 1, id);
         sqlite3_bind_text(st, 2, queue_state_names[to], -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, now);
@@ -347,20 +421,17 @@ int queue_transition(sqlite3 *db, int64_t id, enum task_state to, const struct q
         sqlite3_bind_int(st, 14, change->release_session);
         r = db_step_done(db, st);
         if (r == 0)
-                r = queue_add_event(db, id, from, to, change->reason, now);
+                r = queue_add_event(db, id, from, to, reason, now);
         /* Its notification (needs_you, failed, done) in the same
          * transaction: a crash can neither lose it nor send it for a move
          * that did not happen. Whether anyone wants it is the notifier's
          * business, at delivery. */
         if (r == 0)
                 r = notify_store_add(db, id, to, now);
+        /* And what it means for its parent, in the same transaction too:
+         * no parent can be left waiting on sub-tasks that all ended. */
         if (r == 0)
-                r = db_commit(db);
-        if (r < 0)
-                goto fail;
-        return 0;
-fail:
-        db_rollback(db);
+                r = queue_family_moved(db, id, (enum task_state)from, to, now);
         return r;
 }
 
@@ -388,9 +459,13 @@ int queue_recover(sqlite3 *db, int64_t now, const char *reason)
         r = db_begin_immediate(db);
         if (r < 0)
                 return r;
+        /* A task with unfinished sub-tasks waits for them instead. */
+#define RECOVERED_STATE \
+        "CASE WHEN EXISTS (SELECT 1 FROM tasks c WHERE c.parent_id = tasks.id " \
+        "                  AND c.state NOT IN ('done', 'failed', 'cancelled')) THEN 'waiting' ELSE 'queued' END"
         r = db_prepare(db,
                     "INSERT INTO task_events (task_id, at, old_state, new_state, reason) "
-                    "SELECT id, ?1, 'running', 'queued', ?2 FROM tasks WHERE state = 'running'",
+                    "SELECT id, ?1, 'running', " RECOVERED_STATE ", ?2 FROM tasks WHERE state = 'running'",
                     &st);
         if (r == 0) {
                 sqlite3_bind_int64(st, 1, now);
@@ -398,12 +473,15 @@ int queue_recover(sqlite3 *db, int64_t now, const char *reason)
                 r = db_step_done(db, st);
         }
         if (r == 0)
-                r = db_prepare(db, "UPDATE tasks SET state = 'queued', updated_at = ?1 WHERE state = 'running'", &st);
+                r = db_prepare(db, "UPDATE tasks SET state = " RECOVERED_STATE ", updated_at = ?1 WHERE state = 'running'",
+                               &st);
         if (r == 0) {
                 sqlite3_bind_int64(st, 1, now);
                 r = db_step_done(db, st);
         }
         n = sqlite3_changes(db);
+        if (r == 0)
+                r = queue_family_sweep(db, now, &n);
         if (r == 0)
                 r = db_commit(db);
         if (r < 0) {
@@ -418,8 +496,21 @@ int queue_prune(sqlite3 *db, int64_t before)
         sqlite3_stmt *st;
         int r;
 
-        /* task_events go with their task: ON DELETE CASCADE. */
-        r = db_prepare(db, "DELETE FROM tasks WHERE state IN ('done', 'cancelled') AND updated_at < ?1", &st);
+        /* task_events go with their task: ON DELETE CASCADE. A whole tree
+         * (a top-level task and its sub-tasks) goes, or none of it: each of
+         * them ended before the cutoff, and none is an after-task of a task
+         * that has not ended. */
+        r = db_prepare(db,
+                    "WITH RECURSIVE tree (id, root) AS ("
+                    "  SELECT id, id FROM tasks WHERE parent_id IS NULL AND state IN ('done', 'cancelled') "
+                    "    AND updated_at < ?1"
+                    "  UNION ALL SELECT t.id, tree.root FROM tasks t JOIN tree ON t.parent_id = tree.id), "
+                    "kept (root) AS (SELECT tree.root FROM tree JOIN tasks t ON t.id = tree.id "
+                    "  WHERE t.state NOT IN ('done', 'cancelled') OR t.updated_at >= ?1 "
+                    "     OR EXISTS (SELECT 1 FROM task_after a JOIN tasks d ON d.id = a.task_id "
+                    "                WHERE a.after_id = t.id AND d.state NOT IN ('done', 'cancelled'))) "
+                    "DELETE FROM tasks WHERE id IN (SELECT id FROM tree WHERE root NOT IN (SELECT root FROM kept))",
+                    &st);
         if (r < 0)
                 return r;
         sqlite3_bind_int64(st, 1, before);

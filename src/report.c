@@ -20,7 +20,7 @@ static json_t *json_text(const char *s)
 json_t *report_task(const struct queue_task *t)
 {
         return json_pack("{s:I, s:o, s:o, s:s, s:I, s:o, s:I, s:I, s:I, s:f, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
-                         "s:o, s:o, s:o, s:o, s:o}",
+                         "s:o, s:o, s:o, s:o, s:o, s:o}",
                          "id", (json_int_t)t->id,
                          "title", json_text(t->title),
                          "prompt", json_text(t->prompt),
@@ -42,11 +42,43 @@ json_t *report_task(const struct queue_task *t)
                          "branch", json_text(t->branch),
                          "base", json_text(t->base),
                          "worktree", json_text(t->worktree),
-                         "max_cost_usd", t->max_cost_usd > 0 ? json_real(t->max_cost_usd) : json_null());
+                         "max_cost_usd", t->max_cost_usd > 0 ? json_real(t->max_cost_usd) : json_null(),
+                         "parent", t->parent_id > 0 ? json_integer(t->parent_id) : json_null());
+}
+
+int report_family_load(sqlite3 *db, int64_t id, struct report_family *ret)
+{
+        int r;
+
+        *ret = (struct report_family){ 0 };
+        r = queue_children(db, id, &ret->children, &ret->n_children);
+        if (r == 0)
+                r = queue_after_tasks(db, id, &ret->after, &ret->n_after);
+        if (r < 0)
+                report_family_clear(ret);
+        return r;
+}
+
+void report_family_clear(struct report_family *f)
+{
+        queue_tasks_free(f->children, f->n_children);
+        queue_tasks_free(f->after, f->n_after);
+        *f = (struct report_family){ 0 };
+}
+
+static json_t *report_task_refs(const struct queue_task *tasks, size_t n)
+{
+        json_t *arr = json_array();
+
+        for (size_t i = 0; i < n; i++)
+                json_array_append_new(arr, json_pack("{s:I, s:o, s:s}", "id", (json_int_t)tasks[i].id,
+                                                     "title", json_text(tasks[i].title),
+                                                     "state", task_state_name(tasks[i].state)));
+        return arr;
 }
 
 json_t *report_task_detail(const struct queue_task *t, const struct queue_event *events, size_t n,
-                           const struct project_branch_info *info, double cap)
+                           const struct project_branch_info *info, double cap, const struct report_family *family)
 {
         json_t *j = report_task(t), *arr = json_array();
 
@@ -60,6 +92,9 @@ json_t *report_task_detail(const struct queue_task *t, const struct queue_event 
         json_object_set_new(j, "commits", info->commits >= 0 ? json_integer(info->commits) : json_null());
         json_object_set_new(j, "cost_cap_usd", cap > 0 ? json_real(cap) : json_null());
         json_object_set_new(j, "diffstat", t->branch && !info->problem && info->diffstat ? json_string(info->diffstat) : json_null());
+        json_object_set_new(j, "children", report_task_refs(family ? family->children : NULL,
+                                                             family ? family->n_children : 0));
+        json_object_set_new(j, "after", report_task_refs(family ? family->after : NULL, family ? family->n_after : 0));
         return j;
 }
 

@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -412,7 +413,7 @@ static int session_spawn(struct session *s)
         struct queue_task *task = s->task;
         _cleanup_free_ char *home = xasprintf("%s/home", c->daemon.state_dir);
         _cleanup_free_ char *work_root = xasprintf("%s/work", c->daemon.state_dir);
-        _cleanup_free_ char *why = NULL;
+        _cleanup_free_ char *why = NULL, *config_path = NULL;
         struct child child;
         int r, in_fd;
 
@@ -426,10 +427,12 @@ static int session_spawn(struct session *s)
                 r = log_error_errno(in_fd, "task %lld: cannot write its prompt file", (long long)task->id);
                 goto fail;
         }
+        config_path = c->path ? realpath(c->path, NULL) : NULL;
         r = child_spawn(&(struct child_spec){ .config = c, .task_id = task->id, .claude_id = s->claude_id,
                                               .resumed = s->resumed, .home = home, .work_dir = s->work_dir,
                                               .stdin_fd = in_fd, .project = s->project, .branch = s->branch,
-                                              .max_budget_usd = s->max_budget_usd },
+                                              .max_budget_usd = s->max_budget_usd,
+                                              .config_path = config_path ? config_path : c->path ? c->path : "" },
                         &child);
         close(in_fd);
         if (r < 0) {

@@ -260,7 +260,7 @@ json_t *status_report_json(const struct status_facts *f, const struct report *re
         json_t *doc;
 
         doc = json_pack("{s:s, s:i, s:{s:b, s:o, s:o, s:o, s:I, s:I, s:f, s:s}, "
-                        "s:{s:I, s:I, s:I, s:I, s:I, s:I}, "
+                        "s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}, "
                         "s:{s:I, s:i, s:f, s:f, s:o}, "
                         "s:{s:I, s:I, s:f, s:f}, "
                         "s:{s:b, s:o, s:o, s:I, s:o}, "
@@ -275,6 +275,7 @@ json_t *status_report_json(const struct status_facts *f, const struct report *re
                         "queue", "queued", (json_int_t)counts[TASK_QUEUED], "running", (json_int_t)counts[TASK_RUNNING],
                         "needs_you", (json_int_t)counts[TASK_NEEDS_YOU], "failed", (json_int_t)counts[TASK_FAILED],
                         "done", (json_int_t)counts[TASK_DONE], "cancelled", (json_int_t)counts[TASK_CANCELLED],
+                        "waiting", (json_int_t)counts[TASK_WAITING],
                         "budget", "sessions_today", (json_int_t)f->health.budget.sessions_today,
                         "sessions_per_day", (int)config->claude.sessions_per_day,
                         "cost_today_usd", f->health.budget.cost_today_usd,

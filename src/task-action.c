@@ -72,7 +72,14 @@ int task_action_apply(sqlite3 *db, int64_t id, enum task_action action, const ch
                 change.reset_attempts = true;
                 change.reply = actions[action].takes_text ? text : NULL;
         }
-        r = queue_transition(db, id, actions[action].to, &change, now, &from);
+        if (action == TASK_ACTION_CANCEL) {
+                unsigned children = 0;
+                r = queue_cancel_tree(db, id, change.reason, now, &from, &children);
+                if (r == 0)
+                        r = (int)children;
+        } else {
+                r = queue_transition(db, id, actions[action].to, &change, now, &from);
+        }
         if (ret_from)
                 *ret_from = from;
         if (r == -ENOENT)
@@ -104,16 +111,19 @@ int task_add_checked(sqlite3 *db, const struct jada_config *config, const struct
         }
         /* The project must be one the config defines now: a task of an
          * unknown project could only wait forever. */
-        if ((!t.project || !*t.project) && *config->daemon.default_project)
-                t.project = config->daemon.default_project;
+        if ((!t.project || !*t.project) && *config->daemon.default_project && t.parent_id <= 0)
+                t.project = config->daemon.default_project; /* a sub-task's is its parent's */
         if (t.project && !*t.project)
                 t.project = NULL;
         if (t.project && !config_project(config, t.project)) {
                 snprintf(why, size, "there is no project '%s' in %s; nothing was added", t.project, config->path);
                 return -EINVAL;
         }
-        r = queue_add(db, &t, now, ret_id);
-        if (r < 0)
+        t.max_depth = config->claude.max_task_depth;
+        t.max_children = config->claude.max_children_per_task;
+        *why = '\0';
+        r = queue_add_why(db, &t, now, ret_id, why, size);
+        if (r < 0 && !*why)
                 snprintf(why, size, "cannot add the task: %s", cli_db_error(r));
         return r;
 }

@@ -57,6 +57,7 @@ static enum MHD_Result api_task(struct web_request *req, int64_t id)
         /* commits and diffstat stay null: they take git, which the loop
          * does not wait for (jada-agent task show and task diff run it). */
         struct project_branch_info info = { .commits = -1 };
+        struct report_family family = { 0 };
         size_t n = 0;
         json_t *doc;
         int r;
@@ -68,11 +69,18 @@ static enum MHD_Result api_task(struct web_request *req, int64_t id)
                 return web_reply_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "cannot read task %" PRId64 ": %s", id,
                                        strerror(-r));
         r = queue_events(req->web->db, id, 50, &events, &n);
+        if (r == 0) {
+                r = report_family_load(req->web->db, id, &family);
+                if (r < 0)
+                        queue_events_free(events, n);
+        }
         if (r < 0) {
                 queue_task_free(t);
                 return web_reply_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "cannot read the events of task %" PRId64, id);
         }
-        doc = report_task_detail(t, events, n, &info, queue_cost_cap(t, req->web->config->claude.max_cost_per_task_usd));
+        doc = report_task_detail(t, events, n, &info, queue_cost_cap(t, req->web->config->claude.max_cost_per_task_usd),
+                                 &family);
+        report_family_clear(&family);
         queue_events_free(events, n);
         queue_task_free(t);
         return web_reply_json(req, MHD_HTTP_OK, doc);

@@ -23,6 +23,7 @@ struct child_spec {
         const char *project;            /* NULL: none */
         const char *branch;             /* with a worktree project: jada/task-ID */
         double max_budget_usd;          /* > 0: --max-budget-usd, what remains of a cap */
+        const char *config_path;        /* absolute: JADA_AGENT_CONFIG of the session */
 };
 
 struct child {

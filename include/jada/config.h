@@ -64,6 +64,8 @@ struct jada_config {
                 unsigned max_turns;
                 unsigned sessions_per_day;
                 unsigned max_sessions_per_task;
+                unsigned max_task_depth;       /* a top-level task is at depth 1 */
+                unsigned max_children_per_task;
                 unsigned max_attempts;
                 uint64_t session_timeout;
                 uint64_t idle_timeout;

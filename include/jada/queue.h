@@ -11,8 +11,19 @@
  * pruning, each in one transaction with its audit event in task_events.
  *
  *   queued → running → done | needs_you | failed | queued (resume, retry)
+ *   running → waiting (its sub-tasks are not all finished) → queued (they are)
  *   needs_you → queued (reply) | done (by hand);  failed → queued (retry)
+ *   queued → waiting (a sub-task of it was retried before it resumed)
+ *   queued → needs_you (a task it runs after failed or was cancelled)
  *   anything but done → cancelled;  done and cancelled are final.
+ *
+ * Sub-tasks (queue-family.c): a task with parent_id is a sub-task of it.
+ * A session of a task with unfinished sub-tasks (not done, failed or
+ * cancelled) ends in waiting, whatever its outcome said, but needs_you;
+ * when the last one ends, the parent is queued again with a reply that
+ * lists them (the next session resumes its conversation with it). A task
+ * added with after-tasks is claimed only once all of them are done; one
+ * of them failed or cancelled sends it to needs_you at the claim instead.
  *
  * Priority: a higher number runs first; equal priorities run oldest first.
  * Times are UTC seconds since the epoch.
@@ -25,6 +36,7 @@ enum task_state {
         TASK_NEEDS_YOU,
         TASK_FAILED,
         TASK_CANCELLED,
+        TASK_WAITING,                   /* for its sub-tasks; never claimed */
         _TASK_STATE_MAX,
 };
 
@@ -55,6 +67,7 @@ struct queue_task {
         char *base, *base_commit;       /* what the branch started from */
         char *worktree;                 /* while it exists */
         double max_cost_usd;            /* its cost cap; < 0: none of its own ([claude] max_cost_per_task_usd) */
+        int64_t parent_id;              /* 0: not a sub-task */
 };
 
 /* A new task. */
@@ -65,6 +78,15 @@ struct queue_new {
         int64_t priority;
         int64_t run_after;
         double max_cost_usd;            /* > 0: its own cost cap */
+        /* Sub-tasks: the parent (0: none). A sub-task takes its parent's
+         * project (project NULL), priority (priority_given false), and the
+         * parent's branch as its base. */
+        int64_t parent_id;
+        bool priority_given;
+        unsigned max_depth;             /* a top-level task is at depth 1; 0: no limit */
+        unsigned max_children;          /* sub-tasks of one task; 0: no limit */
+        const int64_t *after;           /* runs once all of these are done */
+        size_t n_after;
 };
 
 struct queue_event {
@@ -102,6 +124,11 @@ void queue_events_free(struct queue_event *events, size_t n);
 
 /* Adds a queued task. */
 int queue_add(sqlite3 *db, const struct queue_new *task, int64_t now, int64_t *ret_id);
+/* The same, saying in why (if not NULL) what was refused: -ENOENT (no such
+ * parent or after-task), -EPERM (the parent is done or cancelled), -E2BIG
+ * (max_depth or max_children), -EDEADLK (an after-task that waits, through
+ * after-tasks and sub-tasks, for the new task's parent: a cycle), -EINVAL. */
+int queue_add_why(sqlite3 *db, const struct queue_new *task, int64_t now, int64_t *ret_id, char *why, size_t size);
 
 /* Claims the most urgent due task (run_after <= now) in one BEGIN IMMEDIATE
  * transaction, so that no two processes ever claim the same task. Tasks of
@@ -122,12 +149,16 @@ int queue_transition(sqlite3 *db, int64_t id, enum task_state to, const struct q
  * Within the caller's transaction (with the session's row: session-store). */
 int queue_note_session_start(sqlite3 *db, int64_t id, const char *claude_session_id, int64_t now);
 
-/* Returns tasks left running by a daemon that is gone to queued, keeping
- * their Claude session id. Returns how many, or a negative errno. */
+/* Returns tasks left running by a daemon that is gone to queued (waiting
+ * if they have unfinished sub-tasks), keeping their Claude session id, and
+ * queues again a waiting task whose sub-tasks have all finished. Returns
+ * how many tasks it moved, or a negative errno. */
 int queue_recover(sqlite3 *db, int64_t now, const char *reason);
 
 /* Deletes done and cancelled tasks (and their events) last updated before
- * the given time. Returns how many, or a negative errno. */
+ * the given time. A parent and its sub-tasks go together, once all of them
+ * can; a task another one that has not ended runs after stays. Returns how
+ * many, or a negative errno. */
 int queue_prune(sqlite3 *db, int64_t before);
 
 int queue_get(sqlite3 *db, int64_t id, struct queue_task **ret);       /* -ENOENT if none */
@@ -141,6 +172,20 @@ int queue_counts(sqlite3 *db, int64_t counts[_TASK_STATE_MAX]);
  * there is none: when the next task falls due. Tasks due already are the
  * claim's business (they wait for the budget or a free slot, not a time). */
 int queue_next_due(sqlite3 *db, int64_t after, int64_t *ret);
+
+/* Sub-tasks and after-tasks (queue-family.c). */
+/* Cancels a task and its unfinished sub-tasks (at any depth) in one
+ * transaction; *ret_children: how many of those. As queue_transition. */
+int queue_cancel_tree(sqlite3 *db, int64_t id, const char *reason, int64_t now, enum task_state *ret_from,
+                      unsigned *ret_children);
+/* A task's sub-tasks, and the tasks it runs after; ordered by id. */
+int queue_children(sqlite3 *db, int64_t id, struct queue_task **ret, size_t *n);
+int queue_after_tasks(sqlite3 *db, int64_t id, struct queue_task **ret, size_t *n);
+/* What a parent's resume is told of its sub-tasks: each one's id, title,
+ * final state, the head of its result or error (QUEUE_CHILD_HEAD_MAX
+ * bytes) and its branch. */
+#define QUEUE_CHILD_HEAD_MAX 2048
+char *queue_children_report(const struct queue_task *children, size_t n);
 
 /* Projects (queue-project.c). */
 /* The task's branch is about to be created (or adopted) and its worktree

@@ -20,10 +20,18 @@
 json_t *report_time(int64_t t);
 /* A task, as `task list --json` lists it. */
 json_t *report_task(const struct queue_task *t);
+/* A task's sub-tasks and the tasks it runs after. */
+struct report_family {
+        struct queue_task *children, *after;
+        size_t n_children, n_after;
+};
+int report_family_load(sqlite3 *db, int64_t id, struct report_family *ret);
+void report_family_clear(struct report_family *f);
 /* `task show --json`: the task, its events, its branch (info: commits < 0
- * when unknown) and its cost cap (0: none). */
+ * when unknown), its cost cap (0: none), and its family: "children" and
+ * "after" (each {id, title, state}). */
 json_t *report_task_detail(const struct queue_task *t, const struct queue_event *events, size_t n,
-                           const struct project_branch_info *info, double cap);
+                           const struct project_branch_info *info, double cap, const struct report_family *family);
 
 /* Above this share of sessions hitting max_turns, tasks are too big for it. */
 #define MAX_TURNS_WARNING 0.30

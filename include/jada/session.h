@@ -22,7 +22,11 @@
 #define SESSION_SYSTEM_PROMPT \
         "You run unattended as jada-agent's worker; nobody watches this session. " \
         "If you cannot go on without a decision or information only a person can give, " \
-        "stop and end your final message with one line: NEEDS-YOU: <what you need>."
+        "stop and end your final message with one line: NEEDS-YOU: <what you need>. " \
+        "If the task is too big for one session, split it: add each part as a sub-task with " \
+        "`jada-agent task add --parent \"$JADA_TASK_ID\" --title TITLE -` (its prompt on stdin; it must say " \
+        "all the sub-task needs to know), then end this session. Once every sub-task has ended, this " \
+        "conversation is resumed with their results."
 /* Appended for a task of a project (printf: the project, the branch). */
 #define SESSION_PROJECT_PROMPT \
         "You work in a git worktree of project %s, on branch %s. Commit as you see fit; " \

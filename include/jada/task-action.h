@@ -28,7 +28,8 @@ bool task_action_takes_text(enum task_action action);
 /* Whether it applies to a task in that state (for offering it at all). */
 bool task_action_applies(enum task_action action, enum task_state state);
 
-/* Applies it. Returns 0 and *ret_from; or -ENOENT, -EPERM (the task is in
+/* Applies it. Returns 0 (for cancel: how many unfinished sub-tasks were
+ * cancelled with the task) and *ret_from; or -ENOENT, -EPERM (the task is in
  * a state the action does not apply to), or another negative errno, with
  * why saying it in words ("task 3 is done: a done task cannot be
  * cancelled"). text: the reply, for TASK_ACTION_REPLY. */
@@ -37,7 +38,9 @@ int task_action_apply(sqlite3 *db, int64_t id, enum task_action action, const ch
 
 /* Adds a task after the checks the command line makes: a one-line title of
  * at most QUEUE_TITLE_MAX bytes, a prompt that is text, a project the config
- * defines (the default project when none is given). Returns 0 and *ret_id,
+ * defines (the default project when none is given; a sub-task's parent's),
+ * sub-tasks within [claude] max_task_depth and max_children_per_task (see
+ * queue_add_why for the refusals). Returns 0 and *ret_id,
  * -EINVAL with why, or another negative errno. */
 int task_add_checked(sqlite3 *db, const struct jada_config *config, const struct queue_new *task, int64_t now,
                      int64_t *ret_id, char *why, size_t size);

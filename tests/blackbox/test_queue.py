@@ -19,7 +19,8 @@ TOOL = os.path.join(os.environ.get("JADA_BUILD", "build"), "tests", "queue-tool"
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 FIELDS = ["id", "title", "prompt", "state", "priority", "run_after", "attempts", "sessions_used",
           "turns_used", "cost_usd", "claude_session_id", "needs_you_reason", "reply", "result",
-          "error", "created_at", "updated_at", "project", "branch", "base", "worktree", "max_cost_usd"]
+          "error", "created_at", "updated_at", "project", "branch", "base", "worktree", "max_cost_usd",
+          "parent"]
 
 
 class QueueTest(TempStateTest):
@@ -65,7 +66,7 @@ class TaskCommands(QueueTest):
         b = self.add("Second line one\nline two")
         self.assertEqual((a, b), (1, 2))
         t = self.show(a)
-        self.assertEqual(list(t.keys()), FIELDS + ["events", "commits", "cost_cap_usd", "diffstat"])
+        self.assertEqual(list(t.keys()), FIELDS + ["events", "commits", "cost_cap_usd", "diffstat", "children", "after"])
         self.assertEqual(t["title"], "First")
         self.assertEqual(t["prompt"], "Do the first thing")
         self.assertEqual(t["state"], "queued")

@@ -218,20 +218,22 @@ static void check_last_event(sqlite3 *db, int64_t id, int old_state, enum task_s
 
 /* The legal transitions, written out independently of src/queue.c. */
 static const bool legal[N_STATES][N_STATES] = {
-        /*                  queued running done   needs_you failed cancelled */
-        [TASK_QUEUED]    = { false, true,  false, false,    false, true },
-        [TASK_RUNNING]   = { true,  false, true,  true,     true,  true },
-        [TASK_DONE]      = { false, false, false, false,    false, false },
-        [TASK_NEEDS_YOU] = { true,  false, true,  false,    false, true },
-        [TASK_FAILED]    = { true,  false, false, false,    false, true },
-        [TASK_CANCELLED] = { false, false, false, false,    false, false },
+        /*                  queued running done   needs_you failed cancelled waiting */
+        [TASK_QUEUED]    = { false, true,  false, true,     false, true,     true },
+        [TASK_RUNNING]   = { true,  false, true,  true,     true,  true,     true },
+        [TASK_DONE]      = { false, false, false, false,    false, false,    false },
+        [TASK_NEEDS_YOU] = { true,  false, true,  false,    false, true,     false },
+        [TASK_FAILED]    = { true,  false, false, false,    false, true,     false },
+        [TASK_CANCELLED] = { false, false, false, false,    false, false,    false },
+        [TASK_WAITING]   = { true,  false, false, false,    false, true,     false },
 };
 
 /* ---- 1. the transition table ----------------------------------------- */
 
 static void test_state_names(void **state)
 {
-        static const char *const names[] = { "queued", "running", "done", "needs_you", "failed", "cancelled" };
+        static const char *const names[] = { "queued", "running", "done", "needs_you", "failed", "cancelled",
+                                             "waiting" };
 
         for (int s = 0; s < N_STATES; s++) {
                 assert_string_equal(task_state_name((enum task_state)s), names[s]);
@@ -258,7 +260,7 @@ static void test_transition_allowed_table(void **state)
                                          task_state_name((enum task_state)to), got, legal[from][to]);
                         n_legal += got;
                 }
-        assert_int_equal(n_legal, 12);
+        assert_int_equal(n_legal, 17);
 
         /* Out of range, either side. */
         static const int bad[] = { -1, _TASK_STATE_MAX, _TASK_STATE_MAX + 1, 31, 32, 1000, INT32_MIN };
@@ -1421,6 +1423,151 @@ static void test_projects(void **state)
         queue_tasks_free(tasks, n);
 }
 
+/* ---- sub-tasks and after-tasks ------------------------------------------ */
+
+static int64_t add_sub(sqlite3 *db, int64_t parent, const char *prompt, int64_t now)
+{
+        int64_t id = -1;
+        char why[256] = "";
+        int r = queue_add_why(db, &(struct queue_new){ .prompt = prompt, .parent_id = parent, .max_depth = 3,
+                                                       .max_children = 2 },
+                              now, &id, why, sizeof why);
+        if (r != 0)
+                fail_msg("sub-task of %lld: %d %s", (long long)parent, r, why);
+        return id;
+}
+
+static void test_subtask_parent_waits_then_resumes(void **state)
+{
+        struct fixture *f = *state;
+        struct queue_task *t = NULL;
+        int64_t p = add(f->db, "parent", 7, 0, NOW), a, b;
+
+        assert_int_equal(claim_id(f->db, NOW), p);
+        a = add_sub(f->db, p, "child a", NOW);
+        b = add_sub(f->db, p, "child b", NOW);
+        assert_int_equal(queue_get(f->db, a, &t), 0);
+        assert_int_equal(t->parent_id, p);
+        assert_int_equal(t->priority, 7);               /* inherited */
+        queue_task_free(t);
+        /* The session's outcome said done: the task waits for its sub-tasks. */
+        assert_int_equal(queue_transition(f->db, p, TASK_DONE, &(struct queue_change){ .reason = "finished", .result = "r" },
+                                          NOW + 1, NULL), 0);
+        assert_int_equal(state_of(f->db, p), TASK_WAITING);
+        check_last_event(f->db, p, TASK_RUNNING, TASK_WAITING, "finished; waits for 2 sub-tasks", NOW + 1);
+        /* Never claimed while waiting: the children are. */
+        assert_int_equal(claim_id(f->db, NOW + 2), a);
+        assert_int_equal(queue_transition(f->db, a, TASK_DONE, &(struct queue_change){ .result = "result of a" },
+                                          NOW + 3, NULL), 0);
+        assert_int_equal(state_of(f->db, p), TASK_WAITING); /* b has not ended */
+        assert_int_equal(claim_id(f->db, NOW + 4), b);
+        assert_int_equal(queue_transition(f->db, b, TASK_FAILED, &(struct queue_change){ .error = "b broke" },
+                                          NOW + 5, NULL), 0);
+        assert_int_equal(queue_get(f->db, p, &t), 0);
+        assert_int_equal(t->state, TASK_QUEUED);
+        assert_non_null(t->reply);
+        assert_non_null(strstr(t->reply, "result of a"));
+        assert_non_null(strstr(t->reply, "b broke"));
+        assert_non_null(strstr(t->reply, "state: failed"));
+        queue_task_free(t);
+        /* Retrying the failed child before the parent ran again: it waits again. */
+        assert_int_equal(queue_transition(f->db, b, TASK_QUEUED, &(struct queue_change){ .reason = "retry" }, NOW + 6, NULL), 0);
+        assert_int_equal(state_of(f->db, p), TASK_WAITING);
+        assert_int_equal(claim_id(f->db, NOW + 7), b);
+        move(f->db, b, TASK_DONE, "ok", NOW + 8);
+        assert_int_equal(state_of(f->db, p), TASK_QUEUED);
+        /* A needs_you outcome goes to the person even with sub-tasks pending. */
+        assert_int_equal(claim_id(f->db, NOW + 9), p);
+        assert_int_equal(queue_add(f->db, &(struct queue_new){ .prompt = "child c", .parent_id = p }, NOW + 9, &a), 0);
+        assert_int_equal(state_of(f->db, p), TASK_RUNNING);
+        move(f->db, p, TASK_NEEDS_YOU, "question", NOW + 10);
+}
+
+static void test_subtask_limits(void **state)
+{
+        struct fixture *f = *state;
+        int64_t p = add(f->db, "parent", 0, 0, NOW), c, g, id = 0, before;
+        const int64_t unknown = 9999;
+        char why[256];
+
+        c = add_sub(f->db, p, "child", NOW);
+        g = add_sub(f->db, c, "grandchild", NOW);
+        before = sql_int(f->db, "SELECT count(*) FROM tasks WHERE ?1 > 0", 1);
+        assert_int_equal(queue_add_why(f->db, &(struct queue_new){ .prompt = "too deep", .parent_id = g, .max_depth = 3 },
+                                       NOW, &id, why, sizeof why), -E2BIG);
+        assert_non_null(strstr(why, "max_task_depth"));
+        (void)add_sub(f->db, p, "second", NOW);
+        assert_int_equal(queue_add_why(f->db, &(struct queue_new){ .prompt = "third", .parent_id = p, .max_children = 2 },
+                                       NOW, &id, why, sizeof why), -E2BIG);
+        assert_non_null(strstr(why, "max_children_per_task"));
+        assert_int_equal(queue_add_why(f->db, &(struct queue_new){ .prompt = "x", .parent_id = unknown },
+                                       NOW, &id, why, sizeof why), -ENOENT);
+        assert_int_equal(queue_add_why(f->db, &(struct queue_new){ .prompt = "x", .after = &unknown, .n_after = 1 },
+                                       NOW, &id, why, sizeof why), -ENOENT);
+        /* A sub-task after its own parent (or a task after that parent) could never run. */
+        assert_int_equal(queue_add_why(f->db, &(struct queue_new){ .prompt = "x", .parent_id = c, .after = &p, .n_after = 1 },
+                                       NOW, &id, why, sizeof why), -EDEADLK);
+        assert_non_null(strstr(why, "cycle"));
+        assert_int_equal(sql_int(f->db, "SELECT count(*) FROM tasks WHERE ?1 > 0", 1), before + 1);
+        /* A cancelled parent takes none. */
+        unsigned n = 0;
+        assert_int_equal(queue_cancel_tree(f->db, p, "by hand", NOW, NULL, &n), 0);
+        assert_int_equal(n, 3);                         /* c, g and the second */
+        assert_int_equal(state_of(f->db, g), TASK_CANCELLED);
+        assert_int_equal(queue_add_why(f->db, &(struct queue_new){ .prompt = "x", .parent_id = p },
+                                       NOW, &id, why, sizeof why), -EPERM);
+}
+
+static void test_after_tasks_at_claim(void **state)
+{
+        struct fixture *f = *state;
+        struct queue_task *t = NULL;
+        int64_t a = add(f->db, "first", 0, 0, NOW), b, c, id;
+
+        assert_int_equal(queue_add(f->db, &(struct queue_new){ .prompt = "after a", .priority = 10, .after = &a, .n_after = 1 },
+                                   NOW, &b), 0);
+        assert_int_equal(queue_add(f->db, &(struct queue_new){ .prompt = "after b", .priority = 20, .after = &b, .n_after = 1 },
+                                   NOW, &c), 0);
+        assert_int_equal(claim_id(f->db, NOW), a);      /* b and c outrank it, but wait for it */
+        assert_int_equal(queue_claim(f->db, NOW, NULL, &t), 0);
+        move(f->db, a, TASK_DONE, "ok", NOW + 1);
+        assert_int_equal(claim_id(f->db, NOW + 2), b);
+        move(f->db, b, TASK_FAILED, "broke", NOW + 3);
+        /* c does not run on a broken premise. */
+        assert_int_equal(queue_claim(f->db, NOW + 4, NULL, &t), 0);
+        assert_int_equal(queue_get(f->db, c, &t), 0);
+        assert_int_equal(t->state, TASK_NEEDS_YOU);
+        assert_non_null(strstr(t->needs_you_reason, "failed"));
+        queue_task_free(t);
+        id = b;
+        assert_int_equal(state_of(f->db, id), TASK_FAILED);
+}
+
+static void test_subtask_recover_and_prune(void **state)
+{
+        struct fixture *f = *state;
+        int64_t p = add(f->db, "parent", 0, 0, NOW), c;
+
+        assert_int_equal(claim_id(f->db, NOW), p);
+        c = add_sub(f->db, p, "child", NOW);
+        /* A daemon killed while the parent's session ran: it waits, not queued. */
+        assert_int_equal(queue_recover(f->db, NOW + 1, "interrupted"), 1);
+        assert_int_equal(state_of(f->db, p), TASK_WAITING);
+        /* A waiting parent whose sub-tasks all ended (by hand in the db) is queued at the next start. */
+        assert_int_equal(sqlite3_exec(f->db, "UPDATE tasks SET state = 'done' WHERE parent_id IS NOT NULL", NULL, NULL, NULL),
+                         SQLITE_OK);
+        assert_int_equal(queue_recover(f->db, NOW + 2, "start"), 1);
+        assert_int_equal(state_of(f->db, p), TASK_QUEUED);
+        /* Pruned together, once both ended. */
+        assert_int_equal(claim_id(f->db, NOW + 3), p);
+        move(f->db, p, TASK_DONE, "ok", NOW + 4);
+        assert_int_equal(sqlite3_exec(f->db, "UPDATE tasks SET updated_at = 0 WHERE parent_id IS NULL", NULL, NULL, NULL),
+                         SQLITE_OK);
+        assert_int_equal(queue_prune(f->db, NOW), 0); /* the child was updated at the cutoff */
+        assert_int_equal(queue_prune(f->db, NOW + 10), 2);
+        assert_int_equal(sql_int(f->db, "SELECT count(*) FROM tasks WHERE id = ?1", c), 0);
+}
+
 int main(void)
 {
         suite_now = now_seconds();
@@ -1451,6 +1598,10 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_check_constraint, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_bad_state_row, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_projects, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_subtask_parent_waits_then_resumes, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_subtask_limits, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_after_tasks_at_claim, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_subtask_recover_and_prune, setup, teardown),
         };
 
         /* Quiet: only errors, on stderr (the tests provoke some on purpose). */
