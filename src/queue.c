@@ -277,7 +277,10 @@ int queue_claim(sqlite3 *db, int64_t now, const char *const *busy_projects, stru
         if (r < 0)
                 return r;
         /* A task must not run on a broken premise: one of its after-tasks
-         * failed or was cancelled. It needs a person instead. */
+         * failed or was cancelled. It needs a person instead. A sub-task
+         * waits for its parent's session to end (the parent then waits for
+         * it): with concurrency > 1 it could otherwise end first, and the
+         * parent would never hear of its result. */
         r = queue_family_block_broken(db, now);
         if (r < 0)
                 goto fail;
@@ -287,6 +290,8 @@ int queue_claim(sqlite3 *db, int64_t now, const char *const *busy_projects, stru
                     "            AND (?2 IS NULL OR project IS NULL OR project NOT IN (SELECT value FROM json_each(?2))) "
                     "            AND NOT EXISTS (SELECT 1 FROM task_after a JOIN tasks d ON d.id = a.after_id "
                     "                            WHERE a.task_id = tasks.id AND d.state <> 'done') "
+                    "            AND NOT EXISTS (SELECT 1 FROM tasks p WHERE p.id = tasks.parent_id "
+                    "                            AND p.state = 'running') "
                     "            ORDER BY priority DESC, id LIMIT 1) "
                     "RETURNING " TASK_COLUMNS,
                     &st);

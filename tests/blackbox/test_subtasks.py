@@ -60,6 +60,23 @@ class Split(SubTaskTest):
         self.assertEqual(len(runs), 4, runs)
         return p, t, runs
 
+    def test_children_wait_for_the_parents_session_to_end(self):
+        # Two sessions at a time: the child must not run while its parent's
+        # session goes on, or it could end first and its result be lost.
+        self.configure(self.CONFIG + "concurrency = 2\n")
+        self.scenario(stream=SUCCESS, run=split_into("A"), line_delay=0.4, result_text="Split.")
+        self.scenario(stream=SUCCESS, result_text="Result of part A.")
+        self.scenario(stream=SUCCESS, result_text="Parent done.")
+        self.daemon()
+        p = self.add("A big job.", "--title", "Big")
+        t = self.wait_state(p, "done")
+        runs = self.wait_invocations(3)
+        self.assertEqual([r["env"]["JADA_TASK_ID"] for r in runs][::2], [str(p), str(p)])
+        self.assertIn("Result of part A.", runs[2]["stdin"])
+        self.assertEqual(t["result"], "Parent done.")
+        rows = self.sessions()
+        self.assertGreaterEqual(rows[1]["started_at"], rows[0]["ended_at"])
+
     def test_parent_waits_children_run_parent_resumes_done(self):
         p, t, runs = self.run_split([dict(stream=SUCCESS, result_text="Result of part A."),
                                      dict(stream=SUCCESS, result_text="Result of part B.")])
