@@ -109,7 +109,9 @@ const char web_css[] =
         ".filters{display:flex;gap:.5rem;flex-wrap:wrap;align-items:end}.filters label{flex:1 1 10rem}\n"
         ".muted{color:var(--muted)}.question{background:#e8f1fc;border-left:4px solid var(--info);padding:.6rem}\n"
         "ol.timeline{padding-left:1.2rem}ol.timeline li{margin:.2rem 0}\n"
-        "svg{max-width:100%;height:auto}\n";
+        "svg{max-width:100%;height:auto}\n"
+        ".depth-1{padding-left:1.5rem}.depth-2{padding-left:3rem}.depth-3{padding-left:4.5rem}"
+        ".depth-4{padding-left:6rem}\n";
 
 const char *web_duration(char *buf, size_t size, const char *outcome, int64_t started, int64_t ended)
 {

@@ -8,6 +8,8 @@
 #include "jada/util.h"
 
 #include <inttypes.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -131,12 +133,88 @@ static bool task_matches(const struct queue_task *t, const char *q)
                (t->result && strcasestr(t->result, q));
 }
 
+static size_t index_of(const struct queue_task *tasks, size_t n, int64_t id)
+{
+        size_t lo = 0, hi = n;
+
+        while (lo < hi) { /* tasks are ordered by id */
+                size_t mid = lo + (hi - lo) / 2;
+                if (tasks[mid].id == id)
+                        return mid;
+                if (tasks[mid].id < id)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return SIZE_MAX;
+}
+
+/* The order to show tasks in (indexes into tasks, ordered by id): newest
+ * first; as a tree, each top-level task followed by its sub-tasks, depth
+ * first, oldest first, with their depth. A sub-task whose parent is not in
+ * the list stands at the top. Returns how many. */
+static size_t task_order(const struct queue_task *tasks, size_t n, bool tree, size_t *order, unsigned *depth)
+{
+        _cleanup_free_ size_t *first = NULL, *next = NULL, *stack = NULL, *parent = NULL;
+        _cleanup_free_ unsigned *level = NULL;
+        size_t k = 0, top;
+
+        if (!tree) {
+                for (size_t i = n; i-- > 0;) {
+                        order[k] = i;
+                        depth[k++] = 0;
+                }
+                return k;
+        }
+        first = xcalloc(n + 1, sizeof *first);
+        next = xcalloc(n + 1, sizeof *next);
+        parent = xcalloc(n + 1, sizeof *parent);
+        stack = xcalloc(n + 1, sizeof *stack);
+        level = xcalloc(n + 1, sizeof *level);
+        for (size_t i = 0; i < n; i++)
+                first[i] = next[i] = SIZE_MAX;
+        /* Children lists, oldest first: pushed newest to oldest at the head. */
+        for (size_t i = n; i-- > 0;) {
+                parent[i] = tasks[i].parent_id ? index_of(tasks, n, tasks[i].parent_id) : SIZE_MAX;
+                if (parent[i] != SIZE_MAX) {
+                        next[i] = first[parent[i]];
+                        first[parent[i]] = i;
+                }
+        }
+        for (size_t i = n; i-- > 0;) {
+                if (parent[i] != SIZE_MAX)
+                        continue;
+                top = 0;
+                stack[top] = i;
+                level[top++] = 0;
+                while (top > 0 && k < n) {
+                        size_t j = stack[--top];
+                        unsigned d = level[top];
+                        size_t from = top;
+                        order[k] = j;
+                        depth[k++] = d;
+                        /* Push the children, then turn them round: the oldest comes out first. */
+                        for (size_t c = first[j]; c != SIZE_MAX && top < n; c = next[c]) {
+                                stack[top] = c;
+                                level[top++] = d + 1;
+                        }
+                        for (size_t a = from, b = top; a + 1 < b; a++, b--) {
+                                size_t tmp = stack[a];
+                                stack[a] = stack[b - 1];
+                                stack[b - 1] = tmp;
+                        }
+                }
+        }
+        return k;
+}
+
 enum MHD_Result web_page_tasks(struct web_request *req)
 {
         struct web *w = req->web;
         const char *state_arg = web_query(req, "state"), *q = web_query(req, "q"), *project = web_query(req, "project");
         struct queue_task *tasks = NULL;
-        size_t n = 0, shown = 0, matched = 0;
+        size_t n = 0, shown = 0, matched = 0, n_order, *order;
+        unsigned *depth;
         int state = -1, r;
         FILE *f = req->out;
 
@@ -164,9 +242,13 @@ enum MHD_Result web_page_tasks(struct web_request *req)
         fputs("<div class=\"scroll\"><table><tr><th>ID</th><th>State</th><th>Title</th><th>Project</th>"
               "<th>Sessions</th><th>Turns</th><th>Cost</th><th>Updated</th></tr>",
               f);
-        /* Newest first: what a person looks for is mostly recent. */
-        for (size_t k = n; k-- > 0;) {
-                const struct queue_task *t = &tasks[k];
+        /* Newest first: what a person looks for is mostly recent. Unfiltered,
+         * each task is followed by its sub-tasks (oldest first), indented. */
+        order = xcalloc(n ? n : 1, sizeof *order);
+        depth = xcalloc(n ? n : 1, sizeof *depth);
+        n_order = task_order(tasks, n, !(state >= 0 || (q && *q) || project), order, depth);
+        for (size_t k = 0; k < n_order; k++) {
+                const struct queue_task *t = &tasks[order[k]];
                 if (!task_matches(t, q))
                         continue;
                 matched++;
@@ -175,9 +257,15 @@ enum MHD_Result web_page_tasks(struct web_request *req)
                 shown++;
                 fprintf(f, "<tr><td><a href=\"/tasks/%" PRId64 "\">%" PRId64 "</a></td><td>", t->id, t->id);
                 state_badge(f, t->state);
-                fprintf(f, "</td><td><a href=\"/tasks/%" PRId64 "\">", t->id);
+                fprintf(f, "</td><td class=\"depth-%u\">", depth[k] < 4 ? depth[k] : 4);
+                if (t->parent_id)
+                        fputs("↳ ", f);
+                fprintf(f, "<a href=\"/tasks/%" PRId64 "\">", t->id);
                 web_h(f, t->title);
-                fputs("</a></td><td>", f);
+                fputs("</a>", f);
+                if (t->parent_id && depth[k] == 0)
+                        fprintf(f, " <span class=\"muted\">(of %" PRId64 ")</span>", t->parent_id);
+                fputs("</td><td>", f);
                 web_h(f, t->project);
                 fprintf(f, "</td><td class=\"num\">%" PRId64 "</td><td class=\"num\">%" PRId64
                            "</td><td class=\"num\">$%.2f</td><td>",
@@ -185,6 +273,8 @@ enum MHD_Result web_page_tasks(struct web_request *req)
                 web_time(f, t->updated_at);
                 fputs("</td></tr>", f);
         }
+        free(order);
+        free(depth);
         fputs("</table></div>", f);
         if (matched == 0)
                 fputs("<p class=\"muted\">No tasks.</p>", f);

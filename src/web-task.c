@@ -48,6 +48,8 @@ struct web_task_page {
         size_t n_events;
         struct session_row *rows;
         size_t n_rows;
+        struct queue_task *parent, *children, *after;   /* parent NULL: none */
+        size_t n_children, n_after;
         struct job *transcript_job, *diff_job;
         struct job_result transcript, diff;
         bool transcript_done, diff_done, busy;
@@ -64,6 +66,9 @@ void web_task_page_free(struct web_task_page *p)
         job_result_clear(&p->transcript);
         job_result_clear(&p->diff);
         session_rows_free(p->rows, p->n_rows);
+        queue_task_free(p->parent);
+        queue_tasks_free(p->children, p->n_children);
+        queue_tasks_free(p->after, p->n_after);
         queue_events_free(p->events, p->n_events);
         queue_task_free(p->task);
         free(p);
@@ -163,6 +168,21 @@ static void sessions_block(struct web_request *req, const struct web_task_page *
                 transcript_block(req, page, rows[i].id, i == n - 1);
 }
 
+/* A list of tasks (sub-tasks, after-tasks), each linked with its state. */
+static void task_links(FILE *f, const char *title, const struct queue_task *tasks, size_t n)
+{
+        if (n == 0)
+                return;
+        fprintf(f, "<h2>%s</h2><ul>", title);
+        for (size_t i = 0; i < n; i++) {
+                fprintf(f, "<li><a href=\"/tasks/%" PRId64 "\">%" PRId64 ": ", tasks[i].id, tasks[i].id);
+                web_h(f, tasks[i].title);
+                fprintf(f, "</a> <span class=\"state state-%s\">%s</span></li>", task_state_name(tasks[i].state),
+                        task_state_name(tasks[i].state));
+        }
+        fputs("</ul>", f);
+}
+
 static void diff_block(struct web_request *req, const struct web_task_page *page)
 {
         FILE *f = req->out;
@@ -228,6 +248,15 @@ enum MHD_Result web_page_task_finish(struct web_request *req)
                 web_action_button(req, id, "cancel", "Cancel", true);
         fputs("</p>", f);
         text_block(f, "Error", t->error);
+
+        if (page->parent) {
+                fprintf(f, "<p>A sub-task of <a href=\"/tasks/%" PRId64 "\">task %" PRId64 ": ", page->parent->id,
+                        page->parent->id);
+                web_h(f, page->parent->title);
+                fputs("</a></p>", f);
+        }
+        task_links(f, "Sub-tasks", page->children, page->n_children);
+        task_links(f, "Runs after", page->after, page->n_after);
 
         fputs("<div class=\"scroll\"><table>", f);
         fact(f, "project", t->project);
@@ -353,6 +382,10 @@ enum MHD_Result web_page_task(struct web_request *req, int64_t id)
                                        strerror(-r));
         (void)queue_events(w->db, id, EVENTS_SHOWN, &page->events, &page->n_events);
         (void)session_store_list_task(w->db, id, &page->rows, &page->n_rows);
+        (void)queue_children(w->db, id, &page->children, &page->n_children);
+        (void)queue_after_tasks(w->db, id, &page->after, &page->n_after);
+        if (page->task->parent_id && queue_get(w->db, page->task->parent_id, &page->parent) < 0)
+                page->parent = NULL;
 
         snprintf(id_arg, sizeof id_arg, "%" PRId64, id);
         if (w->children + 2 > WEB_CHILDREN_MAX || !w->exe || !w->config_path) {

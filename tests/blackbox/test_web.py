@@ -434,3 +434,29 @@ class Hostile(WebTest):
         # systemd would act at 400 ms; 2 s leaves room for a loaded CI machine, and a blocked loop misses it.
         self.assertLess(gap, 2.0)
         self.assertEqual(self.get("/").status, 200)
+
+
+class Tree(WebTest):
+    def test_sub_tasks_under_their_parent(self):
+        self.daemon()
+        p = self.add("parent", "--title", "Parent", "--after", "1h")
+        other = self.add("other", "--title", "Other", "--after", "1h")
+        a = self.add("a", "--title", "Child A", "--parent", str(p))
+        b = self.add("b", "--title", "Child B", "--parent", str(p))
+        g = self.add("g", "--title", "Grandchild", "--parent", str(a))
+        after = self.add("after", "--title", "After A", "--after-task", str(a), "--after", "1h")
+        rows = re.findall(r'<tr><td><a href="/tasks/(\d+)">\d+</a></td><td><span[^>]*>\w+</span></td>'
+                          r'<td class="depth-(\d)">', self.get("/tasks").text)
+        # Newest first at the top; each parent followed by its sub-tasks, oldest first, indented.
+        self.assertEqual([(int(i), int(d)) for i, d in rows],
+                         [(after, 0), (other, 0), (p, 0), (a, 1), (g, 2), (b, 1)])
+        page = self.get(f"/tasks/{p}").text
+        self.assertIn("<h2>Sub-tasks</h2>", page)
+        self.assertIn(f'<a href="/tasks/{a}">{a}: Child A</a>', page)
+        self.assertIn(f'<a href="/tasks/{b}">{b}: Child B</a>', page)
+        child = self.get(f"/tasks/{g}").text
+        self.assertIn(f'A sub-task of <a href="/tasks/{a}">task {a}: Child A</a>', child)
+        self.assertIn("<h2>Runs after</h2>", self.get(f"/tasks/{after}").text)
+        # Filtered, the list is flat and says whose sub-task each is.
+        flat = self.get("/tasks?q=Child").text
+        self.assertIn(f"(of {p})", flat)
