@@ -427,7 +427,7 @@ char *sheets_progress_body(const char *range, const struct queue_task *tasks, si
                            size_t pad_rows)
 {
         static const char *const head[SHEETS_PROGRESS_COLUMNS] = {
-                "id", "title", "state", "sessions", "turns", "cost", "updated",
+                "id", "title", "state", "sessions", "turns", "cost", "updated", "parent",
         };
         json_t *root = json_object(), *values = json_array(), *row;
         bool bad = !root || !values;
@@ -451,6 +451,7 @@ char *sheets_progress_body(const char *range, const struct queue_task *tasks, si
                        json_array_append_new(row, json_integer(t->turns_used)) < 0 ||
                        json_array_append_new(row, json_real(strtod(cost, NULL))) < 0 ||
                        json_array_append_new(row, json_string(updated)) < 0 ||
+                       json_array_append_new(row, t->parent_id ? json_integer(t->parent_id) : json_string("")) < 0 ||
                        json_array_append_new(values, row) < 0;
         }
         for (size_t i = n_tasks; !bad && i < pad_rows; i++) {

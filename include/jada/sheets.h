@@ -82,12 +82,13 @@ char *sheets_values_url(const char *api_url, const char *spreadsheet_id, const c
 
 /* The progress table for values.update (valueInputOption=RAW):
  * {"range", "majorDimension": "ROWS", "values": [["id", "title", "state",
- * "sessions", "turns", "cost", "updated"], one row per task]}, then rows
+ * "sessions", "turns", "cost", "updated", "parent"], one row per task]}
+ * (parent: the id of the task it is a sub-task of, or ""), then rows
  * of "" up to pad_rows data rows, so that rows of tasks pruned since the
  * last push are blanked instead of left behind. updated is ISO 8601 UTC. */
 char *sheets_progress_body(const char *range, const struct queue_task *tasks, size_t n_tasks,
                            size_t pad_rows);
-#define SHEETS_PROGRESS_COLUMNS 7
+#define SHEETS_PROGRESS_COLUMNS 8
 
 /* Google's error text from an error body {"error": {"code": 403, "message":
  * "...", "status": "PERMISSION_DENIED"}} as "PERMISSION_DENIED: message",

@@ -77,7 +77,7 @@ class RealClaudeTest(TempStateTest):
 
     # ---- setting up the world ------------------------------------------------
 
-    def launch(self, rules, claude_config="", credential=None):
+    def launch(self, rules, claude_config="", credential=None, env=None):
         """Writes the config and the fake API's script, then starts the fake
         API and the daemon together in a new network namespace."""
         script = os.path.join(self.tmp, "fake-api-script.json")
@@ -96,6 +96,7 @@ class RealClaudeTest(TempStateTest):
                 **(credential or {"ANTHROPIC_API_KEY": API_KEY}),
                 # A proxy from the environment must not swallow loopback.
                 "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
+                **(env or {}),
             })
         d.notify.wait_field("READY=1")
         self.check_isolated(d.proc.pid)
@@ -203,14 +204,14 @@ class RealClaudeTest(TempStateTest):
         self.drain_notify()
         super().tearDown()
 
-    def wait_state(self, task_id, state, timeout=WAIT):
+    def wait_state(self, task_id, state, timeout=WAIT, passing=("queued", "running")):
         deadline = time.monotonic() + timeout
         while True:
             self.drain_notify()
             t = self.show(task_id)
             if t["state"] == state:
                 return t
-            if t["state"] not in ("queued", "running") or time.monotonic() > deadline:
+            if t["state"] not in passing or time.monotonic() > deadline:
                 self.fail(f"task {task_id} is {t['state']}, not {state}: {json.dumps(t, indent=1)}"
                           + self.diagnostics())
             time.sleep(0.2)
@@ -428,6 +429,69 @@ class RealClaude(RealClaudeTest):
         self.check_requests_came_from_the_daemon({t["claude_session_id"]})
         self.assertIn(f"resuming {t['claude_session_id']}", self.daemons[0].log())
 
+
+    def test_a_bash_call_splits_the_task_and_the_parent_resumes_with_the_results(self):
+        # The agent splits its task the way the system prompt tells it, with
+        # no -c and no path: `jada-agent` from the session's PATH, the db
+        # from the session's environment (JADA_AGENT_CONFIG, STATE_DIRECTORY).
+        split = " && ".join(f"printf 'Do part {x}.' | jada-agent task add --parent \"$JADA_TASK_ID\" --title {x} -"
+                            for x in ("A", "B"))
+        report = "Your sub-tasks have all ended"
+        self.launch(
+            # Bash needs approval under acceptEdits: the split's two commands are allowed.
+            claude_config="allowed_tools = Bash(printf:*) Bash(jada-agent task add:*)\n",
+            # Where `make install` or the package would put it: here, the binary under test.
+            env={"PATH": os.path.dirname(os.path.abspath(BIN)) + ":" + os.environ.get("PATH", "/usr/bin:/bin")},
+            rules=[
+                {"main": False, "text": "Side answer."},
+                # The parent's resumed session: the daemon's report of its children.
+                {"contains": report, "text": "Both parts are in; the big job is done."},
+                # The children's sessions: their prompts came through the CLI's stdin.
+                {"contains": "Do part A.", "text": "Result of part A."},
+                {"contains": "Do part B.", "text": "Result of part B."},
+                # The parent: after the Bash call, it ends its session.
+                {"contains": "A big job", "min_tool_results": 1, "text": "Split; the CLI said: {last_result}"},
+                {"contains": "A big job", "text": "Splitting into two parts.", "tool_use": {"name": "Bash", "input": {
+                    "command": split, "description": "Add the two sub-tasks"}}},
+            ])
+        p = self.add("A big job, in two parts.")
+        t = self.wait_state(p, "done", passing=("queued", "running", "waiting"))
+        self.assertEqual(t["result"], "Both parts are in; the big job is done.", self.diagnostics())
+
+        # The sub-tasks, children of the task, with the prompts from stdin.
+        self.assertEqual([c["title"] for c in t["children"]], ["A", "B"], self.diagnostics())
+        a, b = (c["id"] for c in t["children"])
+        for child, part in ((a, "A"), (b, "B")):
+            c = self.show(child)
+            self.assertEqual((c["parent"], c["state"], c["result"]), (p, "done", f"Result of part {part}."))
+            self.assertEqual(c["prompt"].strip(), f"Do part {part}.")
+        # The CLI ran inside the session: its output (the new ids) was the tool's result.
+        conv = self.conversation()
+        first = [r for r in conv if r["rule"] == 4]
+        self.assertEqual(len(first), 1, self.diagnostics())
+        self.assertEqual(first[0]["last_user_text"].split(), [str(a), str(b)], self.diagnostics())
+
+        # The parent waited, then was queued again and resumed its own conversation.
+        states = [e["new_state"] for e in t["events"]]
+        self.assertEqual(states[-5:], ["running", "waiting", "queued", "running", "done"], t["events"])
+        self.assertEqual(t["sessions_used"], 2)
+        rows = [s for s in self.sessions_json() if s["task_id"] == p]
+        self.assertEqual([(s["outcome"], s["resumed"]) for s in rows], [("done", False), ("done", True)],
+                         self.diagnostics())
+        self.assertEqual({s["claude_session_id"] for s in rows}, {t["claude_session_id"]})
+        # The resumed session sent the whole conversation (the Bash call and its
+        # result) with the children's report last, their results in it.
+        (last,) = [r for r in conv if r["rule"] == 1]
+        self.assertEqual(last["tool_results"], 1, self.diagnostics())
+        text = last["last_user_text"]
+        self.assertTrue(text.startswith(report), text)
+        for words in (f"## Sub-task {a}: A\nstate: done\nresult:\nResult of part A.",
+                      f"## Sub-task {b}: B\nstate: done\nresult:\nResult of part B."):
+            self.assertIn(words, text)
+        # One request per turn and session: the parent's two, one for each child, the resume's one.
+        self.assertEqual(sorted(r["rule"] for r in conv), [1, 2, 3, 4, 5], self.diagnostics())
+        self.check_requests_came_from_the_daemon({t["claude_session_id"], self.show(a)["claude_session_id"],
+                                                  self.show(b)["claude_session_id"]})
 
 class MakeRun(RealClaudeTest):
     """A newcomer's first minutes: `make run` (tools/run-dev, after the

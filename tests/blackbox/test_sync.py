@@ -287,6 +287,7 @@ class Push(SyncTest):
         self.assertEqual(puts[0]["query"], "valueInputOption=RAW")
         body = puts[0]["body"]
         self.assertEqual((body["range"], body["majorDimension"]), ("Progress!A1", "ROWS"))
-        self.assertEqual(body["values"][0], ["id", "title", "state", "sessions", "turns", "cost", "updated"])
+        self.assertEqual(body["values"][0], ["id", "title", "state", "sessions", "turns", "cost", "updated",
+                                              "parent"])
         self.assertEqual([row[:5] for row in body["values"][1:]],
                          [[ids[0], "First", "queued", 0, 0], [ids[1], "Second", "queued", 0, 0]])

@@ -337,7 +337,7 @@ static void test_progress_body(void **state)
         struct queue_task tasks[2] = {
                 { .id = 3, .title = (char *)"Check \"Kiel\" \xc3\xa4", .state = TASK_RUNNING, .sessions_used = 2,
                   .turns_used = 41, .cost_usd = 1.23456789, .updated_at = now },
-                { .id = 9, .title = NULL, .state = TASK_NEEDS_YOU, .cost_usd = 0.1, .updated_at = 0 },
+                { .id = 9, .title = NULL, .state = TASK_NEEDS_YOU, .cost_usd = 0.1, .updated_at = 0, .parent_id = 3 },
         };
         char *s = sheets_progress_body("Progress!A1", tasks, 2, 4);
         json_t *j, *values, *row;
@@ -353,6 +353,7 @@ static void test_progress_body(void **state)
         assert_int_equal(json_array_size(row), SHEETS_PROGRESS_COLUMNS);
         assert_string_equal(json_string_value(json_array_get(row, 0)), "id");
         assert_string_equal(json_string_value(json_array_get(row, 6)), "updated");
+        assert_string_equal(json_string_value(json_array_get(row, 7)), "parent");
         row = json_array_get(values, 1);
         assert_int_equal(json_integer_value(json_array_get(row, 0)), 3);
         assert_string_equal(json_string_value(json_array_get(row, 1)), "Check \"Kiel\" \xc3\xa4");
@@ -361,9 +362,11 @@ static void test_progress_body(void **state)
         assert_int_equal(json_integer_value(json_array_get(row, 4)), 41);
         assert_true(json_real_value(json_array_get(row, 5)) == 1.2346);
         assert_string_equal(json_string_value(json_array_get(row, 6)), utc(updated, now));
+        assert_string_equal(json_string_value(json_array_get(row, 7)), "");   /* not a sub-task */
         row = json_array_get(values, 2);
         assert_string_equal(json_string_value(json_array_get(row, 1)), "");
         assert_string_equal(json_string_value(json_array_get(row, 2)), "needs_you");
+        assert_int_equal(json_integer_value(json_array_get(row, 7)), 3);
         row = json_array_get(values, 4);
         for (size_t i = 0; i < SHEETS_PROGRESS_COLUMNS; i++)
                 assert_string_equal(json_string_value(json_array_get(row, i)), "");
