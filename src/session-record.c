@@ -51,6 +51,15 @@ static int record_write(struct sessions *m, struct session_record *rec)
                         log_notice("task %lld was deleted while its session ran", (long long)rec->task_id);
                 else if (r < 0)
                         return r;
+                /* The journal's "session ended" line named the outcome's
+                 * state; a task with sub-tasks still to finish waits instead. */
+                if (r == 0 && rec->to != TASK_WAITING && rec->to != TASK_NEEDS_YOU) {
+                        struct queue_task *t = NULL;
+                        if (queue_get(m->db, rec->task_id, &t) == 0 && t->state == TASK_WAITING)
+                                log_info("task %lld waits for its sub-tasks (not %s)", (long long)rec->task_id,
+                                         task_state_name(rec->to));
+                        queue_task_free(t);
+                }
                 rec->transition = false;
         }
         return 0;

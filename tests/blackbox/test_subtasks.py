@@ -92,6 +92,7 @@ class Split(SubTaskTest):
         for words in (f"Sub-task {a}: A", f"Sub-task {b}: B", "Result of part A.", "Result of part B.", "state: done"):
             self.assertIn(words, last["stdin"])
         self.assertEqual(t["result"], "Parent finished with both parts.")
+        self.assertIn(f"task {p} waits for its sub-tasks (not done)", self.daemons[0].log())
         self.assertEqual(t["parent"], None)
         self.assertEqual([c["id"] for c in t["children"]], [a, b])
         self.assertEqual({c["state"] for c in t["children"]}, {"done"})
