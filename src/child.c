@@ -88,9 +88,18 @@ static char **child_environment(const struct child_spec *spec)
         char **envp = xcalloc(n + 12, sizeof *envp);
         char *key;
 
-        for (size_t i = 0; i < n; i++)
-                if (!env_dropped(environ[i]))
-                        envp[k++] = xstrdup(environ[i]);
+        for (size_t i = 0; i < n; i++) {
+                if (env_dropped(environ[i]))
+                        continue;
+                /* The jada-agent the session runs (to split its task) is this
+                 * one: its directory first (a source tree's ./jada-agent under
+                 * `make run`, never an older one installed elsewhere). */
+                if (strncmp(environ[i], "PATH=", 5) == 0 && spec->self_dir) {
+                        envp[k++] = xasprintf("PATH=%s:%s", spec->self_dir, environ[i] + 5);
+                        continue;
+                }
+                envp[k++] = xstrdup(environ[i]);
+        }
         envp[k++] = xasprintf("HOME=%s", spec->home);
         envp[k++] = xasprintf("CLAUDE_CONFIG_DIR=%s/.claude", spec->home);
         envp[k++] = xstrdup("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1");
@@ -136,10 +145,9 @@ static char **child_arguments(const struct child_spec *spec)
         argv[k++] = xstrdup(spec->claude_id);
         argv[k++] = xstrdup("--permission-mode");
         argv[k++] = xstrdup(c->claude.permission_mode);
-        if (*c->claude.allowed_tools) {
-                argv[k++] = xstrdup("--allowedTools");
-                argv[k++] = xstrdup(c->claude.allowed_tools);
-        }
+        argv[k++] = xstrdup("--allowedTools");
+        argv[k++] = *c->claude.allowed_tools ? xasprintf("%s " SESSION_SPLIT_TOOL, c->claude.allowed_tools)
+                                             : xstrdup(SESSION_SPLIT_TOOL);
         if (*c->claude.model) {
                 argv[k++] = xstrdup("--model");
                 argv[k++] = xstrdup(c->claude.model);
@@ -149,12 +157,18 @@ static char **child_arguments(const struct child_spec *spec)
                 argv[k++] = xasprintf("%.4f", spec->max_budget_usd);
         }
         argv[k++] = xstrdup("--append-system-prompt");
-        if (spec->branch)
-                argv[k++] = xasprintf("%s " SESSION_PROJECT_PROMPT, SESSION_SYSTEM_PROMPT, spec->project, spec->branch);
-        else if (spec->project)
-                argv[k++] = xasprintf("%s " SESSION_SHARED_PROMPT, SESSION_SYSTEM_PROMPT, spec->project);
-        else
-                argv[k++] = xstrdup(SESSION_SYSTEM_PROMPT);
+        {
+                _cleanup_free_ char *split = xasprintf(SESSION_SPLIT_PROMPT, (long long)spec->task_id,
+                                                       (long long)spec->task_id);
+                if (spec->branch)
+                        argv[k++] = xasprintf("%s %s " SESSION_PROJECT_PROMPT, SESSION_SYSTEM_PROMPT, split,
+                                              spec->project, spec->branch);
+                else if (spec->project)
+                        argv[k++] = xasprintf("%s %s " SESSION_SHARED_PROMPT, SESSION_SYSTEM_PROMPT, split,
+                                              spec->project);
+                else
+                        argv[k++] = xasprintf("%s %s", SESSION_SYSTEM_PROMPT, split);
+        }
         for (size_t i = 0; c->claude.extra_args && c->claude.extra_args[i]; i++)
                 argv[k++] = xstrdup(c->claude.extra_args[i]);
         argv[k] = NULL;

@@ -413,7 +413,7 @@ static int session_spawn(struct session *s)
         struct queue_task *task = s->task;
         _cleanup_free_ char *home = xasprintf("%s/home", c->daemon.state_dir);
         _cleanup_free_ char *work_root = xasprintf("%s/work", c->daemon.state_dir);
-        _cleanup_free_ char *why = NULL, *config_path = NULL;
+        _cleanup_free_ char *why = NULL, *config_path = NULL, *self_dir = NULL;
         struct child child;
         int r, in_fd;
 
@@ -428,11 +428,15 @@ static int session_spawn(struct session *s)
                 goto fail;
         }
         config_path = c->path ? realpath(c->path, NULL) : NULL;
+        self_dir = realpath("/proc/self/exe", NULL);
+        if (self_dir && strrchr(self_dir, '/'))
+                *strrchr(self_dir, '/') = '\0';
         r = child_spawn(&(struct child_spec){ .config = c, .task_id = task->id, .claude_id = s->claude_id,
                                               .resumed = s->resumed, .home = home, .work_dir = s->work_dir,
                                               .stdin_fd = in_fd, .project = s->project, .branch = s->branch,
                                               .max_budget_usd = s->max_budget_usd,
-                                              .config_path = config_path ? config_path : c->path ? c->path : "" },
+                                              .config_path = config_path ? config_path : c->path ? c->path : "",
+                                              .self_dir = self_dir && *self_dir ? self_dir : NULL },
                         &child);
         close(in_fd);
         if (r < 0) {

@@ -24,6 +24,7 @@ struct child_spec {
         const char *branch;             /* with a worktree project: jada/task-ID */
         double max_budget_usd;          /* > 0: --max-budget-usd, what remains of a cap */
         const char *config_path;        /* absolute: JADA_AGENT_CONFIG of the session */
+        const char *self_dir;           /* this binary's directory, first on the session's PATH; NULL: none */
 };
 
 struct child {

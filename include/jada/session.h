@@ -22,11 +22,19 @@
 #define SESSION_SYSTEM_PROMPT \
         "You run unattended as jada-agent's worker; nobody watches this session. " \
         "If you cannot go on without a decision or information only a person can give, " \
-        "stop and end your final message with one line: NEEDS-YOU: <what you need>. " \
+        "stop and end your final message with one line: NEEDS-YOU: <what you need>."
+/* Appended with the task's id (printf: the id, twice). The id is written
+ * out rather than "$JADA_TASK_ID": Claude Code (2.1.112, measured) denies
+ * a command with a shell expansion under a prefix rule, and the daemon
+ * allows exactly that command (SESSION_SPLIT_TOOL). */
+#define SESSION_SPLIT_PROMPT \
         "If the task is too big for one session, split it: add each part as a sub-task with " \
-        "`jada-agent task add --parent \"$JADA_TASK_ID\" --title TITLE -` (its prompt on stdin; it must say " \
-        "all the sub-task needs to know), then end this session. Once every sub-task has ended, this " \
-        "conversation is resumed with their results."
+        "`jada-agent task add --parent %lld --title TITLE -` and the part's prompt on stdin (a heredoc; it must " \
+        "say all the sub-task needs to know), then end this session. Once every sub-task of task %lld has " \
+        "ended, this conversation is resumed with their results."
+/* Always in --allowedTools, beside [claude] allowed_tools: splitting works
+ * under any permission mode. */
+#define SESSION_SPLIT_TOOL "Bash(jada-agent task add:*)"
 /* Appended for a task of a project (printf: the project, the branch). */
 #define SESSION_PROJECT_PROMPT \
         "You work in a git worktree of project %s, on branch %s. Commit as you see fit; " \

@@ -431,17 +431,15 @@ class RealClaude(RealClaudeTest):
 
 
     def test_a_bash_call_splits_the_task_and_the_parent_resumes_with_the_results(self):
-        # The agent splits its task the way the system prompt tells it, with
-        # no -c and no path: `jada-agent` from the session's PATH, the db
-        # from the session's environment (JADA_AGENT_CONFIG, STATE_DIRECTORY).
-        split = " && ".join(f"printf 'Do part {x}.' | jada-agent task add --parent \"$JADA_TASK_ID\" --title {x} -"
+        # The agent splits its task the way the system prompt tells it (the
+        # task's id written out), with no -c and no path: `jada-agent` from
+        # the session's PATH (the daemon's own directory comes first), the db
+        # from its environment (JADA_AGENT_CONFIG, STATE_DIRECTORY), and no
+        # allowed_tools: the daemon allows Bash(jada-agent task add:*) itself.
+        split = " && ".join(f"printf 'Do part {x}.' | jada-agent task add --parent 1 --title {x} -"
                             for x in ("A", "B"))
         report = "Your sub-tasks have all ended"
         self.launch(
-            # Bash needs approval under acceptEdits: the split's two commands are allowed.
-            claude_config="allowed_tools = Bash(printf:*) Bash(jada-agent task add:*)\n",
-            # Where `make install` or the package would put it: here, the binary under test.
-            env={"PATH": os.path.dirname(os.path.abspath(BIN)) + ":" + os.environ.get("PATH", "/usr/bin:/bin")},
             rules=[
                 {"main": False, "text": "Side answer."},
                 # The parent's resumed session: the daemon's report of its children.
@@ -455,6 +453,7 @@ class RealClaude(RealClaudeTest):
                     "command": split, "description": "Add the two sub-tasks"}}},
             ])
         p = self.add("A big job, in two parts.")
+        self.assertEqual(p, 1)  # the id the scripted command names
         t = self.wait_state(p, "done", passing=("queued", "running", "waiting"))
         self.assertEqual(t["result"], "Both parts are in; the big job is done.", self.diagnostics())
 

@@ -575,6 +575,71 @@ class SystemTest:
         self.systemctl("daemon-reload")
         self.systemctl("restart", "jada-agent")
 
+    def check_subtasks(self):
+        """6c. a session splits its task with `jada-agent task add --parent "$JADA_TASK_ID"` under the hardened unit: the parent waits, the children run, the parent resumes and ends done."""
+        try:
+            self._check_subtasks()
+        finally:
+            for name in os.listdir(self.c.path(PLAY)):
+                if name.endswith(".json") and name[:1].isdigit():
+                    os.unlink(self.c.path(f"{PLAY}/{name}"))
+            self.play(stream=SUCCESS)
+
+    def _check_subtasks(self):
+        # As the system prompt says: no -c, no path; `jada-agent` from the
+        # unit's PATH, the config and db from the session's environment.
+        split = "; ".join(f"printf 'Do part {x}.' | jada-agent task add --parent \"$JADA_TASK_ID\" --title {x} - 2>&1"
+                          for x in ("A", "B"))
+        scenarios = [dict(stream=SUCCESS, run=split, result_text="Split into two parts."),
+                     dict(stream=SUCCESS, result_text="Result of part A."),
+                     dict(stream=SUCCESS, result_text="Result of part B."),
+                     dict(stream=SUCCESS, result_text="Parent finished with both parts.")]
+        for n, sc in enumerate(scenarios, 1):
+            self.c.write(f"{PLAY}/{n:03d}-subtasks.json", json.dumps(sc) + "\n", 0o644)
+        self.play(stream=SUCCESS, result_text="An unexpected session (default.json).")
+        n_before = len(self.fake_log())
+        p = int(self.cli("task", "add", "--title", "big job", "A big job, in two parts.").stdout.strip())
+        t = self.wait_task(p, ("done", "failed", "needs_you"), 60)
+        runs = self.fake_log()[n_before:]
+        if t["state"] != "done":
+            raise Failure(f"task {p} ended {t['state']}; the sessions: {json.dumps(runs, indent=1)}\n"
+                          f"{self.diagnostics()}")
+        if len(runs) != 4 or not runs[0].get("scenario", "").startswith("001-"):
+            raise Failure(f"{len(runs)} sessions, not 4: {json.dumps(runs, indent=1)}")
+        # What the CLI printed inside the session (stdout and stderr): the new ids, nothing else.
+        ran = runs[0].get("ran") or ""
+        ids = [int(x) for x in ran.split() if x.isdigit()]
+        if len(ids) != 2 or ran.split() != [str(i) for i in ids]:
+            raise Failure(f"`jada-agent task add` in the session printed {ran!r}, not two ids "
+                          f"(env {runs[0].get('env')})\n{self.diagnostics()}")
+        a, b = ids
+        env = runs[0]["env"]
+        if (env.get("JADA_TASK_ID"), env.get("JADA_AGENT_CONFIG")) != (str(p), "/etc/jada-agent.conf"):
+            raise Failure(f"the session's environment: {env}")
+        if [r["env"].get("JADA_TASK_ID") for r in runs] != [str(p), str(a), str(b), str(p)]:
+            raise Failure(f"the sessions ran tasks {[r['env'].get('JADA_TASK_ID') for r in runs]}, "
+                          f"not {[p, a, b, p]}")
+        if [c["id"] for c in t["children"]] != [a, b]:
+            raise Failure(f"task {p}'s children are {t['children']}, not {[a, b]}")
+        for child, part in ((a, "A"), (b, "B")):
+            c = self.task_show(child)
+            if (c["parent"], c["state"], c["title"], c["result"]) != (p, "done", part, f"Result of part {part}."):
+                raise Failure(f"sub-task {child}: {json.dumps(c, indent=1)}")
+        if runs[1]["stdin"] != "Do part A.":
+            raise Failure(f"sub-task {a}'s session got {runs[1]['stdin']!r} on stdin")
+        states = [e["new_state"] for e in t["events"]]
+        if states[-5:] != ["running", "waiting", "queued", "running", "done"]:
+            raise Failure(f"task {p}'s states: {states}")
+        last = runs[3]
+        if not last.get("resumed") or last.get("session_id") != runs[0].get("session_id"):
+            raise Failure(f"the parent's last session did not resume its conversation: {last}")
+        for words in (f"## Sub-task {a}: A", f"## Sub-task {b}: B", "Result of part A.", "Result of part B."):
+            if words not in last["stdin"]:
+                raise Failure(f"the resumed session's prompt lacks {words!r}: {last['stdin']!r}")
+        if t["result"] != "Parent finished with both parts.":
+            raise Failure(f"task {p}'s result: {t['result']!r}")
+        log(f"  task {p} split into {a} and {b} from its session, waited, resumed, done")
+
     def check_catalog(self):
         """3b. a needs_you task raises an alert that journalctl -x explains from the catalog."""
         self.play(stream=SUCCESS, result_text="NEEDS-YOU: ok?")
@@ -799,10 +864,17 @@ class SystemTest:
 
     def check_real_claude(self):
         """R. the real Claude Code CLI (Node 18) runs a task to done inside the hardened unit."""
+        self.with_real_claude(self._check_real_claude)
+
+    def check_real_claude_subtasks(self):
+        """R2. the real CLI's Bash tool runs `jada-agent task add --parent "$JADA_TASK_ID"` in the hardened unit: the parent waits, its children run, it resumes with their results and ends done."""
+        self.with_real_claude(self._check_real_claude_subtasks)
+
+    def with_real_claude(self, check):
         if not self.args.claude_cli:
             raise Failure("needs --claude-cli DIR (the directory tools/install-claude-cli filled)")
         try:
-            self._check_real_claude()
+            check()
         except Failure as e:
             raise Failure(f"{e}\n{self.real_claude_diagnostics()}")
         finally:
@@ -848,31 +920,7 @@ class SystemTest:
             {"text": "Writing the script.", "tool_use": {"name": "Write", "input": {
                 "file_path": f"{work}/hello.py", "content": HELLO_PY}}},
         ]
-        os.makedirs(self.c.path(API_DIR), exist_ok=True)
-        self.c.write(f"{API_DIR}/script.json", json.dumps({"rules": rules}, indent=1) + "\n")
-        for f in ("port", "requests.jsonl"):
-            if os.path.exists(self.c.path(f"{API_DIR}/{f}")):
-                os.unlink(self.c.path(f"{API_DIR}/{f}"))
-        # The fake Messages API: a transient unit as root, outside jada-agent's sandbox.
-        self.c.run(["systemd-run", f"--unit={API_UNIT}", "--collect", "--quiet",
-                    f"--property=StandardOutput=truncate:{API_DIR}/port", "--property=StandardError=journal",
-                    "python3", FAKE_API, f"{API_DIR}/script.json", "--log", f"{API_DIR}/requests.jsonl"])
-
-        def port():
-            try:
-                with open(self.c.path(f"{API_DIR}/port")) as f:
-                    text = f.read()
-            except FileNotFoundError:
-                return None
-            return int(text) if text.endswith("\n") else None
-        api = self.wait("the fake Messages API to print its port", port, 30)
-        self.c.write(f"{DROPIN_DIR}/30-real-claude.conf", textwrap.dedent(f"""\
-            [Service]
-            Environment=ANTHROPIC_BASE_URL=http://127.0.0.1:{api}
-            Environment=NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
-            """))
-        self.c.write("/etc/jada-agent.conf", CONFIG.format(poll="5s", share=SHARE, extra="allowed_tools = Bash(python3:*)\n")
-                     .replace(f"command = {SHARE}/fake-claude", f"command = {CLAUDE}"))
+        self.start_fake_api(rules, "allowed_tools = Bash(python3:*)\n")
         self.systemctl("daemon-reload")
         self.since = self.c.run(["date", "+@%s.%N"]).stdout.strip()
         t0 = time.monotonic()
@@ -919,6 +967,93 @@ class SystemTest:
         log(f"  task {tid} done in {took:.1f}s: {s['turns']} turns, {len(reqs)} requests to the fake API, "
             f"node {major}, {agent}\n  the CLI's Bash tool saw: {' '.join(f'{k}={v}' for k, v in seen.items())}")
 
+    def _check_real_claude_subtasks(self):
+        self.c.run(["ip", "link", "set", "lo", "up"])
+        self.systemctl("stop", "jada-agent")
+        p = int(self.cli("task", "add", "--title", "real split", "A big job, in two parts.").stdout.strip())
+        # The command as the system prompt gives it (the task's id written
+        # out): `jada-agent` from the session's PATH, the config and db from
+        # its environment.
+        split = " && ".join(f"printf 'Do part {x}.' | jada-agent task add --parent {p} --title {x} -"
+                            for x in ("A", "B"))
+        report = "Your sub-tasks have all ended"
+        rules = [
+            {"main": False, "text": "Side answer."},
+            {"contains": report, "text": "Both parts are in; the big job is done."},
+            {"contains": "Do part A.", "text": "Result of part A."},
+            {"contains": "Do part B.", "text": "Result of part B."},
+            {"contains": "A big job", "min_tool_results": 1, "text": "Split; the CLI said: {last_result}"},
+            {"contains": "A big job", "text": "Splitting into two parts.", "tool_use": {"name": "Bash", "input": {
+                "command": split, "description": "Add the two sub-tasks"}}},
+        ]
+        # No allowed_tools: the daemon allows Bash(jada-agent task add:*) itself.
+        self.start_fake_api(rules, "")
+        self.systemctl("daemon-reload")
+        self.since = self.c.run(["date", "+@%s.%N"]).stdout.strip()
+        t0 = time.monotonic()
+        self.systemctl("start", "jada-agent")
+        t = self.wait_task(p, ("done", "failed", "needs_you"), 200)
+        took = time.monotonic() - t0
+        if t["state"] != "done" or t["result"] != "Both parts are in; the big job is done.":
+            raise Failure(f"task {p} ended {t['state']}: {json.dumps(t, indent=1)}")
+        conv = [q for q in self.api_requests() if q.get("path", "").startswith("/v1/messages") and q.get("main")]
+        said = [q.get("last_user_text") or "" for q in conv if q["rule"] == 4]
+        ids = [c["id"] for c in t["children"]]
+        if len(said) != 1 or said[0].split() != [str(i) for i in ids] or len(ids) != 2:
+            raise Failure(f"the Bash tool's `jada-agent task add` said {said!r}; task {p}'s children: {t['children']}")
+        a, b = ids
+        for child, part in ((a, "A"), (b, "B")):
+            c = self.task_show(child)
+            if (c["parent"], c["state"], c["title"], c["result"]) != (p, "done", part, f"Result of part {part}."):
+                raise Failure(f"sub-task {child}: {json.dumps(c, indent=1)}")
+        states = [e["new_state"] for e in t["events"]]
+        if states[-5:] != ["running", "waiting", "queued", "running", "done"]:
+            raise Failure(f"task {p}'s states: {states}")
+        # The resumed session sent the whole conversation (the Bash call and
+        # its result), the children's report last.
+        resumed = [q for q in conv if q["rule"] == 1]
+        if len(resumed) != 1 or resumed[0]["tool_results"] != 1:
+            raise Failure(f"the resumed session's requests: {resumed}")
+        for words in (f"## Sub-task {a}: A\nstate: done\nresult:\nResult of part A.",
+                      f"## Sub-task {b}: B\nstate: done\nresult:\nResult of part B."):
+            if words not in (resumed[0].get("last_user_text") or ""):
+                raise Failure(f"the resumed conversation's last message lacks {words!r}: {resumed}")
+        sessions = [s for s in json.loads(self.cli("sessions", "--json").stdout)["sessions"] if s.get("task_id") == p]
+        if [(s["outcome"], s["resumed"], s["claude_session_id"]) for s in sessions] != \
+                [("done", False, t["claude_session_id"]), ("done", True, t["claude_session_id"])]:
+            raise Failure(f"task {p}'s sessions: {json.dumps(sessions, indent=1)}")
+        log(f"  task {p} split into {a} and {b} by the CLI's Bash tool, resumed, done in {took:.1f}s "
+            f"({len(conv)} turns to the fake API)")
+
+    def start_fake_api(self, rules, claude_config):
+        """The fake Messages API on these rules, and the real CLI as the
+        daemon's claude (the drop-in and the config; daemon-reload to follow)."""
+        os.makedirs(self.c.path(API_DIR), exist_ok=True)
+        self.c.write(f"{API_DIR}/script.json", json.dumps({"rules": rules}, indent=1) + "\n")
+        for f in ("port", "requests.jsonl"):
+            if os.path.exists(self.c.path(f"{API_DIR}/{f}")):
+                os.unlink(self.c.path(f"{API_DIR}/{f}"))
+        # The fake Messages API: a transient unit as root, outside jada-agent's sandbox.
+        self.c.run(["systemd-run", f"--unit={API_UNIT}", "--collect", "--quiet",
+                    f"--property=StandardOutput=truncate:{API_DIR}/port", "--property=StandardError=journal",
+                    "python3", FAKE_API, f"{API_DIR}/script.json", "--log", f"{API_DIR}/requests.jsonl"])
+
+        def port():
+            try:
+                with open(self.c.path(f"{API_DIR}/port")) as f:
+                    text = f.read()
+            except FileNotFoundError:
+                return None
+            return int(text) if text.endswith("\n") else None
+        api = self.wait("the fake Messages API to print its port", port, 30)
+        self.c.write(f"{DROPIN_DIR}/30-real-claude.conf", textwrap.dedent(f"""\
+            [Service]
+            Environment=ANTHROPIC_BASE_URL=http://127.0.0.1:{api}
+            Environment=NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
+            """))
+        self.c.write("/etc/jada-agent.conf", CONFIG.format(poll="5s", share=SHARE, extra=claude_config)
+                     .replace(f"command = {SHARE}/fake-claude", f"command = {CLAUDE}"))
+
     def api_requests(self):
         try:
             with open(self.c.path(f"{API_DIR}/requests.jsonl")) as f:
@@ -939,9 +1074,9 @@ class SystemTest:
 
     CHECKS = ["check_unit_verify", "check_sysusers", "check_start", "check_sandbox_applied", "check_status_text",
               "check_reload",
-              "check_task_done", "check_project", "check_journal", "check_catalog", "check_stop_during_session", "check_state_survives_restart",
+              "check_task_done", "check_subtasks", "check_project", "check_journal", "check_catalog", "check_stop_during_session", "check_state_survives_restart",
               "check_watchdog", "check_cli_as_root_while_stopped", "check_bad_config_no_restart",
-              "check_real_claude", "check_no_unit_problems"]
+              "check_real_claude", "check_real_claude_subtasks", "check_no_unit_problems"]
 
     # With --deb: the same checks on the Debian package, installed by apt.
     DEB_CHECKS = ["check_deb_install", "check_unit_verify", "check_start", "check_status_text", "check_task_done",
