@@ -22,9 +22,6 @@ int queue_add_event(sqlite3 *db, int64_t id, int old_state, enum task_state new_
                     int64_t now);
 /* Every row of a prepared TASK_COLUMNS query. */
 int queue_read_tasks(sqlite3 *db, sqlite3_stmt *st, struct queue_task **ret, size_t *n);
-/* queue_transition within the caller's transaction. */
-int queue_transition_locked(sqlite3 *db, int64_t id, enum task_state to, const struct queue_change *change,
-                            int64_t now, enum task_state *ret_from);
 
 /* queue-family.c, each within the caller's transaction. */
 /* What a new task takes from its parent (NULL/0: nothing). */

@@ -397,7 +397,7 @@ int queue_transition_locked(sqlite3 *db, int64_t id, enum task_state to, const s
         r = db_prepare(db,
                     "UPDATE tasks SET state = ?2, updated_at = ?3, "
                     "  run_after = CASE WHEN ?4 > 0 THEN ?4 ELSE run_after END, "
-                    "  reply = COALESCE(?5, reply), "
+                    "  reply = CASE WHEN ?15 THEN NULL ELSE COALESCE(?5, reply) END, "
                     "  result = COALESCE(?6, result), "
                     "  error = COALESCE(?7, error), "
                     "  needs_you_reason = CASE WHEN ?2 = 'needs_you' THEN COALESCE(?8, needs_you_reason) END, "
@@ -423,6 +423,7 @@ int queue_transition_locked(sqlite3 *db, int64_t id, enum task_state to, const s
         sqlite3_bind_int(st, 11, change->clear_claude_session_id);
         sqlite3_bind_int64(st, 12, change->add_turns);
         sqlite3_bind_double(st, 13, change->add_cost_usd);
+        sqlite3_bind_int(st, 15, change->clear_reply);
         sqlite3_bind_int(st, 14, change->release_session);
         r = db_step_done(db, st);
         if (r == 0)
@@ -445,7 +446,7 @@ int queue_note_session_start(sqlite3 *db, int64_t id, const char *claude_session
         sqlite3_stmt *st;
         int r = db_prepare(db,
                            "UPDATE tasks SET sessions_used = sessions_used + 1, claude_session_id = ?2, "
-                           "reply = NULL, updated_at = ?3 WHERE id = ?1",
+                           "updated_at = ?3 WHERE id = ?1",
                            &st);
 
         if (r < 0)

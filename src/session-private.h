@@ -76,7 +76,7 @@ struct session_record {
         enum task_state to;
         struct queue_change change;             /* strings point at the copies below */
         int64_t now;
-        char *reason, *result, *error, *needs_you_reason, *uncounted, *reply;
+        char *reason, *result, *error, *needs_you_reason, *uncounted;
 };
 
 /* The running sessions and what they need from the daemon. */
@@ -109,7 +109,7 @@ void sessions_db_failed(struct sessions *m, int r, const char *what);
 /* Writes a record now, or keeps it for the next sessions_retry_unrecorded(). */
 void session_record_commit(struct sessions *m, struct session_record *rec);
 void session_record_free(struct session_record *rec);
-/* A session that never reached the model gives back what its start took. */
+/* A session that reached the model used up the reply; one that never did gives back its slot. */
 void session_record_release(const struct session *s, struct session_record *rec);
 /* At exit: what could not be written is dropped (the next start recovers it). */
 void sessions_free_unrecorded(struct sessions *m);

@@ -6,6 +6,7 @@
 #include "session-private.h"
 #include "jada/budget.h"
 #include "jada/child.h"
+#include "jada/db.h"
 #include "jada/project.h"
 #include "jada/log.h"
 #include "jada/queue.h"
@@ -25,42 +26,68 @@ void session_record_free(struct session_record *rec)
         free(rec->error);
         free(rec->needs_you_reason);
         free(rec->uncounted);
-        free(rec->reply);
         free(rec);
 }
 
-/* Writes what is left of a record: 0 when all of it is in the db. */
-static int record_write(struct sessions *m, struct session_record *rec)
+struct record_tx {
+        struct session_record *rec;
+        enum task_state from;
+        int transition;                 /* queue_transition's answer */
+};
+
+static int record_in_tx(sqlite3 *db, void *userdata)
 {
+        struct record_tx *tx = userdata;
+        struct session_record *rec = tx->rec;
         int r;
 
         if (rec->row > 0) {
-                r = session_store_finish(m->db, rec->row, rec->now, &rec->end);
+                r = session_store_finish(db, rec->row, rec->now, &rec->end);
                 if (r < 0)
                         return r;
-                rec->row = 0;
         }
         if (rec->transition) {
-                enum task_state from;
-
-                r = queue_transition(m->db, rec->task_id, rec->to, &rec->change, rec->now, &from);
-                if (r == -EPERM)
-                        log_notice("task %lld became %s while its session ran; left as it is",
-                                   (long long)rec->task_id, task_state_name(from));
-                else if (r == -ENOENT)
-                        log_notice("task %lld was deleted while its session ran", (long long)rec->task_id);
-                else if (r < 0)
+                r = queue_transition_locked(db, rec->task_id, rec->to, &rec->change, rec->now, &tx->from);
+                tx->transition = r;
+                /* A task moved by hand, or deleted, meanwhile: the row is
+                 * still recorded; the task is left as it is. */
+                if (r < 0 && r != -EPERM && r != -ENOENT)
                         return r;
+        }
+        return 0;
+}
+
+/* Writes what is left of a record: 0 when all of it is in the db. The
+ * session's row and its task's move are one transaction: a kill between
+ * two would leave a finished session's task running, and start-up
+ * recovery would queue it to run again. */
+static int record_write(struct sessions *m, struct session_record *rec)
+{
+        struct record_tx tx = { .rec = rec };
+        int r;
+
+        if (rec->row == 0 && !rec->transition)
+                return 0;
+        r = db_transaction(m->db, record_in_tx, &tx);
+        if (r < 0)
+                return r;
+        rec->row = 0;
+        if (rec->transition) {
+                rec->transition = false;
+                if (tx.transition == -EPERM)
+                        log_notice("task %lld became %s while its session ran; left as it is",
+                                   (long long)rec->task_id, task_state_name(tx.from));
+                else if (tx.transition == -ENOENT)
+                        log_notice("task %lld was deleted while its session ran", (long long)rec->task_id);
                 /* The journal's "session ended" line named the outcome's
                  * state; a task with sub-tasks still to finish waits instead. */
-                if (r == 0 && rec->to != TASK_WAITING && rec->to != TASK_NEEDS_YOU) {
+                else if (rec->to != TASK_WAITING && rec->to != TASK_NEEDS_YOU) {
                         struct queue_task *t = NULL;
                         if (queue_get(m->db, rec->task_id, &t) == 0 && t->state == TASK_WAITING)
                                 log_info("task %lld waits for its sub-tasks (not %s)", (long long)rec->task_id,
                                          task_state_name(rec->to));
                         queue_task_free(t);
                 }
-                rec->transition = false;
         }
         return 0;
 }
@@ -116,18 +143,18 @@ void sessions_free_unrecorded(struct sessions *m)
                             "recovers the task%s as interrupted", n, n == 1 ? "" : "s", n == 1 ? "" : "s");
 }
 
-/* A session that never reached the model gives back what its start took
- * from the task: the slot in sessions_used and the operator's reply (the
- * start cleared it), so the next session asks the same question. */
+/* The reply (a person's answer, or the report of the sub-tasks) stays in
+ * the task until a session that reached the model ends: a session that
+ * never did gives back its slot in sessions_used and leaves the reply for
+ * the next one, and a kill at any moment before the end leaves it too (the
+ * next session sends it again rather than losing it). */
 void session_record_release(const struct session *s, struct session_record *rec)
 {
-        if (!rec->uncounted)
+        if (!rec->uncounted) {
+                rec->change.clear_reply = true;
                 return;
-        rec->change.release_session = true;
-        if (s->task->reply) {
-                rec->reply = xstrdup(s->task->reply);
-                rec->change.reply = rec->reply;
         }
+        rec->change.release_session = true;
 }
 
 static void kill_orphan(int64_t pid, int64_t pid_start, void *userdata)

@@ -111,6 +111,7 @@ struct queue_change {
         int64_t add_turns;              /* a session's turns and cost, added to the task's */
         double add_cost_usd;
         bool release_session;           /* the session never reached the model: sessions_used - 1 */
+        bool clear_reply;               /* a session that reached the model read the reply: it is used up */
         unsigned only_from;             /* if not 0: a mask of 1 << state the task must be in */
 };
 
@@ -143,6 +144,12 @@ int queue_claim(sqlite3 *db, int64_t now, const char *const *busy_projects, stru
  * the same transaction (notify-store.h). */
 int queue_transition(sqlite3 *db, int64_t id, enum task_state to, const struct queue_change *change,
                      int64_t now, enum task_state *ret_from);
+
+/* queue_transition within the caller's transaction: a session's end is
+ * recorded with its row (session-record.c) in one, so that a kill between
+ * the two cannot leave a finished session's task running (and run it again). */
+int queue_transition_locked(sqlite3 *db, int64_t id, enum task_state to, const struct queue_change *change,
+                            int64_t now, enum task_state *ret_from);
 
 /* A session of a running task is about to start: counts it in
  * sessions_used, records its conversation, and takes the reply it answers.

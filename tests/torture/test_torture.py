@@ -7,11 +7,14 @@ integrity_check, no task is lost or in two states, every claude that ran has
 its sessions row (the day's budget is never undercounted), no claude or tool
 of a dead daemon lives on, and interrupted conversations are resumed.
 
-Also: SIGKILL of claude alone, and a full disk under the state dir."""
+Also: kill -9s across parents' and sub-tasks' lives (FamilyCrash: no parent
+stuck waiting on sub-tasks that all ended, no sub-task running twice), SIGKILL
+of claude alone, and a full disk under the state dir."""
 
 import json
 import os
 import random
+import shlex
 import signal
 import socket
 import sqlite3
@@ -20,7 +23,7 @@ import sys
 import time
 import urllib.request
 
-from harness import REPO, TIMEOUT, TempStateTest, alive, read_fake_claude_log
+from harness import BIN, REPO, TIMEOUT, TempStateTest, alive, read_fake_claude_log
 
 FAKE_CLAUDE = os.path.join(REPO, "tests", "fake", "fake-claude")
 FAKE_GOOGLE = os.path.join(REPO, "tests", "fake", "fake_google_sheets.py")
@@ -29,6 +32,9 @@ API_KEY = "sk-ant-test-0000-not-a-real-key"
 KILLS = int(os.environ.get("JADA_TORTURE_KILLS", "200"))
 STATES = {"queued", "running", "done", "needs_you", "failed", "cancelled"}
 TERMINAL = {"done", "needs_you", "failed", "cancelled"}
+FINISHED = {"done", "failed", "cancelled"}  # a sub-task in one of these no longer holds its parent
+SPLIT = os.path.join(REPO, "tests", "torture", "split-in-session")
+PARTS = ("A", "B")  # what split-in-session adds to a top-level task
 
 
 def proc_environ(pid):
@@ -324,6 +330,276 @@ class CrashTorture(TortureBase):
               file=sys.stderr)
         # The kills must have landed in every part of a task's life.
         for moment in ("mid-session", "between sessions"):
+            self.assertGreater(moments.get(moment, 0), 0, moments)
+
+
+class FamilyCrash(TortureBase):
+    """kill -9 of the daemon at random moments of parents' and sub-tasks'
+    lives (issue 18). Each top-level task's session splits it into the parts
+    A and B through the command line (tests/torture/split-in-session), then
+    ends; the parts run, two at a time; the parent resumes its conversation
+    with their results and ends done. Kills land at start-up (recovery),
+    anywhere, while the session's CLI call adds a part, while a part's
+    session runs, just after a session ends (a part done and its parent
+    queued again, a parent going to waiting) and just after a parent is
+    queued again (its claim, the start of its resumed session). After each
+    kill: a waiting parent always has an unfinished part, no task ran twice
+    at once (a part's session never overlaps another of its own or one of
+    its parent's, a parent never has a part twice), a part is done at most
+    once, and the db's invariants of CrashTorture. At the end every parent
+    and part is done, and the parent's first session after its parts ended
+    was told every part's result."""
+
+    # Each kill starts a daemon, checks what its recovery made, waits for
+    # its moment (up to 3 s) and checks the db again: about 1.2 s a kill.
+    # 33 (at CrashTorture's default 200) is 5 or 6 kills at each of the 6
+    # moments, over about 10 families, in about 40 s. Checked against a
+    # recovery that queues a parent with unfinished parts, and a part's end
+    # that forgets its waiting parent: each caught within the first 5 kills.
+    KILLS = max(6, KILLS // 6)
+    PHASES = ("start-up", "anywhere", "CLI add", "part's session", "session end", "parent queued again")
+    PARENTS_AT_ONCE = 2
+
+    def setUp(self):
+        super().setUp()
+        self.marks = os.path.join(self.tmp, "marks")
+        os.makedirs(self.marks)
+        self.write_config(f"poll_interval = 1h\n[claude]\ncommand = {FAKE_CLAUDE}\nconcurrency = 2\n"
+                          "sessions_per_day = 1000\nmax_sessions_per_task = 100\nmax_attempts = 100\n")
+        run = " ".join(shlex.quote(a) for a in (sys.executable, SPLIT, BIN, self.marks))
+        # Each session splits its task if it is a top-level one lacking a
+        # part; it ends done or at its turn limit (resumed), at a random
+        # pace, sometimes with a tool left running in claude's group.
+        rng = random.Random(2)
+        for n in range(1, 800):
+            kind = "max_turns" if rng.random() < 0.2 else "success"
+            self.scenario(n, run=run, stream=f"{SAMPLES}{kind}.stream.jsonl",
+                          line_delay=rng.choice([0, 0.01, 0.03]), spawn_child=rng.random() < 0.2)
+
+    def count_marks(self):
+        return len(os.listdir(self.marks))
+
+    def count_part_runs(self):
+        parts = {str(r["id"]) for r in self.query("SELECT id FROM tasks WHERE parent_id IS NOT NULL")}
+        return sum(1 for inv in self.invocations() if inv["env"].get("JADA_TASK_ID") in parts)
+
+    def count_requeued(self):
+        return self.query("SELECT count(*) AS n FROM task_events WHERE old_state = 'waiting' "
+                          "AND new_state = 'queued'")[0]["n"]
+
+    def count_ended(self):
+        return self.query("SELECT count(*) AS n FROM sessions WHERE ended_at IS NOT NULL")[0]["n"]
+
+    def wait_for_more(self, count, timeout=3.0):
+        """Returns once count() grows (or the timeout passes)."""
+        before = count()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and count() == before:
+            time.sleep(0.002)
+
+    def snapshot(self):
+        """What was going on at the moment of the kill."""
+        running = self.query("SELECT count(*) AS n FROM tasks WHERE state = 'running'")[0]["n"]
+        open_rows = self.query("SELECT t.parent_id FROM sessions s JOIN tasks t ON t.id = s.task_id "
+                               "WHERE s.ended_at IS NULL")
+        if running > len(open_rows):
+            return "claimed, no session row yet"
+        if any(r["parent_id"] is None for r in open_rows):
+            return "mid-session of a parent"
+        if open_rows:
+            return "mid-session of a part"
+        return "between sessions"
+
+    def check_family(self, parents, when, live=False):
+        """The invariants that must hold whenever no daemon runs; and, but
+        for the claude log's, while one runs (live): each move is one
+        transaction, and they are read in one."""
+        db = self.db()
+        try:
+            self.assertEqual(db.execute("PRAGMA integrity_check").fetchone()[0], "ok", when)
+            self.assertEqual(db.execute("PRAGMA foreign_key_check").fetchall(), [], when)
+            db.execute("BEGIN")
+            tasks = {r["id"]: dict(r) for r in db.execute("SELECT * FROM tasks")}
+            rows = [dict(r) for r in db.execute("SELECT * FROM sessions ORDER BY id")]
+            last_event = dict(db.execute("SELECT task_id, new_state FROM task_events e WHERE id = "
+                                         "(SELECT max(id) FROM task_events WHERE task_id = e.task_id)").fetchall())
+            db.rollback()
+        finally:
+            db.close()
+        # No task lost or invented: the parents, and the parts their sessions added, each once.
+        self.assertLessEqual(set(parents), set(tasks), f"{when}: a parent lost")
+        parts = {}
+        for t in tasks.values():
+            if t["id"] in parents:
+                self.assertIsNone(t["parent_id"], when)
+                continue
+            self.assertIn(t["parent_id"], parents, f"{when}: task {t['id']} invented")
+            self.assertIn(t["title"], PARTS, when)
+            key = (t["parent_id"], t["title"])
+            self.assertNotIn(key, parts, f"{when}: task {key[0]} has part {key[1]} twice "
+                                         f"({parts.get(key)} and {t['id']}): two of its sessions ran at once")
+            parts[key] = t["id"]
+        children = {p: [t for t in tasks.values() if t["parent_id"] == p] for p in parents}
+        for t in tasks.values():
+            self.assertIn(t["state"], STATES | {"waiting"}, when)
+            self.assertEqual(last_event.get(t["id"]), t["state"], f"{when}: task {t['id']}'s audit trail disagrees")
+        for p in parents:
+            unfinished = [c["id"] for c in children[p] if c["state"] not in FINISHED]
+            state = tasks[p]["state"]
+            # The point of issue 18's crash safety: never stuck waiting.
+            if state == "waiting":
+                self.assertTrue(unfinished, f"{when}: task {p} waits, but its sub-tasks have all ended: "
+                                            f"{[(c['id'], c['state']) for c in children[p]]}")
+            # A session's end, or its daemon's death, with parts unfinished makes it wait.
+            if state == "queued":
+                self.assertEqual(unfinished, [], f"{when}: task {p} queued with unfinished sub-tasks")
+            if state == "done":
+                self.assertEqual(unfinished, [], f"{when}: task {p} done before its sub-tasks")
+        # Budget: every claude that ran has its row, naming its conversation and task.
+        by_pid = {r["pid"]: r for r in rows if r["pid"] is not None}
+        for inv in [] if live else self.invocations():
+            row = by_pid.get(inv["pid"])
+            self.assertIsNotNone(row, f"{when}: claude pid {inv['pid']} ran without a sessions row")
+            self.assertEqual(row["claude_session_id"], inv["session_id"], when)
+            self.assertEqual(str(row["task_id"]), inv["env"].get("JADA_TASK_ID"), when)
+        for t in tasks.values():
+            mine = [r for r in rows if r["task_id"] == t["id"]]
+            if not live:  # (a session that never started gives its slot back in a second write)
+                self.assertEqual(t["sessions_used"], sum(1 for r in mine if r["uncounted"] is None),
+                                 f"{when}: task {t['id']} sessions_used")
+            # Never twice at once: each session of a task began once the one
+            # before it had ended (a killed one ends at the next start-up).
+            if live:
+                self.assertLessEqual(sum(1 for r in mine if r["ended_at"] is None), 1, f"{when}: {mine}")
+                mine = [r for r in mine if r["ended_at"] is not None]
+            for prev, nxt in zip(mine, mine[1:]):
+                self.assertIsNotNone(prev["ended_at"], f"{when}: task {t['id']}: {prev} still open under {nxt}")
+                self.assertGreaterEqual(nxt["started_at"], prev["ended_at"], f"{when}: task {t['id']}: {prev} {nxt}")
+            # A part is done once: one session that ended it done, its last.
+            if t["parent_id"] is not None:
+                done = [i for i, r in enumerate(mine) if r["outcome"] == "done"]
+                self.assertLessEqual(len(done), 1, f"{when}: part {t['id']} done twice: {mine}")
+                if done:
+                    self.assertEqual(done[0], len(mine) - 1, f"{when}: part {t['id']} ran after it was done: {mine}")
+        # A part never runs while its parent's session does. Seconds, floored:
+        # a strict overlap of the floored spans is an overlap of the real ones.
+        for c in (t for t in tasks.values() if t["parent_id"] is not None):
+            for cr in (r for r in rows if r["task_id"] == c["id"]):
+                for pr in (r for r in rows if r["task_id"] == c["parent_id"]):
+                    c_end = cr["ended_at"] if cr["ended_at"] is not None else 2 ** 62
+                    p_end = pr["ended_at"] if pr["ended_at"] is not None else 2 ** 62
+                    self.assertFalse(cr["started_at"] < p_end and pr["started_at"] < c_end,
+                                     f"{when}: part {c['id']} ran during its parent's session: {cr} {pr}")
+        return tasks, rows
+
+    def test_kills_across_parents_and_sub_tasks(self):
+        rng = random.Random(int(os.environ.get("JADA_TORTURE_SEED", "8")))
+        parents, phases, moments, grandchildren = [], {}, {}, set()
+        # Each moment as often as the others, in a random order.
+        order = list(self.PHASES) * (self.KILLS // len(self.PHASES) + 1)
+        rng.shuffle(order)
+        for k in range(self.KILLS):
+            states = {p: "queued" for p in parents}
+            if parents:
+                states = {r["id"]: r["state"] for r in self.query("SELECT id, state FROM tasks WHERE parent_id IS NULL")}
+            while sum(1 for p in parents if states[p] not in TERMINAL) < self.PARENTS_AT_ONCE:
+                parents.append(self.add(f"big job {len(parents)}"))
+                states[parents[-1]] = "queued"
+            d = self.daemon()
+            phase = order[k]
+            if phase != "start-up":
+                # What the start-up recovery made of the last kill, at once
+                # (a kill at start-up keeps its moment).
+                self.check_family(parents, f"start {k + 1}", live=True)
+            if phase == "start-up":
+                time.sleep(rng.uniform(0, 0.02))
+            elif phase == "anywhere":
+                time.sleep(rng.uniform(0, 1.0))
+            elif phase == "CLI add":
+                self.wait_for_more(self.count_marks)
+                time.sleep(rng.uniform(0, 0.03))
+            elif phase == "part's session":
+                self.wait_for_more(self.count_part_runs)
+                time.sleep(rng.uniform(0, 0.05))
+            elif phase == "session end":
+                self.wait_for_more(self.count_ended)
+                time.sleep(rng.uniform(0, 0.003))
+            else:
+                self.wait_for_more(self.count_requeued)
+                time.sleep(rng.uniform(0, 0.05))
+            d.signal(signal.SIGKILL)
+            d.wait()
+            phases[phase] = phases.get(phase, 0) + 1
+            when = f"kill {k + 1} ({phase})"
+            # claude dies with the daemon; what its shell line ran (the CLI
+            # adding a part) ends on its own, as under systemd's final kill
+            # of the unit's group; a tool left in claude's group lives until
+            # the next daemon reaps it.
+            self.wait_until(lambda: all(proc_comm(p) == "sleep" for p in self.session_processes()),
+                            f"{when}: a session's processes outliving the daemon")
+            grandchildren.update(self.session_processes())
+            moment = self.snapshot()
+            moments[moment] = moments.get(moment, 0) + 1
+            self.check_family(parents, f"{when}, {moment}")
+
+        # The last daemon runs undisturbed: every parent and part ends done.
+        d = self.daemon()
+        self.wait_until(lambda: not any(alive(p) for p in grandchildren), "orphaned tools to be killed")
+        self.wait_until(lambda: all(t["state"] == "done" for t in self.query("SELECT state FROM tasks")),
+                        "every parent and sub-task to end done", timeout=TIMEOUT * 6)
+        self.wait_until(lambda: not self.query("SELECT id FROM sessions WHERE ended_at IS NULL"),
+                        "every session row to close")
+        d.stop()
+        self.assertEqual(d.wait(), 0)
+        self.wait_until(lambda: not self.session_processes(), "no session process left")
+        tasks, rows = self.check_family(parents, "the end")
+        self.assertTrue(all(r["outcome"] for r in rows))
+        runs = {inv["pid"]: inv for inv in self.invocations()}
+        interrupted = 0
+        for tid, t in tasks.items():
+            mine = [r for r in rows if r["task_id"] == tid]
+            for prev, nxt in zip(mine, mine[1:]):
+                if prev["outcome"] in ("interrupted", "max_turns") or t["parent_id"] is None:
+                    interrupted += prev["outcome"] == "interrupted"
+                    self.assertEqual(nxt["resumed"], 1, f"task {tid}: {prev} → {nxt}")
+                    self.assertEqual(nxt["claude_session_id"], prev["claude_session_id"], f"task {tid}")
+        told = lost_with_claude = 0
+        for p in parents:
+            kids = sorted((t for t in tasks.values() if t["parent_id"] == p), key=lambda t: t["id"])
+            self.assertEqual([c["title"] for c in kids], list(PARTS), f"task {p}'s parts")
+            # The parent's first session after its last part's: it was told
+            # every part's result, unless claude was killed before the fake
+            # recorded what it read (a session that never started claude
+            # leaves the message in the task: the next one must have it).
+            last_part_row = max(r["id"] for r in rows if r["task_id"] in {c["id"] for c in kids})
+            after = [r for r in rows if r["task_id"] == p and r["id"] > last_part_row]
+            self.assertTrue(after, f"task {p} never resumed after its parts")
+            for r in after:
+                if r["pid"] in runs:
+                    stdin = runs[r["pid"]]["stdin"]
+                    for c in kids:
+                        self.assertIn(f"Sub-task {c['id']}: {c['title']}\nstate: done", stdin,
+                                      f"task {p}'s resume after its parts: {stdin!r}")
+                    self.assertIn("--resume", runs[r["pid"]]["argv"])
+                    told += 1
+                    break
+                if r["pid"] is not None:
+                    # claude ran, killed before it recorded what it was told:
+                    # a real one may have kept it in its conversation.
+                    self.assertEqual(r["outcome"], "interrupted", r)
+                    lost_with_claude += 1
+                    break
+                # A session killed before claude started: the report stays
+                # in the task (it is used up only by a session that reached
+                # the model), so the next session must be told.
+                continue
+        self.assertGreaterEqual(told, 1)
+        print(f"\nfamily torture: {self.KILLS} kills; phases {phases}; at the kill: {moments}; "
+              f"{len(parents)} parents, {len(tasks) - len(parents)} sub-tasks, {len(rows)} sessions "
+              f"({interrupted} interrupted and resumed), {len(runs)} claude runs, {self.count_marks()} CLI adds begun, "
+              f"{told} parents seen told their sub-tasks' results, {lost_with_claude} killed before the fake recorded it, "
+              f"{len(grandchildren)} orphaned tools reaped", file=sys.stderr)
+        for moment in ("mid-session of a parent", "mid-session of a part", "between sessions"):
             self.assertGreater(moments.get(moment, 0), 0, moments)
 
 
