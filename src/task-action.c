@@ -54,14 +54,15 @@ bool task_action_applies(enum task_action action, enum task_state state)
 int task_action_apply(sqlite3 *db, int64_t id, enum task_action action, const char *text, int64_t now,
                       enum task_state *ret_from, char *why, size_t size)
 {
-        struct queue_change change = { .reason = actions[action].reason, .only_from = actions[action].only_from };
+        struct queue_change change = { 0 };
         enum task_state from = TASK_QUEUED;
         int r;
 
         if (action >= _TASK_ACTION_MAX)
                 return -EINVAL;
-        if (actions[action].takes_text && (!text || strspn(text, " \t\r\n") == strlen(text) || !cli_text_ok(text, strlen(text), true) ||
-                                           strlen(text) > QUEUE_PROMPT_MAX)) {
+        change = (struct queue_change){ .reason = actions[action].reason, .only_from = actions[action].only_from };
+        if (actions[action].takes_text && (!text || strspn(text, " \t\r\n") == strlen(text) ||
+                                           !cli_text_ok(text, strlen(text), true) || strlen(text) > QUEUE_PROMPT_MAX)) {
                 snprintf(why, size, "a reply must be text of 1 byte to %d bytes", QUEUE_PROMPT_MAX);
                 return -EINVAL;
         }
