@@ -3,6 +3,7 @@
  * and the webhook's JSON around it. Everything from a task is bounded in
  * its outbox row already (notify-store.c). */
 #include "jada/notify.h"
+#include "jada/report.h"
 #include "jada/util.h"
 
 #include <jansson.h>
@@ -113,22 +114,10 @@ char *notify_message(const struct notification *n, const struct notify_links *li
         return xasprintf("%s%s%s", head, tail, url ? url : "");
 }
 
-/* jansson takes only valid UTF-8; a row from an old or hand-edited db may
- * hold other bytes: those become '?', and the message still goes. */
+/* jansson takes only valid UTF-8: report_text() makes other bytes '?'. */
 static json_t *json_text(const char *s)
 {
-        json_t *j = json_string(s);
-        char *ascii;
-
-        if (j)
-                return j;
-        ascii = xstrdup(s);
-        for (char *p = ascii; *p; p++)
-                if ((unsigned char)*p >= 0x80)
-                        *p = '?';
-        j = json_string(ascii);
-        free(ascii);
-        return j;
+        return report_text(s);
 }
 
 char *notify_webhook_body(const struct notification *n, const struct notify_links *links)

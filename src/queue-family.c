@@ -212,7 +212,8 @@ char *queue_children_report(const struct queue_task *children, size_t n)
 }
 
 /* The parent is waiting and its last sub-task just ended: queued again,
- * to resume its conversation with what they left. */
+ * to resume its conversation with what they left (after a person's reply
+ * that waited with it). */
 static int resume_parent(sqlite3 *db, int64_t parent, int64_t now)
 {
         struct queue_task *children = NULL;
@@ -225,6 +226,16 @@ static int resume_parent(sqlite3 *db, int64_t parent, int64_t now)
                 return r;
         reply = queue_children_report(children, n);
         queue_tasks_free(children, n);
+        /* A person's reply given while the sub-tasks ran comes first. */
+        {
+                struct queue_task *t = NULL;
+                if (queue_get(db, parent, &t) == 0 && t->reply && *t->reply) {
+                        char *both = xasprintf("%s\n\n%s", t->reply, reply);
+                        free(reply);
+                        reply = both;
+                }
+                queue_task_free(t);
+        }
         snprintf(reason, sizeof reason, "its %zu sub-task%s ended; resumed with their results", n, n == 1 ? "" : "s");
         return queue_transition_locked(db, parent, TASK_QUEUED,
                                        &(struct queue_change){ .reason = reason, .reply = reply, .run_after = now,

@@ -382,7 +382,10 @@ int queue_transition_locked(sqlite3 *db, int64_t id, enum task_state to, const s
         /* A session's end (or its start given back) while sub-tasks of the
          * task have not finished: it waits for them, whatever the outcome
          * said; a question for a person still goes to the person. */
-        if (from == TASK_RUNNING && (to == TASK_DONE || to == TASK_FAILED || to == TASK_QUEUED)) {
+        if ((from == TASK_RUNNING && (to == TASK_DONE || to == TASK_FAILED || to == TASK_QUEUED)) ||
+            (from == TASK_NEEDS_YOU && to == TASK_QUEUED)) {
+                /* ... and a reply to a task whose sub-tasks still run: it
+                 * waits with the reply, and resumes with both. */
                 int64_t unfinished = 0;
                 r = queue_family_unfinished(db, id, &unfinished);
                 if (r < 0)

@@ -12,9 +12,30 @@ json_t *report_time(int64_t t)
         return t > 0 ? json_string(format_utc(buf, sizeof buf, (uint64_t)t * USEC_PER_SEC)) : json_null();
 }
 
+json_t *report_text(const char *s)
+{
+        json_t *j;
+        char *ascii;
+
+        if (!s)
+                return json_null();
+        j = json_string(s);
+        if (j)
+                return j;
+        /* jansson takes only valid UTF-8; a git message or an old row may
+         * hold other bytes: those become '?' and the document still goes. */
+        ascii = xstrdup(s);
+        for (char *p = ascii; *p; p++)
+                if ((unsigned char)*p >= 0x80)
+                        *p = '?';
+        j = json_string(ascii);
+        free(ascii);
+        return j ? j : json_string("");
+}
+
 static json_t *json_text(const char *s)
 {
-        return s ? json_string(s) : json_null();
+        return report_text(s);
 }
 
 json_t *report_task(const struct queue_task *t)
@@ -83,15 +104,15 @@ json_t *report_task_detail(const struct queue_task *t, const struct queue_event 
         json_t *j = report_task(t), *arr = json_array();
 
         for (size_t i = 0; i < n; i++)
-                json_array_append_new(arr, json_pack("{s:o, s:o, s:s, s:s}",
+                json_array_append_new(arr, json_pack("{s:o, s:o, s:s, s:o}",
                         "at", report_time(events[i].at),
                         "old_state", events[i].old_state >= 0 ? json_string(task_state_name(events[i].old_state)) : json_null(),
                         "new_state", task_state_name(events[i].new_state),
-                        "reason", events[i].reason));
+                        "reason", report_text(events[i].reason)));
         json_object_set_new(j, "events", arr);
         json_object_set_new(j, "commits", info->commits >= 0 ? json_integer(info->commits) : json_null());
         json_object_set_new(j, "cost_cap_usd", cap > 0 ? json_real(cap) : json_null());
-        json_object_set_new(j, "diffstat", t->branch && !info->problem && info->diffstat ? json_string(info->diffstat) : json_null());
+        json_object_set_new(j, "diffstat", t->branch && !info->problem && info->diffstat ? report_text(info->diffstat) : json_null());
         json_object_set_new(j, "children", report_task_refs(family ? family->children : NULL,
                                                              family ? family->n_children : 0));
         json_object_set_new(j, "after", report_task_refs(family ? family->after : NULL, family ? family->n_after : 0));
@@ -156,18 +177,18 @@ json_t *report_sessions(const struct session_row *rows, size_t n, const struct s
                         "task_id", r->task_id ? json_integer(r->task_id) : json_null(),
                         "started_at", report_time(r->started_at),
                         "ended_at", report_time(r->ended_at),
-                        "outcome", r->outcome ? json_string(r->outcome) : json_null(),
+                        "outcome", report_text(r->outcome),
                         "exit_status", r->exit_status >= 0 ? json_integer(r->exit_status) : json_null(),
                         "turns", (json_int_t)r->turns,
                         "tokens", "input", (json_int_t)r->input_tokens, "output", (json_int_t)r->output_tokens,
                         "cache_creation", (json_int_t)r->cache_creation_tokens,
                         "cache_read", (json_int_t)r->cache_read_tokens,
                         "cost_usd", r->cost_usd,
-                        "claude_session_id", r->claude_session_id ? json_string(r->claude_session_id) : json_null(),
+                        "claude_session_id", report_text(r->claude_session_id),
                         "resumed", r->resumed,
-                        "error", r->error ? json_string(r->error) : json_null(),
+                        "error", report_text(r->error),
                         "counted", r->uncounted == NULL,
-                        "not_counted_why", r->uncounted ? json_string(r->uncounted) : json_null()));
+                        "not_counted_why", report_text(r->uncounted)));
         }
         double completion = s->finished ? (double)s->done / (double)s->finished : 0;
         double max_turns = s->finished ? (double)s->max_turns / (double)s->finished : 0;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The health audit behind `jada-agent status` and /api/status. */
 #include "jada/status-report.h"
+#include "jada/report.h"
 #include "jada/budget.h"
 #include "jada/oauth.h"
 #include "jada/oauth-token.h"
@@ -25,8 +26,9 @@ static void add_problem(struct report *r, enum verdict severity, const char *kin
 {
         if (severity > r->verdict)
                 r->verdict = severity;
-        json_array_append_new(r->problems, json_pack("{s:s, s:s, s:s, s:s}", "severity", status_verdict_names[severity],
-                                                     "kind", kind, "text", text, "fix", fix));
+        json_array_append_new(r->problems, json_pack("{s:s, s:o, s:o, s:o}", "severity", status_verdict_names[severity],
+                                                     "kind", report_text(kind), "text", report_text(text),
+                                                     "fix", report_text(fix)));
 }
 
 /* A problem the daemon reported in its health row: how bad it is and the
@@ -259,7 +261,7 @@ json_t *status_report_json(const struct status_facts *f, const struct report *re
         int64_t day = budget_day_start(f->now);
         json_t *doc;
 
-        doc = json_pack("{s:s, s:i, s:{s:b, s:o, s:o, s:o, s:I, s:I, s:f, s:s}, "
+        doc = json_pack("{s:s, s:i, s:{s:b, s:o, s:o, s:o, s:I, s:I, s:f, s:o}, "
                         "s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}, "
                         "s:{s:I, s:i, s:f, s:f, s:o}, "
                         "s:{s:I, s:I, s:f, s:f}, "
@@ -271,7 +273,7 @@ json_t *status_report_json(const struct status_facts *f, const struct report *re
                         "started_at", f->running ? time_or_null(f->row.started_at) : json_null(),
                         "updated_at", time_or_null(f->row.updated_at),
                         "rss_kb", (json_int_t)f->rss_kb, "rss_anon_kb", (json_int_t)f->anon_kb, "cpu_seconds", f->cpu_s,
-                        "status", f->row.status ? f->row.status : "",
+                        "status", report_text(f->row.status ? f->row.status : ""),
                         "queue", "queued", (json_int_t)counts[TASK_QUEUED], "running", (json_int_t)counts[TASK_RUNNING],
                         "needs_you", (json_int_t)counts[TASK_NEEDS_YOU], "failed", (json_int_t)counts[TASK_FAILED],
                         "done", (json_int_t)counts[TASK_DONE], "cancelled", (json_int_t)counts[TASK_CANCELLED],

@@ -44,7 +44,7 @@ struct web_task_page;
 struct web_field {
         char *name;
         char *value;
-        size_t len;
+        size_t len, size;               /* size: allocated */
 };
 
 /* One request, from its headers to its answer. */

@@ -52,7 +52,7 @@ struct web_task_page {
         size_t n_children, n_after;
         struct job *transcript_job, *diff_job;
         struct job_result transcript, diff;
-        bool transcript_done, diff_done, busy;
+        bool transcript_busy, diff_busy;       /* its child could not start now: "reload in a moment" */
 };
 
 void web_task_page_free(struct web_task_page *p)
@@ -103,7 +103,7 @@ static void transcript_block(struct web_request *req, const struct web_task_page
         FILE *f = req->out;
 
         fprintf(f, "<details%s><summary>Session %" PRId64 "</summary>", open ? " open" : "", session);
-        if (page->busy) {
+        if (page->transcript_busy) {
                 fputs("<p class=\"muted\">The dashboard is rendering other transcripts: reload in a moment.</p>"
                       "</details>",
                       f);
@@ -190,7 +190,7 @@ static void diff_block(struct web_request *req, const struct web_task_page *page
         if (!page->task->branch)
                 return;
         fprintf(f, "<h2>Changes on %s</h2>", "its branch");
-        if (page->busy) {
+        if (page->diff_busy) {
                 fputs("<p class=\"muted\">Busy: reload in a moment.</p>", f);
                 return;
         }
@@ -389,16 +389,17 @@ enum MHD_Result web_page_task(struct web_request *req, int64_t id)
 
         snprintf(id_arg, sizeof id_arg, "%" PRId64, id);
         if (w->children + 2 > WEB_CHILDREN_MAX || !w->exe || !w->config_path) {
-                page->busy = page->n_rows > 0 || page->task->branch;
+                page->transcript_busy = page->n_rows > 0;
+                page->diff_busy = page->task->branch != NULL;
         } else {
                 if (page->n_rows > 0 &&
                     start_child(req, (const char *const[]){ "transcript", "--task", id_arg, NULL }, TRANSCRIPT_CAPTURE,
                                 on_transcript, &page->transcript_job) < 0)
-                        page->busy = true;
+                        page->transcript_busy = true;
                 if (page->task->branch &&
                     start_child(req, (const char *const[]){ "task", "diff", id_arg, NULL }, DIFF_CAPTURE, on_diff,
                                 &page->diff_job) < 0)
-                        page->busy = true;
+                        page->diff_busy = true;
         }
         if (!page->transcript_job && !page->diff_job)
                 return web_page_task_finish(req);

@@ -14,6 +14,7 @@
 #include "web-private.h"
 #include "jada/db.h"
 #include "jada/log.h"
+#include "jada/report.h"
 #include "jada/util.h"
 
 #include <errno.h>
@@ -167,10 +168,15 @@ enum MHD_Result web_reply_page(struct web_request *req, unsigned status)
 
 enum MHD_Result web_reply_json(struct web_request *req, unsigned status, json_t *doc)
 {
-        char *s = json_dumps(doc, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+        char *s = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_ENSURE_ASCII) : NULL;
+
         json_decref(doc);
+        /* A document that could not be built (bytes jansson refuses that
+         * report_text() did not catch) is an error answer, never an abort. */
         if (!s)
-                abort(); /* only out of memory */
+                return web_reply(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "application/json",
+                                 xstrdup("{\"error\": \"cannot build this document\"}\n"),
+                                 strlen("{\"error\": \"cannot build this document\"}\n"));
         return web_reply(req, status, "application/json", s, strlen(s));
 }
 
@@ -184,7 +190,7 @@ enum MHD_Result web_reply_error(struct web_request *req, unsigned status, const 
                 abort();
         va_end(ap);
         if (strncmp(req->url, "/api/", 5) == 0)
-                return web_reply_json(req, status, json_pack("{s:s}", "error", msg));
+                return web_reply_json(req, status, json_pack("{s:o}", "error", report_text(msg)));
         web_page_begin(req, "Error", "");
         fputs("<h1>Cannot do that</h1><p class=\"problem\">", req->out);
         web_h(req->out, msg);
@@ -405,19 +411,28 @@ static enum MHD_Result on_post_field(void *cls, enum MHD_ValueKind kind, const c
                         return MHD_NO;
                 }
                 f = &req->fields[req->n_fields++];
-                *f = (struct web_field){ .name = xstrdup(key), .value = xstrdup("") };
+                *f = (struct web_field){ .name = xstrdup(key), .value = xstrdup(""), .size = 1 };
         }
         req->body_bytes += size;
         if (req->body_bytes > WEB_BODY_MAX) {
                 req->too_large = true;
                 return MHD_NO;
         }
-        f->value = xreallocarray(f->value, f->len + size + 1, 1);
+        if (memchr(data, '\0', size)) { /* a NUL in a field: not text */
+                req->bad_form = true;
+                return MHD_NO;
+        }
+        /* Doubling: a field that comes a few bytes at a time costs linear time. */
+        if (f->len + size + 1 > f->size) {
+                size_t want = f->size ? f->size : 256;
+                while (want < f->len + size + 1)
+                        want *= 2;
+                f->value = xreallocarray(f->value, want, 1);
+                f->size = want;
+        }
         memcpy(f->value + f->len, data, size);
         f->len += size;
         f->value[f->len] = '\0';
-        if (strlen(f->value) != f->len) /* a NUL in a field: not text */
-                req->bad_form = true;
         return MHD_YES;
 }
 
@@ -450,6 +465,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                         return web_reply_error(req, MHD_HTTP_MISDIRECTED_REQUEST,
                                                "This dashboard does not answer to that host name (set [web] url).");
                 if (req->post) {
+                        /* Not one byte of a form is read before the login: only
+                         * /login's own form is open. */
+                        if (strcmp(url, "/login") != 0 && !authenticated(req))
+                                return web_reply_error(req, MHD_HTTP_UNAUTHORIZED, "Log in first.");
                         length = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
                         if (length && strtoull(length, NULL, 10) > WEB_BODY_MAX)
                                 return web_reply_error(req, MHD_HTTP_CONTENT_TOO_LARGE,

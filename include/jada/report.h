@@ -16,6 +16,8 @@
  * exactly the same shapes.
  */
 
+/* A string for a document: null for NULL; bytes that are not UTF-8 become '?'. */
+json_t *report_text(const char *s);
 /* UTC seconds as "2026-12-02T14:00:00Z", or null for 0. */
 json_t *report_time(int64_t t);
 /* A task, as `task list --json` lists it. */

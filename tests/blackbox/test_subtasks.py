@@ -60,6 +60,27 @@ class Split(SubTaskTest):
         self.assertEqual(len(runs), 4, runs)
         return p, t, runs
 
+    def test_a_reply_while_sub_tasks_run_waits_for_them(self):
+        # The parent asks a question after splitting; the person answers
+        # while the part still runs: the parent waits, and its next session
+        # gets both the answer and the part's result.
+        self.scenario(stream=SUCCESS, run=split_into("A"), result_text="NEEDS-YOU: blue or green?")
+        self.scenario(stream=SUCCESS, line_delay=0.5, result_text="Result of part A.")
+        self.scenario(stream=SUCCESS, result_text="Parent done.")
+        self.daemon()
+        p = self.add("A big job.", "--title", "Big")
+        self.wait_state(p, "needs_you")
+        self.wait_sessions(2, ended=False)
+        r = self.cli("task", "reply", str(p), "Green.")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.show(p)["state"], "waiting")
+        t = self.wait_state(p, "done")
+        runs = self.wait_invocations(3)
+        self.assertIn("--resume", runs[2]["argv"])
+        self.assertTrue(runs[2]["stdin"].startswith("Green.\n\n"), runs[2]["stdin"])
+        self.assertIn("Result of part A.", runs[2]["stdin"])
+        self.assertEqual(t["result"], "Parent done.")
+
     def test_children_wait_for_the_parents_session_to_end(self):
         # Two sessions at a time: the child must not run while its parent's
         # session goes on, or it could end first and its result be lost.

@@ -159,6 +159,12 @@ class Pages(WebTest):
         self.assertEqual(web["problems"], cli["problems"])
         self.assertIsNone(web["disk"]["state_dir_bytes"])
         self.assertEqual(self.get("/api/tasks/99999").status, 404)
+        # Bytes that are not UTF-8, in a path or in the db: an answer, never an abort.
+        self.assertEqual(self.get("/api/%FF").status, 404)
+        self.assertEqual(self.get("/api/tasks?state=%FF").status, 400)
+        self.sql("UPDATE tasks SET error = CAST(X'6661696C3A20FF2E' AS TEXT) WHERE id = ?", ids["failed"])
+        self.assertEqual(self.get(f"/api/tasks/{ids['failed']}").json()["error"], "fail: ?.")
+        self.assertIn(ids["failed"], [t["id"] for t in self.get("/api/tasks").json()])
         self.assertEqual(self.get("/api/tasks?state=bogus").status, 400)
         self.assertEqual(self.get("/api/nope").status, 404)
 
@@ -258,6 +264,8 @@ class Access(WebTest):
         self.assertEqual(self.get("/metrics").status, 401)
         self.assertEqual(self.get("/api/tasks", headers={"Authorization": "Bearer wrong"}).status, 401)
         self.assertEqual(self.get("/api/tasks", headers={"Authorization": f"Bearer {TOKEN}"}).status, 200)
+        # A form is not read before the login.
+        self.assertEqual(self.post("/tasks", {"csrf": "0" * 64, "prompt": "x"}).status, 401)
         login = self.get("/login")
         self.assertEqual(login.status, 200)
         csrf = re.search(r'name="csrf" value="([0-9a-f]{64})"', login.text).group(1)
