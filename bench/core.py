@@ -19,6 +19,9 @@ import tempfile
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "fake"))
+from dummy_keys import API_KEY  # noqa: E402
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -161,7 +164,7 @@ def main():
             f.write(f"[claude]\ncommand = {repo}/tests/fake/fake-claude\n")
         env_backup = dict(os.environ)
         os.environ["FAKE_CLAUDE_SCENARIOS"] = scen
-        os.environ["ANTHROPIC_API_KEY"] = "sk-ant-bench-not-a-key"  # without one no session starts
+        os.environ["ANTHROPIC_API_KEY"] = API_KEY  # without one no session starts
         subprocess.run([args.bin, "-c", config, "task", "add", "bench"], check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         r = Run(args.bin, tmp, config)

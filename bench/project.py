@@ -20,6 +20,9 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from core import Run  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "fake"))
+from dummy_keys import API_KEY  # noqa: E402
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GIT_ENV = dict(os.environ, GIT_AUTHOR_NAME="B", GIT_AUTHOR_EMAIL="b@example.org", GIT_COMMITTER_NAME="B",
                GIT_COMMITTER_EMAIL="b@example.org", HOME="/nonexistent")
@@ -82,7 +85,7 @@ def main():
                     f"command = {REPO}/tests/fake/fake-claude\nsessions_per_day = 1000\n"
                     f"[project big]\npath = {repo}\n")
         os.environ.update(FAKE_CLAUDE_SCENARIOS=scen, FAKE_CLAUDE_LOG=fake_log,
-                          ANTHROPIC_API_KEY="sk-ant-bench-not-a-key", WATCHDOG_USEC="200000")
+                          ANTHROPIC_API_KEY=API_KEY, WATCHDOG_USEC="200000")
         os.environ.pop("WATCHDOG_PID", None)
 
         r = Run(args.bin, tmp, config)

@@ -42,10 +42,12 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from core import Run  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "fake"))
+from dummy_keys import API_KEY  # noqa: E402
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAKE_DIR = os.path.join(REPO, "tests", "e2e")
 CLI = os.path.join(REPO, "build", "claude-cli", "node_modules", ".bin", "claude")
-API_KEY = "sk-ant-bench-0000-not-a-real-key"
 REPORT = "Your sub-tasks have all ended"  # the daemon's message to a parent (src/queue-family.c)
 CLONE_NEWNET = 0x40000000
 

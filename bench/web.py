@@ -22,6 +22,9 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from core import Run, proc_status  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "fake"))
+from dummy_keys import API_KEY  # noqa: E402
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAKE = os.path.join(REPO, "tests", "fake", "fake-claude")
 
@@ -110,7 +113,7 @@ def main():
         with open(os.path.join(scen, "default.json"), "w") as f:
             json.dump({"stream": "samples/v2.1.332_success.stream.jsonl"}, f)
         os.environ.update(FAKE_CLAUDE_SCENARIOS=scen, FAKE_CLAUDE_LOG=os.path.join(tmp, "fake.log"),
-                          ANTHROPIC_API_KEY="sk-ant-bench-0000-not-a-real-key")
+                          ANTHROPIC_API_KEY=API_KEY)
 
         # The state: 100 tasks run to done, 400 that wait.
         write_config(config, state, 0)
