@@ -13,7 +13,7 @@ DESTDIR   ?=
 CC        ?= cc
 BUILD     ?= build
 CFLAGS    ?= -O2 -g
-PKGS      := libcurl jansson libsystemd sqlite3 openssl libzstd libmicrohttpd
+PKGS      := libcurl jansson libsystemd sqlite3 openssl libzstd libmicrohttpd libpq
 
 # Evaluated lazily so that `make check` can install the -dev packages first.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))

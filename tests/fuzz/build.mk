@@ -6,7 +6,7 @@
 VERSION   := 0.1.0
 FUZZ_BUILD ?= build/fuzz
 FUZZ_CC   ?= clang
-PKGS      := libcurl jansson libsystemd sqlite3 openssl libzstd libmicrohttpd
+PKGS      := libcurl jansson libsystemd sqlite3 openssl libzstd libmicrohttpd libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 
