@@ -36,3 +36,7 @@ void config_projects_free(struct jada_config *config);
 /* [alerts] notify's words into notify_mask, [web] listen's address: after
  * the whole file (config-web.c). The lines are where each key was set. */
 void config_web_check(struct parser *p, unsigned notify_line, unsigned listen_line);
+
+/* [database]: the URL parses (libpq's own parser), has no password, and
+ * node_name is a name (config-database.c). */
+void config_database_check(struct parser *p, unsigned url_line, unsigned node_line);

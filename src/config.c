@@ -98,12 +98,16 @@ static const struct config_key config_keys[] = {
         { "web", "url",    KEY_URL,    OFF(web.url),    "" },
 
         { "metrics", "textfile", KEY_PATH, OFF(metrics.textfile), "" },
+
+        { "database", "url",       KEY_STRING,   OFF(database.url),       "" },
+        { "database", "node_name", KEY_TOKEN,    OFF(database.node_name), "" },
+        { "database", "lease",     KEY_DURATION, OFF(database.lease),     "60s", 3, 86400 },
 };
 #define N_KEYS (sizeof config_keys / sizeof config_keys[0])
 _Static_assert(N_KEYS <= CONFIG_FIXED_KEYS_MAX, "raise CONFIG_FIXED_KEYS_MAX");
 
 static const char *const config_sections[] = {
-        "daemon", "claude", "sheets", "alerts", "web", "metrics", NULL,
+        "daemon", "claude", "sheets", "alerts", "web", "metrics", "database", NULL,
 };
 
 void config_add_problem(struct config_problems *problems, unsigned line, const char *fmt, ...)
@@ -564,6 +568,7 @@ static void check_consistency(struct parser *p)
 
         config_projects_check(p);
         config_web_check(p, find_key_line(p, "alerts", "notify"), find_key_line(p, "web", "listen"));
+        config_database_check(p, find_key_line(p, "database", "url"), find_key_line(p, "database", "node_name"));
         if (*c->daemon.default_project && !config_project(c, c->daemon.default_project)) {
                 size_t i_default;
                 find_key("daemon", "default_project", &i_default);

@@ -108,6 +108,13 @@ struct jada_config {
                 char *textfile;
         } metrics;
 
+        /* The fleet (issue 19): "" keeps the queue in SQLite in the state dir. */
+        struct {
+                char *url;                     /* postgresql://USER@HOST:PORT/DB?...; never a password */
+                char *node_name;               /* "": the host name (config_node_name) */
+                uint64_t lease;                /* a node whose heartbeat is older is presumed dead */
+        } database;
+
         struct project_config *projects;
         size_t n_projects;
 };
@@ -120,6 +127,12 @@ int config_parse_listen(const char *listen, struct sockaddr_storage *ret, unsign
                         char *why, size_t size);
 /* The dashboard's base URL for links ("" when [web] is off), no trailing '/'. */
 const char *config_web_url(const struct jada_config *config, char *buf, size_t size);
+
+/* This daemon's name in the fleet: [database] node_name, else the host
+ * name (cut at its first dot). */
+const char *config_node_name(const struct jada_config *config, char *buf, size_t size);
+/* How often a node writes its heartbeat: 10 s, or a third of a shorter lease. */
+uint64_t config_heartbeat_interval(const struct jada_config *config);
 
 /* The project of that name, or NULL. */
 const struct project_config *config_project(const struct jada_config *config, const char *name);
