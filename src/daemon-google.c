@@ -4,6 +4,7 @@
 #include "jada/alert.h"
 #include "jada/daemon.h"
 #include "jada/log.h"
+#include "jada/node.h"
 #include "jada/notify.h"
 #include "jada/oauth.h"
 #include "jada/sync.h"
@@ -100,6 +101,14 @@ void daemon_google_stop(struct jada_ctx *ctx)
         health_clear_problem(&ctx->health, PROBLEM_SYNC);
 }
 
+/* In a fleet, only the node holding the leader's lock syncs the sheet. */
+static bool sync_allowed(void *userdata)
+{
+        struct jada_ctx *ctx = userdata;
+
+        return !*ctx->config->database.url || node_leads(ctx->node);
+}
+
 int daemon_google_start(struct jada_ctx *ctx)
 {
         struct oauth_options o;
@@ -119,6 +128,7 @@ int daemon_google_start(struct jada_ctx *ctx)
                 return log_error_errno(r, "cannot set up the port-sheet sync");
         }
         sync_set_result_callback(ctx->sync, on_sync_result, ctx);
+        sync_set_gate(ctx->sync, sync_allowed, ctx);
         return 0;
 }
 

@@ -7,6 +7,7 @@
 #include "jada/db.h"
 #include "jada/http.h"
 #include "jada/log.h"
+#include "jada/node.h"
 #include "jada/notify.h"
 #include "jada/oauth.h"
 #include "jada/project.h"
@@ -381,6 +382,47 @@ static void daemon_web_start(struct jada_ctx *ctx)
         health_clear_problem(&ctx->health, PROBLEM_WEB);
 }
 
+static void on_node_leader(struct node *node, bool leads, void *userdata)
+{
+        struct jada_ctx *ctx = userdata;
+
+        /* A new leader syncs at once: the last one may have died mid-interval. */
+        if (leads && ctx->sync && !ctx->stopping)
+                sync_run_now(ctx->sync);
+}
+
+static void on_node_load(struct node *node, unsigned *sessions, char *task_ids, size_t size, void *userdata)
+{
+        struct jada_ctx *ctx = userdata;
+        int64_t ids[16];
+        unsigned turns[16];
+        size_t n = sessions_live(ctx->sessions, ids, turns, 16), used = 0;
+
+        *sessions = sessions_running(ctx->sessions);
+        task_ids[0] = '\0';
+        for (size_t i = 0; i < n && used < size; i++) {
+                int w = snprintf(task_ids + used, size - used, "%s%lld", i ? "," : "", (long long)ids[i]);
+                if (w < 0)
+                        break;
+                used += (size_t)w;
+        }
+}
+
+/* The fleet ([database] url): a database that cannot be reached is a
+ * health problem the node keeps trying to fix, never a reason not to start. */
+static void daemon_node_start(struct jada_ctx *ctx)
+{
+        int r;
+
+        if (!*ctx->config->database.url)
+                return;
+        r = node_start(ctx->event, ctx->config, &ctx->health,
+                       &(struct node_callbacks){ .leader = on_node_leader, .load = on_node_load, .userdata = ctx },
+                       &ctx->node);
+        if (r < 0)
+                health_set_problem(&ctx->health, PROBLEM_FLEET_DATABASE, "cannot join the fleet: %s", strerror(-r));
+}
+
 /* Takes what may change at run time from a new config; state_dir may not
  * (the db is open in the old one). */
 static void daemon_apply_config(struct jada_ctx *ctx, struct jada_config *next)
@@ -411,6 +453,11 @@ static void daemon_apply_config(struct jada_ctx *ctx, struct jada_config *next)
                 notifier_set_config(ctx->notifier, next);
                 notifier_kick(ctx->notifier);
         }
+        if (strcmp(old->database.url, next->database.url) != 0 ||
+            strcmp(old->database.node_name, next->database.node_name) != 0)
+                log_warning("[database] url or node_name changed: this takes effect after a restart");
+        if (ctx->node)
+                node_set_config(ctx->node, next);
         config_free(old);
 }
 
@@ -456,6 +503,7 @@ static int on_reload_signal(sd_event_source *s, const struct signalfd_siginfo *s
 
 static void daemon_free(struct jada_ctx *ctx)
 {
+        ctx->node = node_stop(ctx->node);
         ctx->web = web_stop(ctx->web);
         ctx->janitor = project_janitor_free(ctx->janitor);
         ctx->sessions = sessions_free(ctx->sessions);
@@ -602,6 +650,7 @@ static int daemon_setup(struct jada_ctx *ctx)
         (void)daemon_google_start(ctx);
         daemon_check_credential(ctx);
         daemon_web_start(ctx);
+        daemon_node_start(ctx);
         return 0;
 }
 

@@ -70,6 +70,13 @@ static const struct {
         [PROBLEM_WEB]            = { "web",            "2255eac98927449d9a1092903ba54ddb", "563061df70934df6b6eeed6c0ad7d343",
                                      SEVERITY_WARNING,
                                      "fix [web] listen (a free port) or the credential web-token, then: systemctl reload jada-agent" },
+        [PROBLEM_FLEET_DATABASE] = { "fleet_database", "9b77d09db9ae4513b9d006b82cdf371e", "2f2ce1d866674a339f557714a4f703d7",
+                                     SEVERITY_CRITICAL,
+                                     "check that the PostgreSQL server of [database] url runs and answers; "
+                                     "journalctl -u jada-agent -g database" },
+        [PROBLEM_NODE_LOST]      = { "node_lost",      "71ca0c7c3ac948c29b5ab9c8f3c7914d", "0b0f4f78e69d480b9f010c3bed171296",
+                                     SEVERITY_WARNING,
+                                     "jada-agent nodes; look at that machine (systemctl status jada-agent there)" },
         [PROBLEM_DATABASE]       = { "database",       "79e8e38ecf2249d68ba1d8ab7da85708", "9df0ec9cb9564a7b8518c89f541cb8b7",
                                      SEVERITY_CRITICAL, "check the disk and permissions of the state directory" },
 };

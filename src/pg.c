@@ -58,15 +58,41 @@ static void query_free(struct pg_query *q)
         free(q);
 }
 
-/* libpq's messages end in a newline; a journal line should not. */
-static void set_error(struct pg *pg, const char *prefix, const char *message)
+/* libpq's messages span lines ("...failed: X\n\tIs the server running
+ * ...?\n"); a journal line and STATUS= want one. */
+static void one_line(char *s)
 {
+        char *out = s;
         size_t n;
 
+        for (const char *in = s; *in; in++) {
+                if (*in == '\n' || *in == '\t' || *in == '\r') {
+                        if (out > s && out[-1] != ' ')
+                                *out++ = ' ';
+                } else
+                        *out++ = *in;
+        }
+        *out = '\0';
+        n = strlen(s);
+        while (n > 0 && s[n - 1] == ' ')
+                s[--n] = '\0';
+}
+
+static void set_error(struct pg *pg, const char *prefix, const char *message)
+{
         snprintf(pg->error, sizeof pg->error, "%s%s", prefix, message ? message : "");
-        n = strlen(pg->error);
-        while (n > 0 && (pg->error[n - 1] == '\n' || pg->error[n - 1] == ' '))
-                pg->error[--n] = '\0';
+        one_line(pg->error);
+}
+
+/* The server's notices (NOTICE, and the FATAL of a shutdown) would go to
+ * stderr by default; they are the journal's, once, at debug. */
+static void on_notice(void *userdata, const char *message)
+{
+        char line[512];
+
+        snprintf(line, sizeof line, "%s", message);
+        one_line(line);
+        log_debug("database: %s", line);
 }
 
 void pg_conninfo_make(struct pg_conninfo *info, const struct pg_options *o)
@@ -141,7 +167,11 @@ static void drop_connection(struct pg *pg, const char *why)
 {
         struct pg_query *q;
 
-        log_warning("database: %s", why);
+        /* One warning per streak of failed attempts; the retries at debug. */
+        if (pg->state == PG_UP || pg->failures <= 1)
+                log_warning("database: %s", why);
+        else
+                log_debug("database: %s", why);
         if (why != pg->error)
                 set_error(pg, "", why);
         pg->io = sd_event_source_disable_unref(pg->io);
@@ -263,9 +293,7 @@ static void read_results(struct pg *pg)
                         if (!pg->failure) {
                                 const char *m = PQresultErrorMessage(res);
                                 pg->failure = xstrdup(*m ? m : PQresStatus(PQresultStatus(res)));
-                                size_t len = strlen(pg->failure);
-                                while (len > 0 && pg->failure[len - 1] == '\n')
-                                        pg->failure[--len] = '\0';
+                                one_line(pg->failure);
                         }
                         PQclear(res);
                 }
@@ -374,6 +402,7 @@ static int connect_start(struct pg *pg)
                 drop_connection(pg, pg->error);
                 return 0;
         }
+        PQsetNoticeProcessor(pg->conn, on_notice, pg);
         pg->state = PG_CONNECTING;
         (void)arm_deadline(pg, pg->options.connect_timeout);
         /* PQconnectStart's first wait is for the socket to be writable. */
@@ -535,6 +564,7 @@ PGconn *pg_connect_blocking(const char *url, const char *application_name, char 
                 PQfinish(conn);
                 return NULL;
         }
+        PQsetNoticeProcessor(conn, on_notice, NULL);
         return conn;
 }
 
@@ -593,10 +623,7 @@ int pg_migrate_blocking(PGconn *conn, char *why, size_t size)
 out:
         PQclear(res);
         PQclear(PQexec(conn, unlock));
-        if (r < 0) {
-                size_t n = strlen(why);
-                while (n > 0 && why[n - 1] == '\n')
-                        why[--n] = '\0';
-        }
+        if (r < 0)
+                one_line(why);
         return r;
 }

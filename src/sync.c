@@ -80,6 +80,8 @@ struct sync {
         struct sync_status status;
         sync_result_fn result_fn;
         void *result_userdata;
+        sync_gate_fn gate;              /* false: another node of the fleet syncs */
+        void *gate_userdata;
         uint64_t retry_base_usec;
         uint64_t request_timeout_usec;
         size_t pushed_rows;             /* data rows of the last good push, to blank on the next */
@@ -183,6 +185,8 @@ static int on_timer(sd_event_source *source, uint64_t usec, void *userdata)
         timer_arm(sync, next > now ? next : now + sync->config->sheets.interval);
         if (sync->run)
                 log_debug("sheets: the sync is due but the last one still runs");
+        else if (sync->gate && !sync->gate(sync->gate_userdata))
+                log_debug("sheets: the sync is due; the fleet's leader runs it");
         else
                 start_run(sync);
         return 0;
@@ -631,7 +635,17 @@ void sync_run_now(struct sync *sync)
                 log_info("sheets: a sync was asked for; one is already running");
                 return;
         }
+        if (sync->gate && !sync->gate(sync->gate_userdata)) {
+                log_info("sheets: a sync was asked for; another node leads the fleet and syncs");
+                return;
+        }
         start_run(sync);
+}
+
+void sync_set_gate(struct sync *sync, sync_gate_fn gate, void *userdata)
+{
+        sync->gate = gate;
+        sync->gate_userdata = userdata;
 }
 
 void sync_get_status(const struct sync *sync, struct sync_status *ret)

@@ -13,6 +13,7 @@
 
 struct alerter;
 struct http_client;
+struct node;
 struct notifier;
 struct oauth;
 struct project_janitor;
@@ -35,6 +36,7 @@ struct jada_ctx {
         struct oauth *oauth;            /* NULL unless [sheets] enabled */
         struct sync *sync;
         struct web *web;                /* the dashboard; NULL when [web] listen is empty or it failed */
+        struct node *node;              /* this daemon in the fleet; NULL without [database] url */
 
         sd_event_source *poll_timer;
         sd_event_source *sig_term, *sig_int, *sig_hup;

@@ -34,6 +34,8 @@ enum health_problem {
         PROBLEM_USAGE_LIMIT,    /* a plan's usage limit refused a session: parked until it resets */
         PROBLEM_USAGE_WARNING,  /* a usage limit is nearly used (the CLI said allowed_warning) */
         PROBLEM_WEB,            /* [web] listen is set but the dashboard cannot serve */
+        PROBLEM_FLEET_DATABASE, /* [database] url is set but the fleet's database is not usable */
+        PROBLEM_NODE_LOST,      /* another node of the fleet missed its heartbeat */
         _PROBLEM_MAX,
 };
 

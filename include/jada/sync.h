@@ -51,6 +51,10 @@ void sync_set_config(struct sync *sync, const struct jada_config *config);
 /* A run now (`jada-agent sync --now`), unless one is in flight. */
 void sync_run_now(struct sync *sync);
 void sync_get_status(const struct sync *sync, struct sync_status *ret);
+/* In a fleet only the leader syncs: a run (timed or asked for) starts only
+ * while gate says true. NULL: always. */
+typedef bool (*sync_gate_fn)(void *userdata);
+void sync_set_gate(struct sync *sync, sync_gate_fn gate, void *userdata);
 /* Called after every run, good or bad. */
 void sync_set_result_callback(struct sync *sync, sync_result_fn fn, void *userdata);
 
