@@ -10,6 +10,8 @@
 #include "jada/budget.h"
 #include "jada/session-store.h"
 #include "jada/cli.h"
+#include "jada/node.h"
+#include "jada/pg.h"
 #include "jada/config.h"
 #include "jada/db.h"
 #include "jada/health.h"
@@ -41,7 +43,66 @@ static const char *ago(char *buf, size_t size, int64_t then, int64_t now)
         return buf;
 }
 
-static void print_human(const struct status_facts *f, const struct report *rep)
+/* The fleet, read by this command from [database] url (the daemon's row
+ * says what it saw; this says what the database says now). */
+struct fleet {
+        struct node_row *rows;
+        size_t n;
+        char error[512];                /* "" when read */
+};
+
+static void fleet_gather(const struct jada_config *config, struct fleet *fleet, struct report *rep)
+{
+        char text[192] = "";
+        size_t used = 0;
+        PGconn *conn = pg_connect_blocking(config->database.url, "jada-agent status", fleet->error,
+                                           sizeof fleet->error);
+
+        if (!conn || node_rows_load(conn, &fleet->rows, &fleet->n, fleet->error, sizeof fleet->error) < 0) {
+                if (conn)
+                        PQfinish(conn);
+                status_add_health_problem(rep, PROBLEM_FLEET_DATABASE, fleet->error);
+                return;
+        }
+        PQfinish(conn);
+        fleet->error[0] = '\0';
+        for (size_t i = 0; i < fleet->n && used < sizeof text; i++) {
+                const struct node_row *r = &fleet->rows[i];
+                if (strcmp(node_row_state(r, config->database.lease), "lost") != 0)
+                        continue;
+                int w = snprintf(text + used, sizeof text - used, "%snode %s (%s) missed its heartbeat for %lld s",
+                                 used ? "; " : "", r->name, r->host, (long long)r->heartbeat_age);
+                if (w < 0)
+                        break;
+                used += (size_t)w;
+        }
+        if (*text)
+                status_add_health_problem(rep, PROBLEM_NODE_LOST, text);
+}
+
+static void fleet_print(const struct jada_config *config, const struct fleet *fleet)
+{
+        char me[64];
+
+        if (*fleet->error) {
+                printf("  %-9s the database cannot be read: %s\n", "fleet", fleet->error);
+                return;
+        }
+        config_node_name(config, me, sizeof me);
+        printf("  %-9s %zu node%s:", "fleet", fleet->n, fleet->n == 1 ? "" : "s");
+        for (size_t i = 0; i < fleet->n; i++) {
+                const struct node_row *r = &fleet->rows[i];
+                printf("%s %s%s %s", i ? ";" : "", r->name, strcmp(r->name, me) == 0 ? " (this one)" : "",
+                       node_row_state(r, config->database.lease));
+                if (r->leader && !r->stopped_at)
+                        printf(", leader");
+                if (r->sessions)
+                        printf(", %lld session%s", (long long)r->sessions, r->sessions == 1 ? "" : "s");
+        }
+        putchar('\n');
+}
+
+static void print_human(const struct status_facts *f, const struct report *rep, const struct fleet *fleet)
 {
         const struct jada_config *config = f->config;
         const int64_t *counts = f->health.tasks;
@@ -112,6 +173,8 @@ static void print_human(const struct status_facts *f, const struct report *rep)
         if (f->health.disk_free_share >= 0)
                 printf("  %-9s %s holds %.1f MB; %.0f%% free there\n", "disk", config->daemon.state_dir,
                        (double)f->dir_bytes / 1e6, 100 * f->health.disk_free_share);
+        if (*f->config->database.url)
+                fleet_print(f->config, fleet);
         if (json_array_size(rep->problems))
                 printf("problems:\n");
         json_array_foreach(rep->problems, i, p)
@@ -125,6 +188,7 @@ int cmd_status(struct cli *cli, int argc, char **argv)
         struct report rep = { .verdict = VERDICT_OK, .problems = json_array() };
         struct jada_config *config = NULL;
         struct status_facts facts;
+        struct fleet fleet = { 0 };
         bool json = false;
         sqlite3 *db = NULL;
         int c, r;
@@ -144,14 +208,25 @@ int cmd_status(struct cli *cli, int argc, char **argv)
         status_gather(config, db, true, &facts);
         db_close(db);
         status_assess(&facts, cli->config_path, &rep);
+        if (*config->database.url)
+                fleet_gather(config, &fleet, &rep);
         if (json) {
                 json_t *doc = status_report_json(&facts, &rep);
+                if (*config->database.url)
+                        json_object_set_new(doc, "fleet",
+                                            json_pack("{s:o, s:o}", "nodes",
+                                                      *fleet.error ? json_array()
+                                                                   : node_rows_json(fleet.rows, fleet.n,
+                                                                                    config->database.lease),
+                                                      "error", *fleet.error ? json_string(fleet.error) : json_null()));
                 if (json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII) < 0)
                         abort();
                 putchar('\n');
                 json_decref(doc);
-        } else
-                print_human(&facts, &rep);
+        } else {
+                print_human(&facts, &rep, &fleet);
+        }
+        node_rows_free(fleet.rows, fleet.n);
         status_facts_clear(&facts);
         json_decref(rep.problems);
         config_free(config);

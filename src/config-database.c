@@ -8,7 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define NODE_NAME_MAX 63
+/* The daemon's application_name is "jada-agent node NAME", and PostgreSQL
+ * keeps 63 bytes of it. */
+#define NODE_NAME_MAX 47
 
 static bool valid_node_name(const char *s)
 {
@@ -77,7 +79,7 @@ const char *config_node_name(const struct jada_config *config, char *buf, size_t
         dot = strchr(host, '.');
         if (dot && dot != host)
                 *dot = '\0';
-        snprintf(buf, size, "%s", host);
+        snprintf(buf, size, "%.*s", NODE_NAME_MAX, host);
         return buf;
 }
 

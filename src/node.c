@@ -43,6 +43,7 @@ struct node {
         bool leads;
         bool trying_lead;               /* a pg_try_advisory_lock in flight */
         bool beat_in_flight;
+        uint64_t beat_ok_monotonic;     /* usec: when the server last took our heartbeat */
         char name[64];
         char host[256];
         char incarnation[33];
@@ -124,6 +125,8 @@ static void on_beat(struct pg *pg, const PGresult *res, const char *error, void 
         node->beat_in_flight = false;
         if (!res)
                 return;
+        if (PQntuples(res) > 0)
+                node->beat_ok_monotonic = now_monotonic_usec();
         if (PQntuples(res) == 0) {
                 /* Another run took our name (or a person deleted the row). */
                 log_error("database: node %s's row belongs to another run now: registering again", node->name);
@@ -164,6 +167,16 @@ static void beat(struct node *node)
         }
         snprintf(lease, sizeof lease, "%" PRIu64, node->config->database.lease / USEC_PER_SEC);
         const char *params[] = { lease };
+        /* A node silent past its lease may only be paused (SIGSTOP, a VM
+         * frozen), its connection and so its leader's lock alive: end its
+         * connections, so that the lock passes on and a node that wakes
+         * finds its session gone before it can act on it. */
+        query_or_log(node,
+                     "SELECT pg_terminate_backend(a.pid) FROM pg_stat_activity a JOIN nodes n "
+                     "ON a.application_name = 'jada-agent node ' || n.name "
+                     "WHERE n.stopped_at IS NULL AND n.heartbeat_at < " NOW_SQL " - $1::bigint "
+                     "AND a.pid <> pg_backend_pid()",
+                     1, params, NULL);
         query_or_log(node,
                      "SELECT name, host, " NOW_SQL " - heartbeat_at FROM nodes "
                      "WHERE stopped_at IS NULL AND heartbeat_at < " NOW_SQL " - $1::bigint ORDER BY name",
@@ -201,6 +214,7 @@ static void on_registered(struct pg *pg, const PGresult *res, const char *error,
                 return;
         }
         node->phase = PHASE_READY;
+        node->beat_ok_monotonic = now_monotonic_usec();
         log_info("database: node %s registered in the fleet", node->name);
         health_clear_problem(node->health, PROBLEM_FLEET_DATABASE);
         beat(node);
@@ -340,7 +354,7 @@ int node_start(sd_event *loop, const struct jada_config *config, struct health *
                 goto fail;
         (void)sd_event_source_set_description(node->timer, "node-heartbeat");
 
-        snprintf(application, sizeof application, "jada-agent %s", node->name);
+        snprintf(application, sizeof application, "jada-agent node %s", node->name);
         r = pg_new(loop,
                    &(struct pg_options){
                            .url = config->database.url,
@@ -387,9 +401,14 @@ void node_set_config(struct node *node, const struct jada_config *config)
         node->config = config;
 }
 
+/* The lock alone is not enough: a node that was paused past its lease
+ * still believes it holds it until it hears from the server, while another
+ * node may have ended its connection and taken the lock. A leader whose
+ * last heartbeat is older than the lease does not act as one. */
 bool node_leads(const struct node *node)
 {
-        return node && node->leads;
+        return node && node->leads && node->phase == PHASE_READY &&
+               now_monotonic_usec() - node->beat_ok_monotonic < node->config->database.lease;
 }
 
 bool node_ready(const struct node *node)

@@ -187,6 +187,18 @@ void status_facts_clear(struct status_facts *f)
         json_decref(f->oauth);
 }
 
+void status_add_health_problem(struct report *rep, enum health_problem kind, const char *text)
+{
+        json_t *p;
+        size_t i;
+
+        json_array_foreach(rep->problems, i, p)
+                if (strcmp(json_string_value(json_object_get(p, "kind")) ?: "", health_problem_name(kind)) == 0)
+                        return;
+        add_problem(rep, (enum verdict)health_problem_severity(kind), health_problem_name(kind), text,
+                    health_problem_fix(kind));
+}
+
 void status_assess(const struct status_facts *f, const char *config_path, struct report *rep)
 {
         uint64_t stale_after = 3 * f->config->daemon.poll_interval / USEC_PER_SEC;

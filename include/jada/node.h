@@ -3,6 +3,10 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <jansson.h>
+#include <libpq-fe.h>
 #include <systemd/sd-event.h>
 
 #include "jada/health.h"
@@ -51,3 +55,21 @@ bool node_leads(const struct node *node);
 /* Registered and heartbeating. */
 bool node_ready(const struct node *node);
 const char *node_name(const struct node *node);
+
+/* The fleet as the command line reads it (node-report.c). */
+struct node_row {
+        char *name, *host, *version;
+        int64_t pid;
+        int64_t started_at;             /* UTC seconds */
+        int64_t heartbeat_age;          /* seconds, by the server's clock */
+        int64_t stopped_at;             /* 0: not stopped cleanly */
+        bool leader;
+        int64_t sessions;
+        char *running;                  /* task ids, "3,17" */
+};
+int node_rows_load(PGconn *conn, struct node_row **ret, size_t *n, char *why, size_t size);
+void node_rows_free(struct node_row *rows, size_t n);
+/* "alive", "lost" (heartbeat older than the lease) or "stopped". */
+const char *node_row_state(const struct node_row *row, uint64_t lease);
+json_t *node_rows_json(const struct node_row *rows, size_t n, uint64_t lease);
+void node_rows_print(FILE *f, const struct node_row *rows, size_t n, uint64_t lease);

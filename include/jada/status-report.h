@@ -49,5 +49,8 @@ void status_gather(const struct jada_config *config, sqlite3 *db, bool walk_stat
 void status_facts_clear(struct status_facts *f);
 /* The verdict and problems, into rep (rep->problems a JSON array). */
 void status_assess(const struct status_facts *f, const char *config_path, struct report *rep);
+/* A problem the command line found itself (the fleet's), unless the
+ * daemon's row already reported that kind. */
+void status_add_health_problem(struct report *rep, enum health_problem kind, const char *text);
 /* `status --json`'s document; takes no reference of its own from rep. */
 json_t *status_report_json(const struct status_facts *f, const struct report *rep);

@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: MIT */
+/* The fleet as the command line shows it: `jada-agent nodes`, and status's fleet part. */
+#include "jada/node.h"
+#include "jada/config.h"
+#include "jada/duration.h"
+#include "jada/pg.h"
+#include "jada/util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A node's heartbeat age is the server's clock against the server's clock,
+ * so that no two machines' clocks are compared. */
+static const char nodes_sql[] =
+        "SELECT name, host, pid, version, started_at, extract(epoch from now())::bigint - heartbeat_at, "
+        "stopped_at, leader, sessions, running FROM nodes ORDER BY name";
+
+int node_rows_load(PGconn *conn, struct node_row **ret, size_t *ret_n, char *why, size_t size)
+{
+        PGresult *res = PQexec(conn, nodes_sql);
+        struct node_row *rows;
+        int n;
+
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+                snprintf(why, size, "%s", PQresultErrorMessage(res));
+                why[strcspn(why, "\n")] = '\0';
+                PQclear(res);
+                return -EIO;
+        }
+        n = PQntuples(res);
+        rows = xcalloc((size_t)n + 1, sizeof *rows);
+        for (int i = 0; i < n; i++) {
+                rows[i].name = xstrdup(PQgetvalue(res, i, 0));
+                rows[i].host = xstrdup(PQgetvalue(res, i, 1));
+                rows[i].pid = pg_value_int64(res, i, 2);
+                rows[i].version = xstrdup(PQgetvalue(res, i, 3));
+                rows[i].started_at = pg_value_int64(res, i, 4);
+                rows[i].heartbeat_age = pg_value_int64(res, i, 5);
+                rows[i].stopped_at = pg_value_int64(res, i, 6);
+                rows[i].leader = strcmp(PQgetvalue(res, i, 7), "t") == 0;
+                rows[i].sessions = pg_value_int64(res, i, 8);
+                rows[i].running = xstrdup(PQgetvalue(res, i, 9));
+        }
+        PQclear(res);
+        *ret = rows;
+        *ret_n = (size_t)n;
+        return 0;
+}
+
+void node_rows_free(struct node_row *rows, size_t n)
+{
+        for (size_t i = 0; rows && i < n; i++) {
+                free(rows[i].name);
+                free(rows[i].host);
+                free(rows[i].version);
+                free(rows[i].running);
+        }
+        free(rows);
+}
+
+const char *node_row_state(const struct node_row *row, uint64_t lease)
+{
+        if (row->stopped_at)
+                return "stopped";
+        if (row->heartbeat_age * (int64_t)USEC_PER_SEC > (int64_t)lease)
+                return "lost";
+        return "alive";
+}
+
+json_t *node_rows_json(const struct node_row *rows, size_t n, uint64_t lease)
+{
+        json_t *arr = json_array();
+
+        for (size_t i = 0; i < n; i++) {
+                const struct node_row *r = &rows[i];
+                json_t *running = json_array();
+                _cleanup_free_ char *ids = xstrdup(r->running);
+                char *save = NULL;
+                for (char *id = strtok_r(ids, ",", &save); id; id = strtok_r(NULL, ",", &save)) {
+                        int64_t v;
+                        if (parse_int64(id, &v) == 0)
+                                json_array_append_new(running, json_integer(v));
+                }
+                json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:I, s:s, s:I, s:I, s:o, s:b, s:I, s:o}",
+                                                     "name", r->name, "host", r->host, "state",
+                                                     node_row_state(r, lease), "pid", (json_int_t)r->pid,
+                                                     "version", r->version, "started_at", (json_int_t)r->started_at,
+                                                     "heartbeat_age_seconds", (json_int_t)r->heartbeat_age,
+                                                     "stopped_at", r->stopped_at ? json_integer(r->stopped_at) : json_null(),
+                                                     "leader", r->leader, "sessions", (json_int_t)r->sessions,
+                                                     "tasks", running));
+        }
+        return arr;
+}
+
+void node_rows_print(FILE *f, const struct node_row *rows, size_t n, uint64_t lease)
+{
+        fprintf(f, "%-20s %-20s %-8s %-9s %-14s %8s  %s\n", "NODE", "HOST", "VERSION", "STATE", "HEARTBEAT",
+                "SESSIONS", "TASKS");
+        for (size_t i = 0; i < n; i++) {
+                const struct node_row *r = &rows[i];
+                char age[32], beat[48];
+                duration_format(age, sizeof age, (uint64_t)(r->heartbeat_age > 0 ? r->heartbeat_age : 0) * USEC_PER_SEC);
+                snprintf(beat, sizeof beat, "%s ago", age);
+                fprintf(f, "%-20s %-20s %-8s %-9s %-14s %8lld  %s%s\n", r->name, r->host, r->version,
+                        node_row_state(r, lease), beat, (long long)r->sessions, *r->running ? r->running : "-",
+                        r->leader ? "  (leader)" : "");
+        }
+}
