@@ -408,6 +408,11 @@ static void on_node_load(struct node *node, unsigned *sessions, char *task_ids, 
         }
 }
 
+static void on_node_health(struct node *node, void *userdata)
+{
+        daemon_publish(userdata);
+}
+
 /* The fleet ([database] url): a database that cannot be reached is a
  * health problem the node keeps trying to fix, never a reason not to start. */
 static void daemon_node_start(struct jada_ctx *ctx)
@@ -417,7 +422,8 @@ static void daemon_node_start(struct jada_ctx *ctx)
         if (!*ctx->config->database.url)
                 return;
         r = node_start(ctx->event, ctx->config, &ctx->health,
-                       &(struct node_callbacks){ .leader = on_node_leader, .load = on_node_load, .userdata = ctx },
+                       &(struct node_callbacks){ .leader = on_node_leader, .load = on_node_load,
+                                                 .health_changed = on_node_health, .userdata = ctx },
                        &ctx->node);
         if (r < 0)
                 health_set_problem(&ctx->health, PROBLEM_FLEET_DATABASE, "cannot join the fleet: %s", strerror(-r));

@@ -9,6 +9,7 @@
 #include "jada/util.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,33 @@ struct node {
         char incarnation[33];
         int64_t started_at;
 };
+
+/* The node's problems, published (STATUS=, the health row) as they change. */
+static void node_problem(struct node *node, enum health_problem kind, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+static void node_problem(struct node *node, enum health_problem kind, const char *fmt, ...)
+{
+        char text[sizeof node->health->problems[0]];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(text, sizeof text, fmt, ap);
+        va_end(ap);
+        if (strcmp(node->health->problems[kind], text) == 0)
+                return;
+        health_set_problem(node->health, kind, "%s", text);
+        if (node->callbacks.health_changed)
+                node->callbacks.health_changed(node, node->callbacks.userdata);
+}
+
+static void node_problem_clear(struct node *node, enum health_problem kind)
+{
+        if (!health_has_problem(node->health, kind))
+                return;
+        health_clear_problem(node->health, kind);
+        if (node->callbacks.health_changed)
+                node->callbacks.health_changed(node, node->callbacks.userdata);
+}
 
 static void set_leads(struct node *node, bool leads)
 {
@@ -98,9 +126,9 @@ static void on_lost_nodes(struct pg *pg, const PGresult *res, const char *error,
                 used += (size_t)w;
         }
         if (n > 0)
-                health_set_problem(node->health, PROBLEM_NODE_LOST, "%s", text);
+                node_problem(node, PROBLEM_NODE_LOST, "%s", text);
         else
-                health_clear_problem(node->health, PROBLEM_NODE_LOST);
+                node_problem_clear(node, PROBLEM_NODE_LOST);
 }
 
 static void on_lead_try(struct pg *pg, const PGresult *res, const char *error, void *userdata)
@@ -201,14 +229,14 @@ static void on_registered(struct pg *pg, const PGresult *res, const char *error,
 
         if (!res) {
                 if (pg_up(pg))
-                        health_set_problem(node->health, PROBLEM_FLEET_DATABASE,
+                        node_problem(node, PROBLEM_FLEET_DATABASE,
                                            "cannot register node %s in the fleet's database: %s", node->name, error);
                 return;
         }
         if (PQntuples(res) == 0) {
                 /* Retried at each heartbeat: the other node may stop. */
                 node->phase = PHASE_REGISTERING;
-                health_set_problem(node->health, PROBLEM_FLEET_DATABASE,
+                node_problem(node, PROBLEM_FLEET_DATABASE,
                                    "node name %s is taken by a live node on another host: set [database] node_name",
                                    node->name);
                 return;
@@ -216,7 +244,7 @@ static void on_registered(struct pg *pg, const PGresult *res, const char *error,
         node->phase = PHASE_READY;
         node->beat_ok_monotonic = now_monotonic_usec();
         log_info("database: node %s registered in the fleet", node->name);
-        health_clear_problem(node->health, PROBLEM_FLEET_DATABASE);
+        node_problem_clear(node, PROBLEM_FLEET_DATABASE);
         beat(node);
 }
 
@@ -260,7 +288,7 @@ static void on_upgraded(struct pg *pg, const PGresult *res, const char *error, v
 
         if (!res) {
                 if (pg_up(pg)) {
-                        health_set_problem(node->health, PROBLEM_FLEET_DATABASE,
+                        node_problem(node, PROBLEM_FLEET_DATABASE,
                                            "cannot migrate the fleet's database: %s", error);
                         node->phase = PHASE_REFUSED;
                         unlock_migration(node);
@@ -283,7 +311,7 @@ static void on_version(struct pg *pg, const PGresult *res, const char *error, vo
                 return;
         version = (int)pg_value_int64(res, 0, 0);
         if (pg_schema_too_new(version)) {
-                health_set_problem(node->health, PROBLEM_FLEET_DATABASE,
+                node_problem(node, PROBLEM_FLEET_DATABASE,
                                    "the fleet's database has schema version %d, newer than this binary's %d: "
                                    "upgrade jada-agent on this node", version, pg_schema_version());
                 node->phase = PHASE_REFUSED;
@@ -311,7 +339,7 @@ static void on_pg_state(struct pg *pg, bool up, const char *error, void *userdat
                 node->trying_lead = node->beat_in_flight = false;
                 /* The lock went with the session. */
                 set_leads(node, false);
-                health_set_problem(node->health, PROBLEM_FLEET_DATABASE, "the fleet's database cannot be reached: %s",
+                node_problem(node, PROBLEM_FLEET_DATABASE, "the fleet's database cannot be reached: %s",
                                    error);
                 return;
         }

@@ -41,6 +41,8 @@ struct node_callbacks {
         /* For the heartbeat: the sessions this node runs and their task ids
          * as text ("3,17"). */
         void (*load)(struct node *node, unsigned *sessions, char *task_ids, size_t size, void *userdata);
+        /* A health problem of the node's was set or cleared: publish it. */
+        void (*health_changed)(struct node *node, void *userdata);
         void *userdata;
 };
 

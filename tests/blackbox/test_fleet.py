@@ -1,0 +1,339 @@
+# SPDX-License-Identifier: MIT
+"""A fleet of real daemons sharing one real PostgreSQL 15 (tests/lib/pg.py),
+each with its own state directory as if on its own machine: registration,
+heartbeats, `jada-agent nodes` and `status`, one leader that alone syncs the
+port sheet and a new one when it dies (kill -9) or is paused past its lease
+(SIGSTOP: fenced), the server stopped for 30 s, a schema newer than the
+binary, and check-config of [database]."""
+
+import json
+import os
+import signal
+import sqlite3
+import time
+
+from harness import TIMEOUT, Daemon, TempStateTest
+from pg import PostgresServer
+from test_sync import SHEET, FakeGoogle
+
+LEASE = 6                       # seconds; heartbeats every 2 s
+HEARTBEAT = LEASE / 3
+
+
+def wait_until(predicate, timeout=TIMEOUT, step=0.1):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            return value
+        time.sleep(step)
+
+
+class Fleet(TempStateTest):
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = PostgresServer()
+        cls.pg.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.pg.close()
+
+    def setUp(self):
+        super().setUp()
+        if self.pg.pid() is None:
+            self.pg.start()
+        self.db = f"fleet_{self._testMethodName[-40:].lower()}"
+        self.url = self.pg.createdb(self.db)
+        self.nodes = {}
+
+    def node_config(self, name, extra=""):
+        d = os.path.join(self.tmp, name)
+        os.makedirs(d, exist_ok=True)
+        path = os.path.join(d, "jada-agent.conf")
+        with open(path, "w") as f:
+            f.write(f"[daemon]\nstate_dir = {d}/state\n"
+                    f"[database]\nurl = {self.url}\nnode_name = {name}\nlease = {LEASE}s\n" + extra)
+        return d, path
+
+    def start_node(self, name, extra="", env=None):
+        d, path = self.node_config(name, extra)
+        daemon = Daemon(d, path, extra_env=env)
+        self.daemons.append(daemon)
+        self.nodes[name] = (daemon, path)
+        return daemon
+
+    def cli(self, name, *args):
+        return self.run_cli(*args, env={"JADA_AGENT_CONFIG": self.nodes[name][1]})
+
+    def fleet(self, name):
+        r = self.cli(name, "nodes", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return {n["name"]: n for n in json.loads(r.stdout)["nodes"]}
+
+    def sql(self, text):
+        return self.pg.psql_rows(text, db=self.db)
+
+    def leaders(self):
+        return [name for (name,) in self.sql("SELECT name FROM nodes WHERE leader AND stopped_at IS NULL")]
+
+    def wait_alive(self, via, names, timeout=TIMEOUT):
+        def ok():
+            try:
+                f = self.fleet(via)
+            except (AssertionError, ValueError):
+                return None
+            return f if all(f.get(n, {}).get("state") == "alive" for n in names) else None
+        f = wait_until(ok, timeout)
+        self.assertTrue(f, f"not all of {names} alive: {self.fleet(via) if f is None else f}")
+        return f
+
+    def the_leader(self, names, timeout=TIMEOUT):
+        """The one node whose journal says it leads now, and that says so in nodes."""
+        def one():
+            leading = [n for n in names if self.nodes[n][0].log().count("now leads the fleet")
+                       > self.nodes[n][0].log().count("no longer leads the fleet")]
+            return leading if len(leading) == 1 else None
+        leading = wait_until(one, timeout)
+        self.assertTrue(leading, {n: self.nodes[n][0].log() for n in names})
+        return leading[0]
+
+    # -- the cases ---------------------------------------------------------
+
+    def test_three_nodes_register_heartbeat_and_one_leads(self):
+        for n in ("a", "b", "c"):
+            self.start_node(n)
+        f = self.wait_alive("a", ["a", "b", "c"])
+        self.assertEqual(sorted(f), ["a", "b", "c"])
+        for n, row in f.items():
+            self.assertEqual(row["pid"], self.nodes[n][0].proc.pid)
+            self.assertLessEqual(row["heartbeat_age_seconds"], LEASE)
+            self.assertIsNone(row["stopped_at"])
+        leader = self.the_leader(["a", "b", "c"])
+        self.assertEqual(wait_until(lambda: self.leaders() == [leader] and self.leaders()), [leader])
+        # The heartbeat moves: a later read has a later heartbeat.
+        before = int(self.sql("SELECT heartbeat_at FROM nodes WHERE name = 'b'")[0][0])
+        self.assertTrue(wait_until(lambda: int(self.sql("SELECT heartbeat_at FROM nodes WHERE name = 'b'")[0][0])
+                                   > before, timeout=3 * HEARTBEAT + 2, step=0.2))
+        # One migration for three nodes starting together.
+        self.assertEqual(sum(self.nodes[n][0].log().count("migrated the fleet's schema") for n in "abc"), 1)
+        self.assertEqual(self.sql("SELECT version FROM jada_schema"), [("1",)])
+        # The human form names each node; status shows the fleet and is OK.
+        r = self.cli("a", "nodes")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for n in "abc":
+            self.assertRegex(r.stdout, rf"(?m)^{n}\s+\S+\s+\S+\s+alive\s")
+        self.assertIn("(leader)", r.stdout)
+        st = self.cli("a", "status", "--json")
+        doc = json.loads(st.stdout)
+        self.assertEqual(sorted(n["name"] for n in doc["fleet"]["nodes"]), ["a", "b", "c"])
+        self.assertIsNone(doc["fleet"]["error"])
+        self.assertNotIn("node_lost", [p["kind"] for p in doc["problems"]])
+        human = self.cli("a", "status").stdout
+        self.assertRegex(human, r"fleet\s+3 nodes: a \(this one\) alive")
+        # A clean stop says so: stopped, not lost.
+        self.nodes["c"][0].stop()
+        self.assertEqual(self.fleet("a")["c"]["state"], "stopped")
+        time.sleep(LEASE + HEARTBEAT + 1)
+        self.assertEqual(self.fleet("a")["c"]["state"], "stopped")
+        self.assertNotIn("node_lost", [p["kind"] for p in json.loads(self.cli("a", "status", "--json").stdout)["problems"]])
+
+    def test_kill_9_of_the_leader_another_takes_over_and_the_lost_node_is_a_warning(self):
+        for n in ("a", "b", "c"):
+            self.start_node(n)
+        self.wait_alive("a", ["a", "b", "c"])
+        leader = self.the_leader(["a", "b", "c"])
+        rest = [n for n in "abc" if n != leader]
+        killed = time.monotonic()
+        self.nodes[leader][0].proc.kill()
+        self.nodes[leader][0].proc.wait(timeout=TIMEOUT)
+        # Its connection closed with it, and the lock with that: the next
+        # heartbeat of another node takes it.
+        new = self.the_leader(rest, timeout=3 * HEARTBEAT + 5)
+        took = time.monotonic() - killed
+        self.assertLess(took, LEASE + HEARTBEAT + 5)
+        self.assertIn(new, rest)
+        # Past the lease the dead node is lost: a WARNING with its name.
+        f = wait_until(lambda: self.fleet(rest[0])[leader]["state"] == "lost" and self.fleet(rest[0]),
+                       timeout=LEASE + 3 * HEARTBEAT + 5)
+        self.assertTrue(f)
+        def warned():
+            st = self.cli(rest[0], "status", "--json")
+            kinds = {p["kind"]: p for p in json.loads(st.stdout)["problems"]}
+            return (st.returncode, kinds) if "node_lost" in kinds else None
+        got = wait_until(warned, timeout=3 * HEARTBEAT + 5)
+        self.assertTrue(got)
+        code, kinds = got
+        self.assertGreaterEqual(code, 1)
+        self.assertIn(f"node {leader}", kinds["node_lost"]["text"])
+        self.assertEqual(kinds["node_lost"]["severity"], "WARNING")
+        self.assertTrue(wait_until(lambda: "ALERT: node " + leader in self.nodes[rest[0]][0].log()),
+                        self.nodes[rest[0]][0].log())
+        # It comes back (the same host: its own name again), and the warning goes.
+        self.daemons.remove(self.nodes[leader][0])
+        self.nodes[leader][0].stop()
+        self.start_node(leader)
+        self.wait_alive(rest[0], ["a", "b", "c"])
+        self.assertTrue(wait_until(lambda: "RECOVERED: node " in self.nodes[rest[0]][0].log(),
+                                   timeout=3 * HEARTBEAT + 5), self.nodes[rest[0]][0].log())
+        self.assertEqual(self.the_leader(["a", "b", "c"]), new)
+
+    def test_only_the_leader_syncs_the_sheet_and_a_new_leader_syncs_at_once(self):
+        google = FakeGoogle()
+        self.addCleanup(google.close)
+        google.sheet(SHEET["values"])
+        extra = ("[sheets]\nenabled = yes\nspreadsheet_id = SHEET-1\nrange = 'Port list'!A1:Z\ninterval = 1h\n"
+                 f"client_id = client-1\ntoken_url = {google.url}/token\napi_url = {google.url}\n")
+        for n in ("a", "b", "c"):
+            d, _ = self.node_config(n, extra)
+            os.makedirs(f"{d}/state", mode=0o700, exist_ok=True)
+            with open(f"{d}/state/google-token.json", "w") as f:
+                json.dump({"refresh_token": "refresh-1"}, f)
+            os.chmod(f"{d}/state/google-token.json", 0o600)
+            self.start_node(n, extra, env={"GOOGLE_CLIENT_SECRET": "test-secret"})
+        self.wait_alive("a", ["a", "b", "c"])
+        leader = self.the_leader(["a", "b", "c"])
+
+        def runs(n):
+            try:
+                with sqlite3.connect(f"file:{self.tmp}/{n}/state/jada-agent.db?mode=ro", uri=True) as db:
+                    return db.execute("SELECT count(*) FROM sync_runs WHERE ok = 1").fetchone()[0]
+            except sqlite3.Error:
+                return 0
+        self.assertTrue(wait_until(lambda: runs(leader) >= 1), self.nodes[leader][0].log())
+        # The others' timers fell due at their start too (no sync yet): they
+        # left it to the leader.
+        time.sleep(2 * HEARTBEAT)
+        rest = [n for n in "abc" if n != leader]
+        self.assertEqual([runs(n) for n in rest], [0, 0])
+        # sync --now on a follower: it says who syncs, and does not.
+        r = self.cli(rest[0], "sync", "--now")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(wait_until(lambda: "another node leads the fleet and syncs" in self.nodes[rest[0]][0].log()),
+                        self.nodes[rest[0]][0].log())
+        self.assertEqual(runs(rest[0]), 0)
+        # The leader dies: the next one syncs at once.
+        self.nodes[leader][0].proc.kill()
+        self.nodes[leader][0].proc.wait(timeout=TIMEOUT)
+        new = self.the_leader(rest, timeout=3 * HEARTBEAT + 5)
+        self.assertTrue(wait_until(lambda: runs(new) >= 1, timeout=3 * HEARTBEAT + 10), self.nodes[new][0].log())
+        other = [n for n in rest if n != new][0]
+        self.assertEqual(runs(other), 0)
+
+    def test_a_node_paused_past_its_lease_is_fenced_and_says_so(self):
+        for n in ("a", "b"):
+            self.start_node(n)
+        self.wait_alive("a", ["a", "b"])
+        leader = self.the_leader(["a", "b"])
+        other = "b" if leader == "a" else "a"
+        paused = self.nodes[leader][0]
+        paused.signal(signal.SIGSTOP)
+        try:
+            # The other sees it lost, ends its connection, and takes the lock.
+            new = wait_until(lambda: self.leaders() == [other] and other, timeout=LEASE + 3 * HEARTBEAT + 5)
+            self.assertEqual(new, other, self.nodes[other][0].log())
+            self.assertIn("now leads the fleet", self.nodes[other][0].log())
+        finally:
+            paused.signal(signal.SIGCONT)
+        # Awake, it finds its connection gone, says it no longer leads, and
+        # joins again as a follower: one leader, never two.
+        self.assertTrue(wait_until(lambda: "no longer leads the fleet" in paused.log()), paused.log())
+        self.wait_alive(other, ["a", "b"])
+        time.sleep(2 * HEARTBEAT)
+        self.assertEqual(self.leaders(), [other])
+        self.assertEqual(self.the_leader(["a", "b"]), other)
+
+    def test_the_server_stopped_for_30_s(self):
+        for n in ("a", "b", "c"):
+            self.start_node(n)
+        self.wait_alive("a", ["a", "b", "c"])
+        self.pg.stop()
+        try:
+            down = time.monotonic()
+            for n in "abc":
+                d = self.nodes[n][0]
+                self.assertTrue(wait_until(lambda: "ALERT: the fleet's database cannot be reached" in d.log()),
+                                d.log())
+            # Each reports it where an operator looks: STATUS= and status.
+            for n in "abc":
+                d = self.nodes[n][0]
+                self.assertTrue(wait_until(lambda: any("fleet's database cannot be reached" in s
+                                                       for s in d.notify.fields("STATUS"))), d.notify.text())
+                st = self.cli(n, "status", "--json")
+                self.assertEqual(st.returncode, 2, st.stdout)
+                kinds = [p["kind"] for p in json.loads(st.stdout)["problems"]]
+                self.assertIn("fleet_database", kinds)
+            r = self.cli("a", "nodes")
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("cannot connect", r.stderr)
+            # A task added meanwhile is kept (the queue is this node's own).
+            add = self.cli("a", "task", "add", "written while the database is down")
+            self.assertEqual(add.returncode, 0, add.stderr)
+            time.sleep(max(0, 30 - (time.monotonic() - down)))
+            for n in "abc":
+                self.assertIsNone(self.nodes[n][0].proc.poll(), self.nodes[n][0].log())
+        finally:
+            self.pg.start()
+        # Back within the reconnect's backoff (at most 10 s) plus a heartbeat.
+        self.wait_alive("a", ["a", "b", "c"], timeout=10 + 2 * HEARTBEAT + TIMEOUT)
+        for n in "abc":
+            d = self.nodes[n][0]
+            self.assertTrue(wait_until(lambda: "RECOVERED: the fleet's database cannot be reached" in d.log()),
+                            d.log())
+            # One warning for the outage, not one per retry.
+            self.assertLessEqual(d.log().count("warning database: cannot connect"), 2, d.log())
+        self.the_leader(["a", "b", "c"])
+        listed = self.cli("a", "task", "list", "--json")
+        self.assertIn("written while the database is down", listed.stdout)
+
+    def test_a_schema_newer_than_the_binary_is_refused_loudly(self):
+        self.sql("CREATE TABLE jada_schema (version integer NOT NULL); INSERT INTO jada_schema VALUES (99)")
+        d = self.start_node("a")
+        self.assertTrue(wait_until(lambda: "schema version 99, newer than this binary" in d.log()), d.log())
+        self.assertIsNone(d.proc.poll())
+        st = self.cli("a", "status", "--json")
+        self.assertIn("fleet_database", [p["kind"] for p in json.loads(st.stdout)["problems"]])
+        self.assertEqual(self.sql("SELECT count(*) FROM pg_tables WHERE tablename = 'nodes'"), [("0",)])
+
+
+class FleetConfig(TempStateTest):
+    def check(self, text):
+        self.write_config(text)
+        return self.run_cli("check-config", "-c", self.config)
+
+    def test_check_config_refuses_what_cannot_work(self):
+        r = self.check("[database]\nurl = postgresql://jada:hunter2@db.example/jada\n")
+        self.assertEqual(r.returncode, 78)
+        self.assertIn(":4: [database] url holds a password", r.stderr)
+        self.assertNotIn("hunter2", r.stderr + r.stdout)
+        r = self.check("[database]\nurl = postgresql://jada@db.example/jada?password=hunter2\n")
+        self.assertEqual(r.returncode, 78)
+        self.assertNotIn("hunter2", r.stderr + r.stdout)
+        r = self.check("[database]\nurl = mysql://db.example/jada\n")
+        self.assertEqual(r.returncode, 78)
+        self.assertIn("must start with postgresql://", r.stderr)
+        r = self.check("[database]\nurl = postgresql://db.example/jada?frobnicate=1\n")
+        self.assertEqual(r.returncode, 78)
+        self.assertIn("frobnicate", r.stderr)
+        r = self.check("[database]\nnode_name = " + "n" * 48 + "\n")
+        self.assertEqual(r.returncode, 78)
+        self.assertIn("node_name", r.stderr)
+        r = self.check("[database]\nlease = 1s\n")
+        self.assertEqual(r.returncode, 78)
+        r = self.check("[database]\nurl = postgresql://jada@db.example:5432/jada?sslmode=verify-full\n"
+                       "node_name = worker-1.eu\nlease = 90s\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_nodes_without_a_fleet_or_a_server(self):
+        self.write_config("")
+        r = self.run_cli("nodes", "-c", self.config)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("not in a fleet", r.stderr)
+        self.write_config(f"[database]\nurl = postgresql://jada@/jada?host={self.tmp}&port=1\n")
+        r = self.run_cli("nodes", "-c", self.config)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("cannot connect", r.stderr)
+        r = self.run_cli("nodes", "-c", self.config, "extra")
+        self.assertEqual(r.returncode, 2)
