@@ -201,7 +201,7 @@ const char *health_problem_name(enum health_problem kind)
         return (unsigned)kind < _PROBLEM_MAX ? problem_kinds[kind].name : "unknown";
 }
 
-static char *details_json(const struct health *health)
+char *health_details_json(const struct health *health)
 {
         json_t *problems = json_array(), *doc;
         char *out;
@@ -230,7 +230,7 @@ int health_save(sqlite3 *db, const struct health *health, int64_t pid, uint64_t 
                 "VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6) "
                 "ON CONFLICT (id) DO UPDATE SET pid = ?1, started_at = ?2, updated_at = ?3, "
                 "state = ?4, status = ?5, details = ?6";
-        _cleanup_free_ char *details = details_json(health);
+        _cleanup_free_ char *details = health_details_json(health);
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         int rc;
 

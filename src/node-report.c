@@ -4,6 +4,7 @@
 #include "jada/config.h"
 #include "jada/duration.h"
 #include "jada/pg.h"
+#include "jada/report.h"
 #include "jada/util.h"
 
 #include <errno.h>
@@ -14,8 +15,9 @@
 /* A node's heartbeat age is the server's clock against the server's clock,
  * so that no two machines' clocks are compared. */
 static const char nodes_sql[] =
-        "SELECT name, host, pid, version, started_at, extract(epoch from now())::bigint - heartbeat_at, "
-        "stopped_at, leader, sessions, running FROM nodes ORDER BY name";
+        "SELECT n.name, n.host, n.pid, n.version, n.started_at, extract(epoch from now())::bigint - n.heartbeat_at, "
+        "n.stopped_at, n.leader, n.sessions, n.running, h.state, h.status, h.details "
+        "FROM nodes n LEFT JOIN health h ON h.node = n.name ORDER BY n.name";
 
 int node_rows_load(PGconn *conn, struct node_row **ret, size_t *ret_n, char *why, size_t size)
 {
@@ -42,6 +44,9 @@ int node_rows_load(PGconn *conn, struct node_row **ret, size_t *ret_n, char *why
                 rows[i].leader = strcmp(PQgetvalue(res, i, 7), "t") == 0;
                 rows[i].sessions = pg_value_int64(res, i, 8);
                 rows[i].running = xstrdup(PQgetvalue(res, i, 9));
+                rows[i].health_state = xstrdup(PQgetvalue(res, i, 10));
+                rows[i].status = xstrdup(PQgetvalue(res, i, 11));
+                rows[i].details = xstrdup(PQgetisnull(res, i, 12) ? "{}" : PQgetvalue(res, i, 12));
         }
         PQclear(res);
         *ret = rows;
@@ -56,6 +61,9 @@ void node_rows_free(struct node_row *rows, size_t n)
                 free(rows[i].host);
                 free(rows[i].version);
                 free(rows[i].running);
+                free(rows[i].health_state);
+                free(rows[i].status);
+                free(rows[i].details);
         }
         free(rows);
 }
@@ -83,14 +91,20 @@ json_t *node_rows_json(const struct node_row *rows, size_t n, uint64_t lease)
                         if (parse_int64(id, &v) == 0)
                                 json_array_append_new(running, json_integer(v));
                 }
-                json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:I, s:s, s:I, s:I, s:o, s:b, s:I, s:o}",
+                json_t *details = json_loads(r->details, 0, NULL);
+                json_t *problems = json_object_get(details, "problems");
+                json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:I, s:s, s:I, s:I, s:o, s:b, s:I, s:o, s:o, s:o}",
                                                      "name", r->name, "host", r->host, "state",
                                                      node_row_state(r, lease), "pid", (json_int_t)r->pid,
                                                      "version", r->version, "started_at", (json_int_t)r->started_at,
                                                      "heartbeat_age_seconds", (json_int_t)r->heartbeat_age,
                                                      "stopped_at", r->stopped_at ? json_integer(r->stopped_at) : json_null(),
                                                      "leader", r->leader, "sessions", (json_int_t)r->sessions,
-                                                     "tasks", running));
+                                                     "tasks", running,
+                                                     "status", report_text(r->status),
+                                                     "problems", json_is_array(problems) ? json_incref(problems)
+                                                                                         : json_array()));
+                json_decref(details);
         }
         return arr;
 }
@@ -106,6 +120,9 @@ void node_rows_print(FILE *f, const struct node_row *rows, size_t n, uint64_t le
                 snprintf(beat, sizeof beat, "%s ago", age);
                 fprintf(f, "%-20s %-20s %-8s %-9s %-14s %8lld  %s%s\n", r->name, r->host, r->version,
                         node_row_state(r, lease), beat, (long long)r->sessions, *r->running ? r->running : "-",
-                        r->leader ? "  (leader)" : "");
+                        r->leader && !r->stopped_at ? "  (leader)" : "");
+                /* What the node last said of itself (its STATUS= line). */
+                if (*r->status && !r->stopped_at)
+                        fprintf(f, "    %s\n", r->status);
         }
 }

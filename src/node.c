@@ -179,13 +179,27 @@ static void beat(struct node *node)
         if (node->callbacks.load)
                 node->callbacks.load(node, &n, task_ids, sizeof task_ids, node->callbacks.userdata);
         snprintf(sessions, sizeof sessions, "%u", n);
+        pid_text(pid, sizeof pid);
         if (!node->beat_in_flight) {
-                const char *params[] = { node->name, node->incarnation, sessions, task_ids, pid_text(pid, sizeof pid) };
+                const char *params[] = { node->name, node->incarnation, sessions, task_ids, pid };
                 node->beat_in_flight = true;
                 query_or_log(node,
                              "UPDATE nodes SET heartbeat_at = " NOW_SQL ", sessions = $3, running = $4, pid = $5 "
                              "WHERE name = $1 AND incarnation = $2 RETURNING name",
                              5, params, on_beat);
+        }
+        /* Its health row: what `jada-agent nodes` shows of each node. */
+        {
+                _cleanup_free_ char *details = health_details_json(node->health);
+                char started[24];
+                snprintf(started, sizeof started, "%" PRId64, node->started_at);
+                const char *hp[] = { node->name, pid, started, health_state_name(node->health->state),
+                                     node->health->status, details };
+                query_or_log(node,
+                             "INSERT INTO health (node, pid, started_at, updated_at, state, status, details) "
+                             "VALUES ($1, $2, $3, " NOW_SQL ", $4, $5, $6) ON CONFLICT (node) DO UPDATE SET "
+                             "pid = $2, started_at = $3, updated_at = " NOW_SQL ", state = $4, status = $5, details = $6",
+                             6, hp, NULL);
         }
         if (!node->leads && !node->trying_lead) {
                 char sql[96];

@@ -74,6 +74,8 @@ const char *health_worst_problem(const struct health *health);
  * state, the STATUS= text, and the current problems as JSON details. */
 int health_save(sqlite3 *db, const struct health *health, int64_t pid, uint64_t started_realtime_usec);
 
+/* The health row's details: {"problems": [{"kind", "text"}], ...}; free() it. */
+char *health_details_json(const struct health *health);
 /* The problem kinds' names ("api_key", "google_token", ...), for JSON, and
  * back (-EINVAL for a name this binary does not know). */
 const char *health_problem_name(enum health_problem kind);

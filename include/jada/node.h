@@ -68,6 +68,8 @@ struct node_row {
         bool leader;
         int64_t sessions;
         char *running;                  /* task ids, "3,17" */
+        char *health_state, *status;    /* its health row ("" if none yet) */
+        char *details;                  /* JSON, as health_details_json() */
 };
 int node_rows_load(PGconn *conn, struct node_row **ret, size_t *n, char *why, size_t size);
 void node_rows_free(struct node_row *rows, size_t n);

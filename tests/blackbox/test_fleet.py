@@ -8,6 +8,7 @@ binary, and check-config of [database]."""
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import time
@@ -126,6 +127,9 @@ class Fleet(TempStateTest):
         for n in "abc":
             self.assertRegex(r.stdout, rf"(?m)^{n}\s+\S+\s+\S+\s+alive\s")
         self.assertIn("(leader)", r.stdout)
+        # Each node's health row: its STATUS= line, under its name.
+        self.assertEqual(len(re.findall(r"(?m)^    Idle · queue: ", r.stdout)), 3, r.stdout)
+        self.assertTrue(all(n["status"].startswith("Idle") and n["problems"] == [] for n in self.fleet("a").values()))
         st = self.cli("a", "status", "--json")
         doc = json.loads(st.stdout)
         self.assertEqual(sorted(n["name"] for n in doc["fleet"]["nodes"]), ["a", "b", "c"])
