@@ -9,7 +9,8 @@
  * sessions, each node's health row, the conversations a resume on another
  * node needs). Times are UTC seconds since the epoch, as in SQLite, so that
  * the queue's logic reads both alike; heartbeats take the server's clock,
- * the one clock every node shares.
+ * the one clock every node shares. Flags are 0/1 bigints, as in SQLite, so
+ * that one SQL text serves both.
  *
  * Migrations are versioned in the table jada_schema (one row). Whoever
  * migrates holds the advisory lock PG_LOCK_MIGRATE for the whole of it, so
