@@ -47,6 +47,7 @@ static const struct cli_command commands[] = {
         { "sessions",     "[--since DURATION] [--json]", "session history, completion and turn-limit rates", cmd_sessions },
         { "transcript",   "SESSION | --task ID [--json] [--follow]", "what a session's claude said, readable (or raw)", cmd_transcript },
         { "sync",         "[--now]",        "ask the running daemon for a port-sheet sync now", cmd_sync },
+        { "db",           "copy --to URL",  "copy the stopped daemon's state into an empty PostgreSQL database", cmd_db },
         { "version",      "",               "print the version", cmd_version },
         { "help",         "",               "show this help", cmd_help },
 };
