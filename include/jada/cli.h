@@ -36,6 +36,7 @@ int cmd_status(struct cli *cli, int argc, char **argv);
 int cmd_auth(struct cli *cli, int argc, char **argv);
 int cmd_transcript(struct cli *cli, int argc, char **argv);
 int cmd_nodes(struct cli *cli, int argc, char **argv);
+int cmd_db(struct cli *cli, int argc, char **argv);
 
 /* The options every command takes, for a command's own getopt_long tables. */
 #define CLI_COMMON_SHORT "c:vh"
