@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "jada/config.h"
 #include "jada/util.h"
@@ -180,6 +181,34 @@ static void test_defaults(void **state)
         assert_string_equal(c->alerts.webhook_url, "");
         assert_string_equal(c->metrics.textfile, "");
         config_free(c);
+}
+
+static void test_database(void **state)
+{
+        struct jada_config *c = parse_ok("");
+        char name[64], host[256] = "";
+
+        assert_string_equal(c->database.url, "");
+        assert_int_equal(c->database.lease, SEC(60));
+        assert_int_equal(config_heartbeat_interval(c), SEC(10));
+        /* The host name up to its first dot. */
+        assert_int_equal(gethostname(host, sizeof host - 1), 0);
+        host[strcspn(host, ".")] = '\0';
+        assert_string_equal(config_node_name(c, name, sizeof name), host);
+        config_free(c);
+
+        c = parse_ok("[database]\nurl = postgresql://jada@10.0.0.5:5432/jada?sslmode=require\n"
+                     "node_name = worker-1.eu\nlease = 6s\n");
+        assert_string_equal(c->database.url, "postgresql://jada@10.0.0.5:5432/jada?sslmode=require");
+        assert_string_equal(config_node_name(c, name, sizeof name), "worker-1.eu");
+        assert_int_equal(config_heartbeat_interval(c), SEC(2));
+        config_free(c);
+
+        parse_bad("[database]\nurl = postgresql://jada:secret@db/jada\n", 2, "holds a password");
+        parse_bad("[database]\nurl = host=db dbname=jada\n", 2, "must start with postgresql://");
+        parse_bad("[database]\nurl = postgresql://db/jada?nonsense=1\n", 2, "nonsense");
+        parse_bad("[database]\nnode_name = a/b\n", 2, "node_name");
+        parse_bad("[database]\nlease = 2s\n", 2, "out of range");
 }
 
 static void test_state_directory_env(void **state)
@@ -357,6 +386,7 @@ int main(void)
                 cmocka_unit_test(test_defaults),
                 cmocka_unit_test(test_projects),
                 cmocka_unit_test(test_state_directory_env),
+                cmocka_unit_test(test_database),
                 cmocka_unit_test(test_full),
                 cmocka_unit_test(test_full_values),
                 cmocka_unit_test(test_problems),
