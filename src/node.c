@@ -30,6 +30,7 @@ enum node_phase {
         PHASE_MIGRATING,
         PHASE_REGISTERING,
         PHASE_READY,
+        PHASE_MIGRATE_AGAIN,    /* the migration failed: tried again at the next heartbeat */
         PHASE_REFUSED,          /* a schema too new: waits for a newer binary */
 };
 
@@ -45,6 +46,8 @@ struct node {
         bool trying_lead;               /* a pg_try_advisory_lock in flight */
         bool beat_in_flight;
         uint64_t beat_ok_monotonic;     /* usec: when the server last took our heartbeat */
+        uint64_t ready_monotonic;       /* usec: when this node last registered */
+        bool migrate_lock_failed;
         char name[64];
         char host[256];
         char incarnation[33];
@@ -163,6 +166,7 @@ static void on_beat(struct pg *pg, const PGresult *res, const char *error, void 
 }
 
 static void do_register(struct node *node);
+static void start_migration(struct node *node);
 
 static void beat(struct node *node)
 {
@@ -172,6 +176,10 @@ static void beat(struct node *node)
 
         if (node->phase == PHASE_REGISTERING) {
                 do_register(node);
+                return;
+        }
+        if (node->phase == PHASE_MIGRATE_AGAIN) {
+                start_migration(node);
                 return;
         }
         if (node->phase != PHASE_READY)
@@ -207,6 +215,11 @@ static void beat(struct node *node)
                 node->trying_lead = true;
                 query_or_log(node, sql, 0, NULL, on_lead_try);
         }
+        /* Judge the others only after a lease of our own: when the server
+         * comes back after an outage, every heartbeat is old, and the nodes
+         * that are alive need a moment (their reconnect) to say so. */
+        if (now_monotonic_usec() - node->ready_monotonic < node->config->database.lease)
+                return;
         snprintf(lease, sizeof lease, "%" PRIu64, node->config->database.lease / USEC_PER_SEC);
         const char *params[] = { lease };
         /* A node silent past its lease may only be paused (SIGSTOP, a VM
@@ -256,7 +269,7 @@ static void on_registered(struct pg *pg, const PGresult *res, const char *error,
                 return;
         }
         node->phase = PHASE_READY;
-        node->beat_ok_monotonic = now_monotonic_usec();
+        node->beat_ok_monotonic = node->ready_monotonic = now_monotonic_usec();
         log_info("database: node %s registered in the fleet", node->name);
         node_problem_clear(node, PROBLEM_FLEET_DATABASE);
         beat(node);
@@ -304,7 +317,7 @@ static void on_upgraded(struct pg *pg, const PGresult *res, const char *error, v
                 if (pg_up(pg)) {
                         node_problem(node, PROBLEM_FLEET_DATABASE,
                                            "cannot migrate the fleet's database: %s", error);
-                        node->phase = PHASE_REFUSED;
+                        node->phase = PHASE_MIGRATE_AGAIN;
                         unlock_migration(node);
                 }
                 return;
@@ -323,6 +336,11 @@ static void on_version(struct pg *pg, const PGresult *res, const char *error, vo
 
         if (!res)
                 return;
+        if (node->migrate_lock_failed) {
+                /* Without the lock another node may be migrating: later. */
+                node->phase = PHASE_MIGRATE_AGAIN;
+                return;
+        }
         version = (int)pg_value_int64(res, 0, 0);
         if (pg_schema_too_new(version)) {
                 node_problem(node, PROBLEM_FLEET_DATABASE,
@@ -346,7 +364,6 @@ static void on_version(struct pg *pg, const PGresult *res, const char *error, vo
 static void on_pg_state(struct pg *pg, bool up, const char *error, void *userdata)
 {
         struct node *node = userdata;
-        char sql[96];
 
         if (!up) {
                 node->phase = PHASE_DOWN;
@@ -358,10 +375,29 @@ static void on_pg_state(struct pg *pg, bool up, const char *error, void *userdat
                 return;
         }
         log_info("database: connected");
+        start_migration(node);
+}
+
+static void on_migrate_lock(struct pg *pg, const PGresult *res, const char *error, void *userdata)
+{
+        struct node *node = userdata;
+
+        if (!res && pg_up(pg)) {
+                node->migrate_lock_failed = true;
+                node_problem(node, PROBLEM_FLEET_DATABASE, "cannot take the fleet's migration lock: %s", error);
+        }
+}
+
+static void start_migration(struct node *node)
+{
+        char sql[96];
+
         node->phase = PHASE_MIGRATING;
-        /* Waits in the server, not here, while another node migrates. */
+        node->migrate_lock_failed = false;
+        /* Waits in the server, not here, while another node migrates (up
+         * to the statement timeout, then again at the next heartbeat). */
         snprintf(sql, sizeof sql, "SELECT pg_advisory_lock(%d, %d)", PG_LOCK_CLASS, PG_LOCK_MIGRATE);
-        query_or_log(node, sql, 0, NULL, NULL);
+        query_or_log(node, sql, 0, NULL, on_migrate_lock);
         query_or_log(node, pg_schema_version_sql, 0, NULL, on_version);
 }
 
