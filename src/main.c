@@ -46,7 +46,7 @@ static const struct cli_command commands[] = {
         { "auth",         "google [--no-browser] [--port N] | status [--json]", "authorize the port-sheet sync with Google; token status", cmd_auth },
         { "sessions",     "[--since DURATION] [--json]", "session history, completion and turn-limit rates", cmd_sessions },
         { "transcript",   "SESSION | --task ID [--json] [--follow]", "what a session's claude said, readable (or raw)", cmd_transcript },
-        { "nodes",        "[--json]",       "the fleet sharing [database] url: each node's heartbeat and sessions", cmd_nodes },
+        { "nodes",        "[--json] | forget NAME", "the fleet sharing [database] url: each node's heartbeat and sessions", cmd_nodes },
         { "sync",         "[--now]",        "ask the running daemon for a port-sheet sync now", cmd_sync },
         { "db",           "copy --to URL",  "copy the stopped daemon's state into an empty PostgreSQL database", cmd_db },
         { "version",      "",               "print the version", cmd_version },

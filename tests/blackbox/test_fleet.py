@@ -175,6 +175,13 @@ class Fleet(TempStateTest):
         self.assertEqual(kinds["node_lost"]["severity"], "WARNING")
         self.assertTrue(wait_until(lambda: "ALERT: node " + leader in self.nodes[rest[0]][0].log()),
                         self.nodes[rest[0]][0].log())
+        # A live node cannot be forgotten; an unknown one is said so.
+        r = self.cli(rest[0], "nodes", "forget", rest[1])
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("is alive", r.stderr)
+        r = self.cli(rest[0], "nodes", "forget", "nosuch")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("no node named nosuch", r.stderr)
         # It comes back (the same host: its own name again), and the warning goes.
         self.daemons.remove(self.nodes[leader][0])
         self.nodes[leader][0].stop()
@@ -183,6 +190,21 @@ class Fleet(TempStateTest):
         self.assertTrue(wait_until(lambda: "RECOVERED: node " in self.nodes[rest[0]][0].log(),
                                    timeout=3 * HEARTBEAT + 5), self.nodes[rest[0]][0].log())
         self.assertEqual(self.the_leader(["a", "b", "c"]), new)
+
+    def test_a_node_that_died_for_good_is_forgotten_and_the_warning_goes(self):
+        for n in ("a", "b"):
+            self.start_node(n)
+        self.wait_alive("a", ["a", "b"])
+        self.nodes["b"][0].proc.kill()
+        self.nodes["b"][0].proc.wait(timeout=TIMEOUT)
+        a = self.nodes["a"][0]
+        self.assertTrue(wait_until(lambda: "ALERT: node b" in a.log(), timeout=2 * LEASE + TIMEOUT), a.log())
+        r = self.cli("a", "nodes", "forget", "b")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("node b forgotten", r.stdout)
+        self.assertEqual(sorted(self.fleet("a")), ["a"])
+        self.assertEqual(self.sql("SELECT count(*) FROM health WHERE node = 'b'"), [("0",)])
+        self.assertTrue(wait_until(lambda: "RECOVERED: node b" in a.log(), timeout=3 * HEARTBEAT + 5), a.log())
 
     def test_only_the_leader_syncs_the_sheet_and_a_new_leader_syncs_at_once(self):
         google = FakeGoogle()
