@@ -90,8 +90,9 @@ class SessionTest(TempStateTest):
     def invocations(self):
         return read_fake_claude_log(self.fake_log)
 
-    def wait_invocations(self, n):
-        deadline = time.monotonic() + TIMEOUT
+    def wait_invocations(self, n, after=0):
+        """after: seconds before the runs can start (a task added --after)."""
+        deadline = time.monotonic() + after + TIMEOUT
         while len(self.invocations()) < n:
             self.assertLess(time.monotonic(), deadline, f"fewer than {n} claude runs")
             time.sleep(0.05)
@@ -480,7 +481,7 @@ class Due(SessionTest):
         self.daemon()
         i = self.add("later", "--after", "3s")
         run_after = calendar.timegm(time.strptime(self.show(i)["run_after"], "%Y-%m-%dT%H:%M:%SZ"))
-        (run,) = self.wait_invocations(1)
+        (run,) = self.wait_invocations(1, after=3)
         late = run["started"] - run_after
         print(f"\n    run_after to claude's start: {late * 1000:.0f} ms", end=" ")
         self.assertGreaterEqual(late, 0, "started before it was due")
