@@ -177,7 +177,7 @@ int notify_store_next(struct store *db, enum notify_channel channel, struct noti
 
 /* "(webhook_done OR NOT ?w) AND (command_done OR NOT ?c)": every wanted
  * channel is done with the row. */
-#define ALL_WANTED_DONE "(webhook_done OR NOT ?8) AND (command_done OR NOT ?9)"
+#define ALL_WANTED_DONE "(webhook_done <> 0 OR ?8 = 0) AND (command_done <> 0 OR ?9 = 0)"
 
 static void bind_wanted(struct store_stmt *st, unsigned wanted)
 {
@@ -220,8 +220,8 @@ int notify_store_drop_unwanted(struct store *db, unsigned event_mask, unsigned w
 {
         struct store_stmt *st;
         int r = store_prepare(db,
-                           "DELETE FROM notifications WHERE NOT (CASE event WHEN 'needs_you' THEN ?1 "
-                           "WHEN 'failed' THEN ?2 ELSE ?3 END) OR (" ALL_WANTED_DONE ")",
+                           "DELETE FROM notifications WHERE (CASE event WHEN 'needs_you' THEN ?1 "
+                           "WHEN 'failed' THEN ?2 ELSE ?3 END) = 0 OR (" ALL_WANTED_DONE ")",
                            &st);
 
         if (r < 0)

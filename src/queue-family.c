@@ -40,7 +40,7 @@ static int waits_for(struct store *db, int64_t from, int64_t target, bool *ret)
         struct store_stmt *st;
         int64_t found = 0;
         int r = store_prepare(db,
-                           "WITH RECURSIVE w (id) AS (SELECT ?1 UNION "
+                           "WITH RECURSIVE w (id) AS (SELECT CAST(?1 AS BIGINT) UNION "
                            "  SELECT a.after_id FROM task_after a JOIN w ON a.task_id = w.id "
                            "  UNION SELECT t.id FROM tasks t JOIN w ON t.parent_id = w.id) "
                            "SELECT count(*) FROM w WHERE id = ?2",
@@ -76,7 +76,7 @@ int queue_family_check(struct store *db, const struct queue_new *n, struct queue
                 /* The parent's depth: 1 for a top-level task. Bounded by the
                  * chain of parents, which has no cycle (a parent is older). */
                 r = read_int64(db,
-                               "WITH RECURSIVE up (id, depth) AS (SELECT ?1, 1 UNION ALL "
+                               "WITH RECURSIVE up (id, depth) AS (SELECT CAST(?1 AS BIGINT), 1 UNION ALL "
                                "  SELECT t.parent_id, up.depth + 1 FROM tasks t JOIN up ON t.id = up.id "
                                "  WHERE t.parent_id IS NOT NULL AND up.depth < 1000) "
                                "SELECT max(depth) FROM up",
@@ -139,7 +139,8 @@ int queue_family_add_after(struct store *db, int64_t id, const int64_t *after, s
 {
         for (size_t i = 0; i < n; i++) {
                 struct store_stmt *st;
-                int r = store_prepare(db, "INSERT OR IGNORE INTO task_after (task_id, after_id) VALUES (?1, ?2)", &st);
+                int r = store_prepare(db, 
+                                          "INSERT INTO task_after (task_id, after_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING", &st);
                 if (r < 0)
                         return r;
                 store_bind_int64(st, 1, id);

@@ -79,7 +79,7 @@ int queue_note(struct store *db, int64_t id, const char *reason, int64_t now)
         struct store_stmt *st;
         int r = store_prepare(db,
                            "INSERT INTO task_events (task_id, at, old_state, new_state, reason) "
-                           "SELECT id, ?2, state, state, ?3 FROM tasks WHERE id = ?1",
+                           "SELECT id, CAST(?2 AS BIGINT), state, state, CAST(?3 AS TEXT) FROM tasks WHERE id = ?1",
                            &st);
 
         if (r < 0)
@@ -96,7 +96,7 @@ int queue_worktrees(struct store *db, bool ended_only, struct queue_task **ret, 
         _cleanup_stmt_ struct store_stmt *st = NULL;
         int r = store_prepare(db,
                            "SELECT " TASK_COLUMNS " FROM tasks WHERE worktree IS NOT NULL "
-                           "AND (NOT ?1 OR state IN ('done', 'cancelled')) ORDER BY id",
+                           "AND (?1 = 0 OR state IN ('done', 'cancelled')) ORDER BY id",
                            &st);
 
         if (r < 0)

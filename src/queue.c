@@ -282,10 +282,13 @@ int queue_claim(struct store *db, int64_t now, const char *const *busy_projects,
         r = queue_family_block_broken(db, now);
         if (r < 0)
                 goto fail;
+        /* SQLite-only: json_each() over the busy projects (PostgreSQL:
+         * jsonb_array_elements_text, or an array parameter). */
         r = store_prepare(db,
                     "UPDATE tasks SET state = 'running', updated_at = ?1 "
                     "WHERE id = (SELECT id FROM tasks WHERE state = 'queued' AND run_after <= ?1 "
-                    "            AND (?2 IS NULL OR project IS NULL OR project NOT IN (SELECT value FROM json_each(?2))) "
+                    "            AND (CAST(?2 AS TEXT) IS NULL OR project IS NULL "
+                    "                 OR project NOT IN (SELECT value FROM json_each(?2))) "
                     "            AND NOT EXISTS (SELECT 1 FROM task_after a JOIN tasks d ON d.id = a.after_id "
                     "                            WHERE a.task_id = tasks.id AND d.state <> 'done') "
                     "            AND NOT EXISTS (SELECT 1 FROM tasks p WHERE p.id = tasks.parent_id "
@@ -398,15 +401,15 @@ int queue_transition_locked(struct store *db, int64_t id, enum task_state to, co
         r = store_prepare(db,
                     "UPDATE tasks SET state = ?2, updated_at = ?3, "
                     "  run_after = CASE WHEN ?4 > 0 THEN ?4 ELSE run_after END, "
-                    "  reply = CASE WHEN ?15 THEN NULL ELSE COALESCE(?5, reply) END, "
+                    "  reply = CASE WHEN ?15 <> 0 THEN NULL ELSE COALESCE(?5, reply) END, "
                     "  result = COALESCE(?6, result), "
                     "  error = COALESCE(?7, error), "
                     "  needs_you_reason = CASE WHEN ?2 = 'needs_you' THEN COALESCE(?8, needs_you_reason) END, "
-                    "  attempts = CASE WHEN ?9 THEN 0 ELSE attempts END + ?10, "
-                    "  claude_session_id = CASE WHEN ?11 THEN NULL ELSE claude_session_id END, "
+                    "  attempts = CASE WHEN ?9 <> 0 THEN 0 ELSE attempts END + ?10, "
+                    "  claude_session_id = CASE WHEN ?11 <> 0 THEN NULL ELSE claude_session_id END, "
                     "  turns_used = turns_used + ?12, "
                     "  cost_usd = cost_usd + ?13, "
-                    "  sessions_used = max(sessions_used - ?14, 0) "
+                    "  sessions_used = CASE WHEN sessions_used > ?14 THEN sessions_used - ?14 ELSE 0 END "
                     "WHERE id = ?1",
                     &st);
         if (r < 0)
@@ -472,7 +475,8 @@ int queue_recover(struct store *db, int64_t now, const char *reason)
         "                  AND c.state NOT IN ('done', 'failed', 'cancelled')) THEN 'waiting' ELSE 'queued' END"
         r = store_prepare(db,
                     "INSERT INTO task_events (task_id, at, old_state, new_state, reason) "
-                    "SELECT id, ?1, 'running', " RECOVERED_STATE ", ?2 FROM tasks WHERE state = 'running'",
+                    "SELECT id, CAST(?1 AS BIGINT), 'running', " RECOVERED_STATE ", CAST(?2 AS TEXT) FROM tasks "
+                    "WHERE state = 'running'",
                     &st);
         if (r == 0) {
                 store_bind_int64(st, 1, now);
@@ -579,8 +583,8 @@ int queue_list(struct store *db, int state, const char *project, struct queue_ta
         if (state >= _TASK_STATE_MAX)
                 return -EINVAL;
         r = store_prepare(db,
-                    "SELECT " TASK_COLUMNS " FROM tasks WHERE (?1 IS NULL OR state = ?1) "
-                    "AND (?2 IS NULL OR project = ?2) ORDER BY id",
+                    "SELECT " TASK_COLUMNS " FROM tasks WHERE (CAST(?1 AS TEXT) IS NULL OR state = ?1) "
+                    "AND (CAST(?2 AS TEXT) IS NULL OR project = ?2) ORDER BY id",
                     &st);
         if (r < 0)
                 return r;
@@ -599,7 +603,7 @@ int queue_events(struct store *db, int64_t id, size_t limit, struct queue_event 
 
         r = store_prepare(db,
                     "SELECT id, at, old_state, new_state, reason FROM "
-                    "  (SELECT * FROM task_events WHERE task_id = ?1 ORDER BY id DESC LIMIT ?2) "
+                    "  (SELECT * FROM task_events WHERE task_id = ?1 ORDER BY id DESC LIMIT ?2) AS e "
                     "ORDER BY id",
                     &st);
         if (r < 0)

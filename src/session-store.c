@@ -105,7 +105,7 @@ int session_store_spent_since(struct store *db, int64_t since, int64_t *ret_sess
         *ret_sessions = 0;
         *ret_cost_usd = 0;
         r = store_prepare(db,
-                       "SELECT count(*) FILTER (WHERE uncounted IS NULL), total(cost_usd) FROM sessions "
+                       "SELECT count(*) FILTER (WHERE uncounted IS NULL), coalesce(sum(cost_usd), 0.0) FROM sessions "
                        "WHERE started_at >= ?1",
                        &st);
         if (r < 0)
@@ -185,7 +185,7 @@ int session_store_ids(struct store *db, int64_t task_id, int64_t **ret, size_t *
 int session_store_ended(struct store *db, int64_t session, bool *ret)
 {
         _cleanup_stmt_ struct store_stmt *st = NULL;
-        int r = store_prepare(db, "SELECT ended_at IS NOT NULL FROM sessions WHERE id = ?1", &st), rc;
+        int r = store_prepare(db, "SELECT CASE WHEN ended_at IS NOT NULL THEN 1 ELSE 0 END FROM sessions WHERE id = ?1", &st), rc;
 
         if (r < 0)
                 return r;
@@ -207,7 +207,7 @@ int session_store_outcomes_since(struct store *db, int64_t since, struct session
         *ret = (struct session_outcomes){ 0 };
         r = store_prepare(db,
                        "SELECT count(*), count(outcome), count(*) FILTER (WHERE outcome = 'done'), "
-                       "count(*) FILTER (WHERE outcome = 'max_turns'), total(cost_usd) "
+                       "count(*) FILTER (WHERE outcome = 'max_turns'), coalesce(sum(cost_usd), 0.0) "
                        "FROM sessions WHERE started_at >= ?1 AND uncounted IS NULL",
                        &st);
         if (r < 0)

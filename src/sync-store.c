@@ -94,7 +94,7 @@ static int replace_in_db(struct store *db, void *userdata)
 
                 if (!row)
                         return -ENOMEM;
-                r = store_prepare(db, "INSERT INTO port_sheet (row, data) VALUES (?, ?)", &st);
+                r = store_prepare(db, "INSERT INTO port_sheet (row, data) VALUES (?1, ?2)", &st);
                 if (r < 0)
                         break;
                 store_bind_int64(st, 1, (int64_t)p->values->row_numbers[i]);
@@ -103,8 +103,9 @@ static int replace_in_db(struct store *db, void *userdata)
         }
         if (r == 0)
                 r = store_prepare(db,
-                               "INSERT OR REPLACE INTO port_sheet_meta (id, header, content_hash, updated_at) "
-                               "VALUES (1, ?, ?, ?)", &st);
+                               "INSERT INTO port_sheet_meta (id, header, content_hash, updated_at) "
+                               "VALUES (1, ?1, ?2, ?3) ON CONFLICT (id) DO UPDATE SET header = excluded.header, "
+                               "content_hash = excluded.content_hash, updated_at = excluded.updated_at", &st);
         if (r == 0) {
                 store_bind_text(st, 1, header);
                 store_bind_text(st, 2, p->hash);
@@ -141,13 +142,13 @@ int sync_store_history(struct store *db, struct sync_history *ret)
         r = store_prepare(db,
                        "SELECT (SELECT count(*) FROM sync_runs), "
                        "       (SELECT max(started_at) FROM sync_runs), "
-                       "       (SELECT max(ended_at) FROM sync_runs WHERE ok), "
+                       "       (SELECT max(ended_at) FROM sync_runs WHERE ok <> 0), "
                        /* A run still going (or cut off by a crash) is not a failed one. */
-                       "       (SELECT count(*) FROM sync_runs WHERE NOT ok AND ended_at IS NOT NULL AND id > "
-                       "          coalesce((SELECT max(id) FROM sync_runs WHERE ok), 0)), "
+                       "       (SELECT count(*) FROM sync_runs WHERE ok = 0 AND ended_at IS NOT NULL AND id > "
+                       "          coalesce((SELECT max(id) FROM sync_runs WHERE ok <> 0), 0)), "
                        "       r.http_status, r.error, r.ok "
-                       "FROM (SELECT 1) LEFT JOIN (SELECT * FROM sync_runs WHERE ended_at IS NOT NULL "
-                       "                           ORDER BY id DESC LIMIT 1) AS r",
+                       "FROM (SELECT 1) AS one LEFT JOIN (SELECT * FROM sync_runs WHERE ended_at IS NOT NULL "
+                       "                                  ORDER BY id DESC LIMIT 1) AS r ON 1 = 1",
                        &st);
         if (r < 0)
                 return r;

@@ -88,9 +88,14 @@ int usage_save(struct store *db, const struct usage_state *s)
 {
         struct store_stmt *st;
         int r = store_prepare(db,
-                           "INSERT OR REPLACE INTO usage_limit (id, parked_until, unknown_streak, park_type, park_reset, "
+                           "INSERT INTO usage_limit (id, parked_until, unknown_streak, park_type, park_reset, "
                            "status, type, resets_at, utilization, seen_at) "
-                           "VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                           "VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+                           "ON CONFLICT (id) DO UPDATE SET parked_until = excluded.parked_until, "
+                           "unknown_streak = excluded.unknown_streak, park_type = excluded.park_type, "
+                           "park_reset = excluded.park_reset, status = excluded.status, type = excluded.type, "
+                           "resets_at = excluded.resets_at, utilization = excluded.utilization, "
+                           "seen_at = excluded.seen_at",
                            &st);
 
         if (r < 0)
