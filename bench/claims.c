@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "jada/db.h"
+#include "jada/store.h"
 #include "jada/log.h"
 #include "jada/queue.h"
 #include "jada/util.h"
@@ -29,8 +29,8 @@ int main(void)
 {
         char dir[] = "/tmp/jada-bench-claims-XXXXXX";
         uint64_t *lat = xcalloc(CLAIMS, sizeof *lat), t0, total;
-        sqlite3 *db;
-        sqlite3_stmt *st;
+        struct store *db;
+        struct store_stmt *st;
         char *path;
 
         log_setup(LOG_TARGET_STDERR, false);
@@ -38,25 +38,25 @@ int main(void)
         if (!mkdtemp(dir))
                 return 1;
         path = xasprintf("%s/jada-agent.db", dir);
-        if (db_open(path, &db) < 0)
+        if (store_open(path, &db) < 0)
                 return 1;
 
-        db_begin_immediate(db);
-        db_prepare(db, "INSERT INTO tasks (title, prompt, state, priority, run_after, created_at, updated_at) "
+        store_begin(db);
+        store_prepare(db, "INSERT INTO tasks (title, prompt, state, priority, run_after, created_at, updated_at) "
                        "VALUES ('bench', 'bench task', 'queued', ?1 % 7, 0, 0, 0)", &st);
         for (int i = 0; i < TASKS; i++) {
-                sqlite3_bind_int(st, 1, i);
-                sqlite3_step(st);
-                sqlite3_reset(st);
+                store_bind_int64(st, 1, i);
+                store_step(st);
+                store_reset(st);
         }
-        sqlite3_finalize(st);
-        db_commit(db);
+        store_finalize(st);
+        store_commit(db);
 
         total = now_monotonic_usec();
         for (int i = 0; i < CLAIMS; i++) {
                 struct queue_task *t = NULL;
                 t0 = now_monotonic_usec();
-                if (queue_claim(db, 1, &t) != 1) {
+                if (queue_claim(db, 1, NULL, &t) != 1) {
                         fprintf(stderr, "claim %d failed\n", i);
                         return 1;
                 }
@@ -69,7 +69,7 @@ int main(void)
                "latency median %.2f ms, p99 %.2f ms, max %.2f ms\n", TASKS, CLAIMS,
                CLAIMS / (total / 1e6), lat[CLAIMS / 2] / 1e3, lat[CLAIMS * 99 / 100] / 1e3, lat[CLAIMS - 1] / 1e3);
 
-        db_close(db);
+        store_close(db);
         unlink(path);
         {
                 char *wal = xasprintf("%s-wal", path), *shm = xasprintf("%s-shm", path);

@@ -38,7 +38,7 @@ int cli_load_config(const struct cli *cli, struct jada_config **ret)
         return 0;
 }
 
-int cli_open_db(const struct cli *cli, struct jada_config **config, sqlite3 **db)
+int cli_open_db(const struct cli *cli, struct jada_config **config, struct store **db)
 {
         _cleanup_free_ char *path = NULL;
         int r;
@@ -53,7 +53,7 @@ int cli_open_db(const struct cli *cli, struct jada_config **config, sqlite3 **db
                 goto fail;
         }
         path = db_path_for((*config)->daemon.state_dir);
-        r = db_open(path, db);
+        r = store_open(path, db);
         if (r < 0) {
                 fprintf(stderr, "jada-agent: cannot use the database %s: %s\n", path,
                         r == -EMEDIUMTYPE ? "it is not a jada-agent database"

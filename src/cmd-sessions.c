@@ -6,7 +6,7 @@
 #include "jada/cli.h"
 #include "jada/queue.h"
 #include "jada/config.h"
-#include "jada/db.h"
+#include "jada/store.h"
 #include "jada/report.h"
 #include "jada/util.h"
 
@@ -74,7 +74,7 @@ int cmd_sessions(struct cli *cli, int argc, char **argv)
         struct jada_config *config = NULL;
         const char *window = "7d";
         uint64_t usec = 7 * 86400 * USEC_PER_SEC;
-        sqlite3 *db = NULL;
+        struct store *db = NULL;
         bool json = false;
         size_t n = 0;
         int64_t since;
@@ -106,7 +106,7 @@ int cmd_sessions(struct cli *cli, int argc, char **argv)
         r = session_store_list(db, since, &rows, &n);
         if (r == 0)
                 n_costs = report_task_costs(db, rows, n, config->claude.max_cost_per_task_usd, &costs);
-        db_close(db);
+        store_close(db);
         config_free(config);
         if (r < 0) {
                 fprintf(stderr, "jada-agent: cannot read the sessions: %s\n", cli_db_error(r));

@@ -13,7 +13,7 @@
 #include "jada/node.h"
 #include "jada/pg.h"
 #include "jada/config.h"
-#include "jada/db.h"
+#include "jada/store.h"
 #include "jada/health.h"
 #include "jada/oauth.h"
 #include "jada/oauth-token.h"
@@ -190,7 +190,7 @@ int cmd_status(struct cli *cli, int argc, char **argv)
         struct status_facts facts;
         struct fleet fleet = { 0 };
         bool json = false;
-        sqlite3 *db = NULL;
+        struct store *db = NULL;
         int c, r;
 
         while ((c = getopt_long(argc, argv, CLI_COMMON_SHORT "j", opts, NULL)) != -1) {
@@ -206,7 +206,7 @@ int cmd_status(struct cli *cli, int argc, char **argv)
                 return r == EXIT_CONFIG ? EXIT_CONFIG : VERDICT_UNKNOWN;
 
         status_gather(config, db, true, &facts);
-        db_close(db);
+        store_close(db);
         status_assess(&facts, cli->config_path, &rep);
         if (*config->database.url)
                 fleet_gather(config, &fleet, &rep);

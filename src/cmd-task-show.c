@@ -4,7 +4,7 @@
 #include "cmd-task-private.h"
 #include "jada/report.h"
 #include "jada/config.h"
-#include "jada/db.h"
+#include "jada/store.h"
 #include "jada/project.h"
 #include "jada/queue.h"
 #include "jada/util.h"
@@ -41,7 +41,7 @@ int task_show(struct cli *cli, int argc, char **argv)
         struct report_family family = { 0 };
         double cap = 0;
         size_t n = 0;
-        sqlite3 *db = NULL;
+        struct store *db = NULL;
         bool json = false;
         int64_t id;
         int c, r;
@@ -60,7 +60,7 @@ int task_show(struct cli *cli, int argc, char **argv)
         r = queue_events(db, id, EVENTS_SHOWN, &events, &n);
         if (r == 0)
                 r = report_family_load(db, id, &family);
-        db_close(db);
+        store_close(db);
         if (r == 0 && t->branch)
                 project_branch_info(config, t, &info);
         cap = queue_cost_cap(t, config->claude.max_cost_per_task_usd);
@@ -136,7 +136,7 @@ int task_diff(struct cli *cli, int argc, char **argv)
         struct jada_config *config = NULL;
         struct queue_task *t = NULL;
         _cleanup_free_ char *why = NULL;
-        sqlite3 *db = NULL;
+        struct store *db = NULL;
         bool stat = false;
         int64_t id;
         int c, r;
@@ -152,7 +152,7 @@ int task_diff(struct cli *cli, int argc, char **argv)
         r = load_task(cli, argv[optind], &config, &db, &t, &id);
         if (r != 0)
                 return r;
-        db_close(db);
+        store_close(db);
         fflush(stdout);
         r = project_diff(config, t, stat, STDOUT_FILENO, &why);
         if (r < 0)

@@ -7,7 +7,7 @@
 #include "jada/task-action.h"
 #include "jada/config.h"
 #include "jada/control.h"
-#include "jada/db.h"
+#include "jada/store.h"
 #include "jada/log.h"
 #include "jada/queue.h"
 #include "jada/util.h"
@@ -190,7 +190,7 @@ static int task_add(struct cli *cli, int argc, char **argv)
         bool priority_given = false;
         struct jada_config *config = NULL;
         int64_t priority = 0, run_after, id, now = now_seconds();
-        sqlite3 *db = NULL;
+        struct store *db = NULL;
         int c, r;
 
         while ((c = getopt_long(argc, argv, CLI_COMMON_SHORT "t:p:a:", opts, NULL)) != -1) {
@@ -262,7 +262,7 @@ static int task_add(struct cli *cli, int argc, char **argv)
                                                                       .parent_id = parent, .priority_given = priority_given,
                                                                       .after = after_tasks, .n_after = n_after },
                                      now, &id, why, sizeof why);
-                db_close(db);
+                store_close(db);
                 if (r < 0) {
                         fprintf(stderr, "jada-agent: %s\n", why);
                         config_free(config);
@@ -365,7 +365,7 @@ static int task_list(struct cli *cli, int argc, char **argv)
         struct jada_config *config = NULL;
         struct queue_task *tasks = NULL;
         size_t n = 0;
-        sqlite3 *db = NULL;
+        struct store *db = NULL;
         bool json = false, tree = false;
         int state = -1, c, r;
 
@@ -399,7 +399,7 @@ static int task_list(struct cli *cli, int argc, char **argv)
         if (r != 0)
                 return r;
         r = queue_list(db, state, project, &tasks, &n);
-        db_close(db);
+        store_close(db);
         config_free(config);
         if (r < 0) {
                 fprintf(stderr, "jada-agent: cannot list tasks: %s\n", cli_db_error(r));
@@ -428,7 +428,7 @@ static int task_list(struct cli *cli, int argc, char **argv)
 }
 
 /* Opens the db and loads one task; prints why not. */
-int load_task(struct cli *cli, const char *id_arg, struct jada_config **config, sqlite3 **db,
+int load_task(struct cli *cli, const char *id_arg, struct jada_config **config, struct store **db,
                      struct queue_task **task, int64_t *id)
 {
         int r = cli_parse_id(id_arg, id);
@@ -445,7 +445,7 @@ int load_task(struct cli *cli, const char *id_arg, struct jada_config **config, 
         else if (r < 0)
                 fprintf(stderr, "jada-agent: cannot read task %lld: %s\n", (long long)*id, cli_db_error(r));
         if (r < 0) {
-                *db = db_close(*db);
+                *db = store_close(*db);
                 *config = config_free(*config);
                 return EXIT_ERROR;
         }
@@ -459,7 +459,7 @@ static int task_action(struct cli *cli, enum task_action action, int argc, char 
         struct jada_config *config = NULL;
         _cleanup_free_ char *text = NULL;
         enum task_state from = TASK_QUEUED;
-        sqlite3 *db = NULL;
+        struct store *db = NULL;
         int64_t id, now = now_seconds();
         bool takes_text = task_action_takes_text(action);
         char why[512];
@@ -479,7 +479,7 @@ static int task_action(struct cli *cli, enum task_action action, int argc, char 
         if (r != 0)
                 return r;
         r = task_action_apply(db, id, action, text, now, &from, why, sizeof why);
-        db_close(db);
+        store_close(db);
         if (r < 0) {
                 fprintf(stderr, "jada-agent: %s\n", why);
                 config_free(config);
@@ -502,7 +502,7 @@ static int task_budget(struct cli *cli, int argc, char **argv)
 {
         static const struct option opts[] = { CLI_COMMON_LONG, {} };
         struct jada_config *config = NULL;
-        sqlite3 *db = NULL;
+        struct store *db = NULL;
         double usd;
         int64_t id;
         int c, r;
@@ -520,7 +520,7 @@ static int task_budget(struct cli *cli, int argc, char **argv)
         if (r != 0)
                 return r;
         r = queue_set_max_cost(db, id, usd, now_seconds());
-        db_close(db);
+        store_close(db);
         config_free(config);
         if (r == -ENOENT)
                 fprintf(stderr, "jada-agent: no task %lld\n", (long long)id);

@@ -3,7 +3,7 @@
  * session's claude said, readable or raw, also while it runs. */
 #include "jada/cli.h"
 #include "jada/config.h"
-#include "jada/db.h"
+#include "jada/store.h"
 #include "jada/session-store.h"
 #include "jada/transcript.h"
 #include "jada/util.h"
@@ -34,7 +34,7 @@ static void on_line(const char *text, size_t len, void *userdata)
 }
 
 /* One session's transcript; with follow, until its row says it ended. */
-static int show_session(const struct jada_config *config, sqlite3 *db, int64_t id, bool json, bool follow)
+static int show_session(const struct jada_config *config, struct store *db, int64_t id, bool json, bool follow)
 {
         _cleanup_free_ char *path = transcript_path(config->daemon.state_dir, id);
         struct shown sh = { .json = json, .view = { .out = stdout } };
@@ -93,7 +93,7 @@ int cmd_transcript(struct cli *cli, int argc, char **argv)
         struct jada_config *config = NULL;
         const char *task_arg = NULL;
         bool json = false, follow = false;
-        sqlite3 *db = NULL;
+        struct store *db = NULL;
         int64_t id = 0, *ids = NULL;
         size_t n = 0;
         int c, r;
@@ -141,7 +141,7 @@ int cmd_transcript(struct cli *cli, int argc, char **argv)
                 }
         }
         free(ids);
-        db_close(db);
+        store_close(db);
         config_free(config);
         return r;
 }

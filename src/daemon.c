@@ -524,7 +524,7 @@ static void daemon_free(struct jada_ctx *ctx)
         sd_event_source_unref(ctx->sig_int);
         sd_event_source_unref(ctx->sig_hup);
         http_client_free(ctx->http);
-        db_close(ctx->db);
+        store_close(ctx->db);
         sd_event_unref(ctx->event);
         config_free(ctx->config);
         free(ctx->config_path);
@@ -578,7 +578,7 @@ static int daemon_setup(struct jada_ctx *ctx)
         if (r < 0)
                 return r;
         db_path = db_path_for(ctx->config->daemon.state_dir);
-        r = db_open(db_path, &ctx->db);
+        r = store_open(db_path, &ctx->db);
         if (r < 0)
                 return r;
         r = sd_event_default(&ctx->event);

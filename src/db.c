@@ -4,6 +4,7 @@
 #include "jada/util.h"
 
 #include <errno.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -265,7 +266,7 @@ int db_errno(int code)
         }
 }
 
-int db_exec(sqlite3 *db, const char *sql)
+static int db_exec(sqlite3 *db, const char *sql)
 {
         char *err = NULL;
         int rc = sqlite3_exec(db, sql, NULL, NULL, &err);
@@ -278,100 +279,17 @@ int db_exec(sqlite3 *db, const char *sql)
         return 0;
 }
 
-int db_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
-{
-        int rc = sqlite3_prepare_v2(db, sql, -1, st, NULL);
-
-        if (rc != SQLITE_OK) {
-                log_error("database: %s", sqlite3_errmsg(db));
-                return db_errno(rc);
-        }
-        return 0;
-}
-
-int db_step_done(sqlite3 *db, sqlite3_stmt *st)
-{
-        int rc = sqlite3_step(st);
-
-        sqlite3_finalize(st);
-        if (rc != SQLITE_DONE) {
-                log_error("database: %s", sqlite3_errmsg(db));
-                return db_errno(rc);
-        }
-        return 0;
-}
-
-static int read_one(sqlite3 *db, sqlite3_stmt *st, bool real, int64_t *ret_int, double *ret_real)
-{
-        int rc = sqlite3_step(st);
-
-        if (rc == SQLITE_ROW) {
-                if (real)
-                        *ret_real = sqlite3_column_double(st, 0);
-                else
-                        *ret_int = sqlite3_column_int64(st, 0);
-        }
-        sqlite3_finalize(st);
-        if (rc != SQLITE_ROW) {
-                log_error("database: %s", rc == SQLITE_DONE ? "a query returned no row" : sqlite3_errmsg(db));
-                return rc == SQLITE_DONE ? -ENODATA : db_errno(rc);
-        }
-        return 0;
-}
-
-int db_read_int64(sqlite3 *db, sqlite3_stmt *st, int64_t *ret)
-{
-        *ret = 0;
-        return read_one(db, st, false, ret, NULL);
-}
-
-int db_read_double(sqlite3 *db, sqlite3_stmt *st, double *ret)
-{
-        *ret = 0;
-        return read_one(db, st, true, NULL, ret);
-}
-
-void db_finalizep(sqlite3_stmt **st)
-{
-        if (*st)
-                sqlite3_finalize(*st);
-        *st = NULL;
-}
-
-int db_transaction(sqlite3 *db, int (*fn)(sqlite3 *db, void *userdata), void *userdata)
-{
-        int r = db_begin_immediate(db);
-
-        if (r < 0)
-                return r;
-        r = fn(db, userdata);
-        if (r >= 0) {
-                int c = db_commit(db);
-                if (c < 0)
-                        r = c;
-        }
-        if (r < 0)
-                db_rollback(db);
-        return r;
-}
-
-char *db_column_strdup(sqlite3_stmt *st, int column)
-{
-        const unsigned char *s = sqlite3_column_text(st, column);
-        return s ? xstrdup((const char *)s) : NULL;
-}
-
-int db_begin_immediate(sqlite3 *db)
+static int db_begin_immediate(sqlite3 *db)
 {
         return db_exec(db, "BEGIN IMMEDIATE");
 }
 
-int db_commit(sqlite3 *db)
+static int db_commit(sqlite3 *db)
 {
         return db_exec(db, "COMMIT");
 }
 
-void db_rollback(sqlite3 *db)
+static void db_rollback(sqlite3 *db)
 {
         if (!sqlite3_get_autocommit(db))
                 (void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "jada/health.h"
-#include "jada/db.h"
+#include "jada/store.h"
 #include "jada/log.h"
 #include "jada/util.h"
 
@@ -223,7 +223,7 @@ char *health_details_json(const struct health *health)
         return out;
 }
 
-int health_save(sqlite3 *db, const struct health *health, int64_t pid, uint64_t started_realtime_usec)
+int health_save(struct store *db, const struct health *health, int64_t pid, uint64_t started_realtime_usec)
 {
         static const char sql[] =
                 "INSERT INTO health (id, pid, started_at, updated_at, state, status, details) "
@@ -231,49 +231,49 @@ int health_save(sqlite3 *db, const struct health *health, int64_t pid, uint64_t 
                 "ON CONFLICT (id) DO UPDATE SET pid = ?1, started_at = ?2, updated_at = ?3, "
                 "state = ?4, status = ?5, details = ?6";
         _cleanup_free_ char *details = health_details_json(health);
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct store_stmt *st = NULL;
         int rc;
 
-        rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
-        if (rc == SQLITE_OK) {
-                sqlite3_bind_int64(st, 1, pid);
-                sqlite3_bind_int64(st, 2, (int64_t)(started_realtime_usec / 1000000));
-                sqlite3_bind_int64(st, 3, (int64_t)(now_realtime_usec() / 1000000));
-                sqlite3_bind_text(st, 4, health_state_name(health->state), -1, SQLITE_STATIC);
-                sqlite3_bind_text(st, 5, health->status, -1, SQLITE_STATIC);
-                sqlite3_bind_text(st, 6, details, -1, SQLITE_STATIC);
-                rc = sqlite3_step(st);
-        }
-        if (rc != SQLITE_DONE && rc != SQLITE_OK) {
-                log_warning("cannot update the health row: %s", sqlite3_errstr(rc));
-                return db_errno(rc);
+        rc = store_prepare(db, sql, &st);
+        if (rc < 0)
+                return rc;
+        store_bind_int64(st, 1, pid);
+        store_bind_int64(st, 2, (int64_t)(started_realtime_usec / 1000000));
+        store_bind_int64(st, 3, (int64_t)(now_realtime_usec() / 1000000));
+        store_bind_text(st, 4, health_state_name(health->state));
+        store_bind_text(st, 5, health->status);
+        store_bind_text(st, 6, details);
+        rc = store_step(st);
+        if (rc != STORE_DONE) {
+                log_warning("cannot update the health row: %s", store_errmsg(db));
+                return rc < 0 ? rc : -EIO;
         }
         return 0;
 }
 
-int health_load(sqlite3 *db, struct health_row *ret)
+int health_load(struct store *db, struct health_row *ret)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct store_stmt *st = NULL;
         int rc;
 
         *ret = (struct health_row){ 0 };
-        rc = sqlite3_prepare_v2(db, "SELECT pid, started_at, updated_at, state, status, details FROM health "
-                                    "WHERE id = 1", -1, &st, NULL);
-        if (rc != SQLITE_OK)
-                return db_errno(rc);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
+        rc = store_prepare(db, "SELECT pid, started_at, updated_at, state, status, details FROM health WHERE id = 1",
+                           &st);
+        if (rc < 0)
+                return rc;
+        rc = store_step(st);
+        if (rc == STORE_ROW) {
                 const char *c;
-                ret->pid = sqlite3_column_int64(st, 0);
-                ret->started_at = sqlite3_column_int64(st, 1);
-                ret->updated_at = sqlite3_column_int64(st, 2);
-                ret->state = xstrdup((c = (const char *)sqlite3_column_text(st, 3)) ? c : "");
-                ret->status = xstrdup((c = (const char *)sqlite3_column_text(st, 4)) ? c : "");
-                ret->details = xstrdup((c = (const char *)sqlite3_column_text(st, 5)) ? c : "{}");
+                ret->pid = store_column_int64(st, 0);
+                ret->started_at = store_column_int64(st, 1);
+                ret->updated_at = store_column_int64(st, 2);
+                ret->state = xstrdup((c = store_column_text(st, 3)) ? c : "");
+                ret->status = xstrdup((c = store_column_text(st, 4)) ? c : "");
+                ret->details = xstrdup((c = store_column_text(st, 5)) ? c : "{}");
         }
-        if (rc == SQLITE_DONE)
+        if (rc == STORE_DONE)
                 return -ENOENT;
-        return rc == SQLITE_ROW ? 0 : db_errno(rc);
+        return rc == STORE_ROW ? 0 : rc;
 }
 
 void health_row_clear(struct health_row *row)

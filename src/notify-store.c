@@ -2,7 +2,7 @@
 /* The outbox of per-task notifications: the notifications table's SQL
  * (the schema: db.c, version 8). */
 #include "jada/notify-store.h"
-#include "jada/db.h"
+#include "jada/store.h"
 #include "jada/log.h"
 #include "jada/util.h"
 
@@ -95,28 +95,28 @@ static int event_of_state(enum task_state to)
         }
 }
 
-static const char *column_or_empty(sqlite3_stmt *st, int column)
+static const char *column_or_empty(struct store_stmt *st, int column)
 {
-        const char *s = (const char *)sqlite3_column_text(st, column);
+        const char *s = store_column_text(st, column);
         return s ? s : "";
 }
 
-int notify_store_add(sqlite3 *db, int64_t task_id, enum task_state to, int64_t now)
+int notify_store_add(struct store *db, int64_t task_id, enum task_state to, int64_t now)
 {
-        _cleanup_stmt_ sqlite3_stmt *task = NULL;
+        _cleanup_stmt_ struct store_stmt *task = NULL;
         _cleanup_free_ char *title = NULL, *detail = NULL;
         int event = event_of_state(to), r, rc;
-        sqlite3_stmt *st;
+        struct store_stmt *st;
 
         if (event < 0)
                 return 0;
-        r = db_prepare(db, "SELECT title, needs_you_reason, error, result, branch FROM tasks WHERE id = ?1", &task);
+        r = store_prepare(db, "SELECT title, needs_you_reason, error, result, branch FROM tasks WHERE id = ?1", &task);
         if (r < 0)
                 return r;
-        sqlite3_bind_int64(task, 1, task_id);
-        rc = sqlite3_step(task);
-        if (rc != SQLITE_ROW)
-                return rc == SQLITE_DONE ? -ENOENT : db_errno(rc);
+        store_bind_int64(task, 1, task_id);
+        rc = store_step(task);
+        if (rc != STORE_ROW)
+                return rc == STORE_DONE ? -ENOENT : rc;
 
         title = notify_cut(column_or_empty(task, 0), NOTIFY_TITLE_MAX, 1);
         if (event == NOTIFY_EVENT_NEEDS_YOU)
@@ -126,119 +126,119 @@ int notify_store_add(sqlite3 *db, int64_t task_id, enum task_state to, int64_t n
         else
                 detail = notify_cut(column_or_empty(task, 3), NOTIFY_RESULT_MAX, NOTIFY_RESULT_LINES);
 
-        r = db_prepare(db,
+        r = store_prepare(db,
                        "INSERT INTO notifications (task_id, event, created_at, title, detail, branch) "
                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                        &st);
         if (r < 0)
                 return r;
-        sqlite3_bind_int64(st, 1, task_id);
-        sqlite3_bind_text(st, 2, event_names[event], -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, now);
-        sqlite3_bind_text(st, 4, title, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 5, detail, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 6, (const char *)sqlite3_column_text(task, 4), -1, SQLITE_TRANSIENT);
-        return db_step_done(db, st);
+        store_bind_int64(st, 1, task_id);
+        store_bind_text(st, 2, event_names[event]);
+        store_bind_int64(st, 3, now);
+        store_bind_text(st, 4, title);
+        store_bind_text(st, 5, detail);
+        store_bind_text(st, 6, store_column_text(task, 4));
+        return store_step_done(st);
 }
 
-int notify_store_next(sqlite3 *db, enum notify_channel channel, struct notification **ret)
+int notify_store_next(struct store *db, enum notify_channel channel, struct notification **ret)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct store_stmt *st = NULL;
         _cleanup_free_ char *sql = NULL;
         struct notification *n;
         int r, rc, event = -1;
 
         sql = xasprintf("SELECT id, task_id, event, created_at, title, detail, branch FROM notifications "
                         "WHERE %s = 0 ORDER BY id LIMIT 1", channel_columns[channel]);
-        r = db_prepare(db, sql, &st);
+        r = store_prepare(db, sql, &st);
         if (r < 0)
                 return r;
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE)
+        rc = store_step(st);
+        if (rc == STORE_DONE)
                 return 0;
-        if (rc != SQLITE_ROW)
-                return db_errno(rc);
+        if (rc != STORE_ROW)
+                return rc;
         for (int i = 0; i < _NOTIFY_EVENT_MAX; i++)
                 if (strcmp(column_or_empty(st, 2), event_names[i]) == 0)
                         event = i;
         if (event < 0)
                 return -EBADMSG; /* the CHECK constraint keeps this out */
         n = xcalloc(1, sizeof *n);
-        n->id = sqlite3_column_int64(st, 0);
-        n->task_id = sqlite3_column_int64(st, 1);
+        n->id = store_column_int64(st, 0);
+        n->task_id = store_column_int64(st, 1);
         n->event = (enum notify_event)event;
-        n->created_at = sqlite3_column_int64(st, 3);
+        n->created_at = store_column_int64(st, 3);
         n->title = xstrdup(column_or_empty(st, 4));
         n->detail = xstrdup(column_or_empty(st, 5));
-        n->branch = db_column_strdup(st, 6);
+        n->branch = store_column_strdup(st, 6);
         *ret = n;
         return 1;
 }
 
 /* "(webhook_done OR NOT ?w) AND (command_done OR NOT ?c)": every wanted
  * channel is done with the row. */
-#define ALL_WANTED_DONE "(webhook_done OR NOT ?8) AND (command_done OR NOT ?9)"
+#define ALL_WANTED_DONE "(webhook_done <> 0 OR ?8 = 0) AND (command_done <> 0 OR ?9 = 0)"
 
-static void bind_wanted(sqlite3_stmt *st, unsigned wanted)
+static void bind_wanted(struct store_stmt *st, unsigned wanted)
 {
-        sqlite3_bind_int(st, 8, !!(wanted & NOTIFY_CHANNEL_BIT(NOTIFY_CHANNEL_WEBHOOK)));
-        sqlite3_bind_int(st, 9, !!(wanted & NOTIFY_CHANNEL_BIT(NOTIFY_CHANNEL_COMMAND)));
+        store_bind_int64(st, 8, !!(wanted & NOTIFY_CHANNEL_BIT(NOTIFY_CHANNEL_WEBHOOK)));
+        store_bind_int64(st, 9, !!(wanted & NOTIFY_CHANNEL_BIT(NOTIFY_CHANNEL_COMMAND)));
 }
 
-int notify_store_done(sqlite3 *db, int64_t id, enum notify_channel channel, unsigned wanted)
+int notify_store_done(struct store *db, int64_t id, enum notify_channel channel, unsigned wanted)
 {
         _cleanup_free_ char *sql = NULL;
-        sqlite3_stmt *st;
+        struct store_stmt *st;
         int r;
 
         /* The mark and the delete at once: no row is ever seen with every
          * wanted channel done and still there. */
-        r = db_begin_immediate(db);
+        r = store_begin(db);
         if (r < 0)
                 return r;
         sql = xasprintf("UPDATE notifications SET %s = 1 WHERE id = ?1", channel_columns[channel]);
-        r = db_prepare(db, sql, &st);
+        r = store_prepare(db, sql, &st);
         if (r == 0) {
-                sqlite3_bind_int64(st, 1, id);
-                r = db_step_done(db, st);
+                store_bind_int64(st, 1, id);
+                r = store_step_done(st);
         }
         if (r == 0)
-                r = db_prepare(db, "DELETE FROM notifications WHERE id = ?1 AND " ALL_WANTED_DONE, &st);
+                r = store_prepare(db, "DELETE FROM notifications WHERE id = ?1 AND " ALL_WANTED_DONE, &st);
         if (r == 0) {
-                sqlite3_bind_int64(st, 1, id);
+                store_bind_int64(st, 1, id);
                 bind_wanted(st, wanted);
-                r = db_step_done(db, st);
+                r = store_step_done(st);
         }
         if (r == 0)
-                r = db_commit(db);
+                r = store_commit(db);
         if (r < 0)
-                db_rollback(db);
+                store_rollback(db);
         return r;
 }
 
-int notify_store_drop_unwanted(sqlite3 *db, unsigned event_mask, unsigned wanted)
+int notify_store_drop_unwanted(struct store *db, unsigned event_mask, unsigned wanted)
 {
-        sqlite3_stmt *st;
-        int r = db_prepare(db,
-                           "DELETE FROM notifications WHERE NOT (CASE event WHEN 'needs_you' THEN ?1 "
-                           "WHEN 'failed' THEN ?2 ELSE ?3 END) OR (" ALL_WANTED_DONE ")",
+        struct store_stmt *st;
+        int r = store_prepare(db,
+                           "DELETE FROM notifications WHERE (CASE event WHEN 'needs_you' THEN ?1 "
+                           "WHEN 'failed' THEN ?2 ELSE ?3 END) = 0 OR (" ALL_WANTED_DONE ")",
                            &st);
 
         if (r < 0)
                 return r;
         for (int i = 0; i < _NOTIFY_EVENT_MAX; i++)
-                sqlite3_bind_int(st, i + 1, !!(event_mask & (1u << i)));
+                store_bind_int64(st, i + 1, !!(event_mask & (1u << i)));
         bind_wanted(st, wanted);
-        r = db_step_done(db, st);
-        return r < 0 ? r : sqlite3_changes(db);
+        r = store_step_done(st);
+        return r < 0 ? r : store_changes(db);
 }
 
-int notify_store_count(sqlite3 *db, int64_t *ret)
+int notify_store_count(struct store *db, int64_t *ret)
 {
-        sqlite3_stmt *st;
-        int r = db_prepare(db, "SELECT count(*) FROM notifications", &st);
+        struct store_stmt *st;
+        int r = store_prepare(db, "SELECT count(*) FROM notifications", &st);
 
         if (r < 0)
                 return *ret = 0, r;
-        return db_read_int64(db, st, ret);
+        return store_read_int64(st, ret);
 }

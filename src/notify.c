@@ -39,7 +39,7 @@ struct channel {
 
 struct notifier {
         sd_event *event;
-        sqlite3 *db;
+        struct store *db;
         struct http_client *http;
         char *program;                  /* "jada-agent [-c CONFIG]", for the reply line */
         char *webhook_url, *command, *base_url, *home;
@@ -305,7 +305,7 @@ void notifier_set_config(struct notifier *nf, const struct jada_config *config)
                 alert_pop(nf);
 }
 
-int notifier_new(sd_event *event, sqlite3 *db, struct http_client *http, const char *config_path,
+int notifier_new(sd_event *event, struct store *db, struct http_client *http, const char *config_path,
                  struct notifier **ret)
 {
         struct notifier *nf = xcalloc(1, sizeof *nf);

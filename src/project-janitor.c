@@ -23,7 +23,7 @@ struct janitor_retry {
 
 struct project_janitor {
         sd_event *event;
-        sqlite3 *db;
+        struct store *db;
         bool (*in_session)(int64_t task_id, void *userdata);
         void *userdata;
         struct project_op *ops;
@@ -126,7 +126,7 @@ void project_janitor_step(struct project_op *op, struct job_result *res)
 
 /* ---- the janitor --------------------------------------------------------- */
 
-int project_janitor_new(sd_event *event, sqlite3 *db, bool (*in_session)(int64_t task_id, void *userdata),
+int project_janitor_new(sd_event *event, struct store *db, bool (*in_session)(int64_t task_id, void *userdata),
                         void *userdata, struct project_janitor **ret)
 {
         struct project_janitor *j = xcalloc(1, sizeof *j);
@@ -244,7 +244,7 @@ static void unlink_stale(const char *path, uint64_t before_usec, int64_t task_id
                 log_notice("task %lld: removed %s, left by a git of a daemon that is gone", (long long)task_id, path);
 }
 
-void project_clear_stale_locks(sqlite3 *db, uint64_t before_usec)
+void project_clear_stale_locks(struct store *db, uint64_t before_usec)
 {
         struct queue_task *tasks = NULL;
         size_t n = 0;

@@ -33,7 +33,7 @@ enum op_step {
 
 struct project_op {
         sd_event *event;
-        sqlite3 *db;
+        struct store *db;
         enum op_kind kind;
         enum op_step step;
         int64_t task_id;
@@ -70,7 +70,7 @@ void project_op_git(struct project_op *op, const char *dir, enum op_step next, c
 void project_op_free(struct project_op *op);
 /* A job of the operation ended: its next step runs. */
 void project_op_job_done(struct job_result *res, void *userdata);
-struct project_op *project_op_new(sd_event *event, sqlite3 *db, const struct jada_config *config,
+struct project_op *project_op_new(sd_event *event, struct store *db, const struct jada_config *config,
                                   const struct project_config *p, const struct queue_task *t, enum op_kind kind);
 /* The commit sequence: HEAD checked, add -A, commit if anything, push. */
 void project_commit_start(struct project_op *op);

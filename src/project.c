@@ -9,7 +9,7 @@
  */
 #include "jada/project.h"
 #include "project-private.h"
-#include "jada/db.h"
+#include "jada/store.h"
 #include "jada/log.h"
 #include "jada/util.h"
 
@@ -473,7 +473,7 @@ static void op_step(struct project_op *op, struct job_result *res)
 
 /* ---- starting operations ------------------------------------------------- */
 
-struct project_op *project_op_new(sd_event *event, sqlite3 *db, const struct jada_config *config,
+struct project_op *project_op_new(sd_event *event, struct store *db, const struct jada_config *config,
                                  const struct project_config *p, const struct queue_task *t, enum op_kind kind)
 {
         struct project_op *op = xcalloc(1, sizeof *op);
@@ -509,7 +509,7 @@ const struct project_config *project_worktree_config(const struct jada_config *c
         return p && p->isolation == PROJECT_WORKTREE ? p : NULL;
 }
 
-int project_prepare(sd_event *event, sqlite3 *db, const struct jada_config *config, const struct queue_task *t,
+int project_prepare(sd_event *event, struct store *db, const struct jada_config *config, const struct queue_task *t,
                     const char *leftover_message, project_done_t done, void *userdata, struct project_op **ret)
 {
         const struct project_config *p = project_worktree_config(config, t);
@@ -530,7 +530,7 @@ int project_prepare(sd_event *event, sqlite3 *db, const struct jada_config *conf
         return 0;
 }
 
-int project_commit(sd_event *event, sqlite3 *db, const struct jada_config *config, const struct queue_task *t,
+int project_commit(sd_event *event, struct store *db, const struct jada_config *config, const struct queue_task *t,
                    const char *message, project_done_t done, void *userdata, struct project_op **ret)
 {
         const struct project_config *p = project_worktree_config(config, t);

@@ -4,7 +4,7 @@
  * transaction of the move that caused it (queue.c), with its events. */
 #include "jada/queue.h"
 #include "queue-private.h"
-#include "jada/db.h"
+#include "jada/store.h"
 #include "jada/log.h"
 #include "jada/notify-store.h"
 #include "jada/util.h"
@@ -17,30 +17,30 @@
  * these no longer holds its parent. */
 #define FINISHED "('done', 'failed', 'cancelled')"
 
-static int read_int64(sqlite3 *db, const char *sql, int64_t a, int64_t *ret)
+static int read_int64(struct store *db, const char *sql, int64_t a, int64_t *ret)
 {
-        sqlite3_stmt *st;
-        int r = db_prepare(db, sql, &st);
+        struct store_stmt *st;
+        int r = store_prepare(db, sql, &st);
 
         if (r < 0)
                 return r;
-        sqlite3_bind_int64(st, 1, a);
-        return db_read_int64(db, st, ret);
+        store_bind_int64(st, 1, a);
+        return store_read_int64(st, ret);
 }
 
-int queue_family_unfinished(sqlite3 *db, int64_t id, int64_t *ret)
+int queue_family_unfinished(struct store *db, int64_t id, int64_t *ret)
 {
         return read_int64(db, "SELECT count(*) FROM tasks WHERE parent_id = ?1 AND state NOT IN " FINISHED, id, ret);
 }
 
 /* Whether `from`, through its after-tasks and its sub-tasks (a parent
  * cannot end before them), waits for `target`. */
-static int waits_for(sqlite3 *db, int64_t from, int64_t target, bool *ret)
+static int waits_for(struct store *db, int64_t from, int64_t target, bool *ret)
 {
-        sqlite3_stmt *st;
+        struct store_stmt *st;
         int64_t found = 0;
-        int r = db_prepare(db,
-                           "WITH RECURSIVE w (id) AS (SELECT ?1 UNION "
+        int r = store_prepare(db,
+                           "WITH RECURSIVE w (id) AS (SELECT CAST(?1 AS BIGINT) UNION "
                            "  SELECT a.after_id FROM task_after a JOIN w ON a.task_id = w.id "
                            "  UNION SELECT t.id FROM tasks t JOIN w ON t.parent_id = w.id) "
                            "SELECT count(*) FROM w WHERE id = ?2",
@@ -48,14 +48,14 @@ static int waits_for(sqlite3 *db, int64_t from, int64_t target, bool *ret)
 
         if (r < 0)
                 return r;
-        sqlite3_bind_int64(st, 1, from);
-        sqlite3_bind_int64(st, 2, target);
-        r = db_read_int64(db, st, &found);
+        store_bind_int64(st, 1, from);
+        store_bind_int64(st, 2, target);
+        r = store_read_int64(st, &found);
         *ret = found > 0;
         return r;
 }
 
-int queue_family_check(sqlite3 *db, const struct queue_new *n, struct queue_inherited *ret, char *why, size_t size)
+int queue_family_check(struct store *db, const struct queue_new *n, struct queue_inherited *ret, char *why, size_t size)
 {
         struct queue_task *parent = NULL;
         int64_t depth = 0, children = 0;
@@ -76,7 +76,7 @@ int queue_family_check(sqlite3 *db, const struct queue_new *n, struct queue_inhe
                 /* The parent's depth: 1 for a top-level task. Bounded by the
                  * chain of parents, which has no cycle (a parent is older). */
                 r = read_int64(db,
-                               "WITH RECURSIVE up (id, depth) AS (SELECT ?1, 1 UNION ALL "
+                               "WITH RECURSIVE up (id, depth) AS (SELECT CAST(?1 AS BIGINT), 1 UNION ALL "
                                "  SELECT t.parent_id, up.depth + 1 FROM tasks t JOIN up ON t.id = up.id "
                                "  WHERE t.parent_id IS NOT NULL AND up.depth < 1000) "
                                "SELECT max(depth) FROM up",
@@ -135,39 +135,40 @@ out:
         return r;
 }
 
-int queue_family_add_after(sqlite3 *db, int64_t id, const int64_t *after, size_t n)
+int queue_family_add_after(struct store *db, int64_t id, const int64_t *after, size_t n)
 {
         for (size_t i = 0; i < n; i++) {
-                sqlite3_stmt *st;
-                int r = db_prepare(db, "INSERT OR IGNORE INTO task_after (task_id, after_id) VALUES (?1, ?2)", &st);
+                struct store_stmt *st;
+                int r = store_prepare(db, 
+                                          "INSERT INTO task_after (task_id, after_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING", &st);
                 if (r < 0)
                         return r;
-                sqlite3_bind_int64(st, 1, id);
-                sqlite3_bind_int64(st, 2, after[i]);
-                r = db_step_done(db, st);
+                store_bind_int64(st, 1, id);
+                store_bind_int64(st, 2, after[i]);
+                r = store_step_done(st);
                 if (r < 0)
                         return r;
         }
         return 0;
 }
 
-static int list_tasks(sqlite3 *db, const char *sql, int64_t id, struct queue_task **ret, size_t *n)
+static int list_tasks(struct store *db, const char *sql, int64_t id, struct queue_task **ret, size_t *n)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
-        int r = db_prepare(db, sql, &st);
+        _cleanup_stmt_ struct store_stmt *st = NULL;
+        int r = store_prepare(db, sql, &st);
 
         if (r < 0)
                 return r;
-        sqlite3_bind_int64(st, 1, id);
+        store_bind_int64(st, 1, id);
         return queue_read_tasks(db, st, ret, n);
 }
 
-int queue_children(sqlite3 *db, int64_t id, struct queue_task **ret, size_t *n)
+int queue_children(struct store *db, int64_t id, struct queue_task **ret, size_t *n)
 {
         return list_tasks(db, "SELECT " TASK_COLUMNS " FROM tasks WHERE parent_id = ?1 ORDER BY id", id, ret, n);
 }
 
-int queue_after_tasks(sqlite3 *db, int64_t id, struct queue_task **ret, size_t *n)
+int queue_after_tasks(struct store *db, int64_t id, struct queue_task **ret, size_t *n)
 {
         return list_tasks(db,
                           "SELECT " TASK_COLUMNS " FROM tasks WHERE id IN "
@@ -214,7 +215,7 @@ char *queue_children_report(const struct queue_task *children, size_t n)
 /* The parent is waiting and its last sub-task just ended: queued again,
  * to resume its conversation with what they left (after a person's reply
  * that waited with it). */
-static int resume_parent(sqlite3 *db, int64_t parent, int64_t now)
+static int resume_parent(struct store *db, int64_t parent, int64_t now)
 {
         struct queue_task *children = NULL;
         size_t n = 0;
@@ -243,27 +244,27 @@ static int resume_parent(sqlite3 *db, int64_t parent, int64_t now)
                                        now, NULL);
 }
 
-int queue_family_moved(sqlite3 *db, int64_t id, enum task_state from, enum task_state to, int64_t now)
+int queue_family_moved(struct store *db, int64_t id, enum task_state from, enum task_state to, int64_t now)
 {
         int64_t parent = 0, unfinished = 0;
         int parent_state = -1;
-        sqlite3_stmt *st;
+        struct store_stmt *st;
         int r, rc;
 
         if (!(to == TASK_DONE || to == TASK_FAILED || to == TASK_CANCELLED || (from == TASK_FAILED && to == TASK_QUEUED)))
                 return 0;
-        r = db_prepare(db, "SELECT p.id, p.state FROM tasks t JOIN tasks p ON p.id = t.parent_id WHERE t.id = ?1", &st);
+        r = store_prepare(db, "SELECT p.id, p.state FROM tasks t JOIN tasks p ON p.id = t.parent_id WHERE t.id = ?1", &st);
         if (r < 0)
                 return r;
-        sqlite3_bind_int64(st, 1, id);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-                parent = sqlite3_column_int64(st, 0);
-                parent_state = task_state_from_name((const char *)sqlite3_column_text(st, 1));
+        store_bind_int64(st, 1, id);
+        rc = store_step(st);
+        if (rc == STORE_ROW) {
+                parent = store_column_int64(st, 0);
+                parent_state = task_state_from_name(store_column_text(st, 1));
         }
-        sqlite3_finalize(st);
-        if (rc != SQLITE_ROW)
-                return rc == SQLITE_DONE ? 0 : db_errno(rc);
+        store_finalize(st);
+        if (rc != STORE_ROW)
+                return rc == STORE_DONE ? 0 : rc;
 
         if (to == TASK_QUEUED) {
                 /* A failed sub-task retried: a parent queued with its results
@@ -285,17 +286,17 @@ int queue_family_moved(sqlite3 *db, int64_t id, enum task_state from, enum task_
 }
 
 /* Rows of (task, after-task) read first, moved after: no write under an open read. */
-int queue_family_block_broken(sqlite3 *db, int64_t now)
+int queue_family_block_broken(struct store *db, int64_t now)
 {
         struct broken {
                 int64_t id;
                 char *reason;
         } *list = NULL;
         size_t n = 0;
-        sqlite3_stmt *st;
+        struct store_stmt *st;
         int r, rc;
 
-        r = db_prepare(db,
+        r = store_prepare(db,
                        "SELECT t.id, d.id, d.state, d.title, COALESCE(d.error, d.needs_you_reason, '') "
                        "FROM tasks t JOIN task_after a ON a.task_id = t.id JOIN tasks d ON d.id = a.after_id "
                        "WHERE t.state = 'queued' AND t.run_after <= ?1 AND d.state IN ('failed', 'cancelled') "
@@ -303,23 +304,23 @@ int queue_family_block_broken(sqlite3 *db, int64_t now)
                        &st);
         if (r < 0)
                 return r;
-        sqlite3_bind_int64(st, 1, now);
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                int64_t id = sqlite3_column_int64(st, 0);
-                _cleanup_free_ char *error = notify_cut((const char *)sqlite3_column_text(st, 4), 500, 3);
+        store_bind_int64(st, 1, now);
+        while ((rc = store_step(st)) == STORE_ROW) {
+                int64_t id = store_column_int64(st, 0);
+                _cleanup_free_ char *error = notify_cut(store_column_text(st, 4), 500, 3);
                 if (n > 0 && list[n - 1].id == id)
                         continue; /* one reason is enough */
                 list = xreallocarray(list, n + 1, sizeof *list);
                 list[n].id = id;
                 list[n].reason = xasprintf("task %lld (%s) that it runs after is %s%s%s: it does not run on a "
                                            "broken premise. Retry that task and reply, or mark this one done",
-                                           (long long)sqlite3_column_int64(st, 1),
-                                           (const char *)sqlite3_column_text(st, 3),
-                                           (const char *)sqlite3_column_text(st, 2), *error ? ": " : "", error);
+                                           (long long)store_column_int64(st, 1),
+                                           store_column_text(st, 3),
+                                           store_column_text(st, 2), *error ? ": " : "", error);
                 n++;
         }
-        sqlite3_finalize(st);
-        r = rc == SQLITE_DONE ? 0 : db_errno(rc);
+        store_finalize(st);
+        r = rc == STORE_DONE ? 0 : rc;
         for (size_t i = 0; i < n; i++) {
                 if (r == 0) {
                         log_notice("task %lld: %s", (long long)list[i].id, list[i].reason);
@@ -334,24 +335,24 @@ int queue_family_block_broken(sqlite3 *db, int64_t now)
         return r;
 }
 
-int queue_family_sweep(sqlite3 *db, int64_t now, int *moved)
+int queue_family_sweep(struct store *db, int64_t now, int *moved)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct store_stmt *st = NULL;
         int64_t *ids = NULL;
         size_t n = 0;
         int r, rc;
 
-        r = db_prepare(db,
+        r = store_prepare(db,
                        "SELECT id FROM tasks p WHERE state = 'waiting' AND NOT EXISTS "
                        "(SELECT 1 FROM tasks c WHERE c.parent_id = p.id AND c.state NOT IN " FINISHED ")",
                        &st);
         if (r < 0)
                 return r;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        while ((rc = store_step(st)) == STORE_ROW) {
                 ids = xreallocarray(ids, n + 1, sizeof *ids);
-                ids[n++] = sqlite3_column_int64(st, 0);
+                ids[n++] = store_column_int64(st, 0);
         }
-        r = rc == SQLITE_DONE ? 0 : db_errno(rc);
+        r = rc == STORE_DONE ? 0 : rc;
         for (size_t i = 0; r == 0 && i < n; i++) {
                 r = resume_parent(db, ids[i], now);
                 if (r == 0)
@@ -361,37 +362,37 @@ int queue_family_sweep(sqlite3 *db, int64_t now, int *moved)
         return r;
 }
 
-int queue_cancel_tree(sqlite3 *db, int64_t id, const char *reason, int64_t now, enum task_state *ret_from,
+int queue_cancel_tree(struct store *db, int64_t id, const char *reason, int64_t now, enum task_state *ret_from,
                       unsigned *ret_children)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct store_stmt *st = NULL;
         _cleanup_free_ char *child_reason = xasprintf("its parent task %lld was cancelled", (long long)id);
         int64_t *ids = NULL;
         size_t n = 0;
         int r, rc;
 
         *ret_children = 0;
-        r = db_begin_immediate(db);
+        r = store_begin(db);
         if (r < 0)
                 return r;
         /* The task first: if it cannot be cancelled, nothing is. Its
          * sub-tasks then find their parent cancelled, not waiting. */
         r = queue_transition_locked(db, id, TASK_CANCELLED, &(struct queue_change){ .reason = reason }, now, ret_from);
         if (r == 0)
-                r = db_prepare(db,
+                r = store_prepare(db,
                                "WITH RECURSIVE d (id) AS (SELECT id FROM tasks WHERE parent_id = ?1 "
                                "  UNION SELECT t.id FROM tasks t JOIN d ON t.parent_id = d.id) "
                                "SELECT t.id FROM tasks t JOIN d ON d.id = t.id "
                                "WHERE t.state NOT IN " FINISHED " ORDER BY t.id",
                                &st);
         if (r == 0) {
-                sqlite3_bind_int64(st, 1, id);
-                while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                store_bind_int64(st, 1, id);
+                while ((rc = store_step(st)) == STORE_ROW) {
                         ids = xreallocarray(ids, n + 1, sizeof *ids);
-                        ids[n++] = sqlite3_column_int64(st, 0);
+                        ids[n++] = store_column_int64(st, 0);
                 }
-                r = rc == SQLITE_DONE ? 0 : db_errno(rc);
-                db_finalizep(&st);
+                r = rc == STORE_DONE ? 0 : rc;
+                store_finalizep(&st);
         }
         for (size_t i = 0; r == 0 && i < n; i++) {
                 r = queue_transition_locked(db, ids[i], TASK_CANCELLED, &(struct queue_change){ .reason = child_reason },
@@ -401,9 +402,9 @@ int queue_cancel_tree(sqlite3 *db, int64_t id, const char *reason, int64_t now, 
         }
         free(ids);
         if (r == 0)
-                r = db_commit(db);
+                r = store_commit(db);
         if (r < 0) {
-                db_rollback(db);
+                store_rollback(db);
                 *ret_children = 0;
         }
         return r;

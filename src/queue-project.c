@@ -3,69 +3,69 @@
  * and a task's cost cap. */
 #include "jada/queue.h"
 #include "queue-private.h"
-#include "jada/db.h"
+#include "jada/store.h"
 #include "jada/util.h"
 
 #include <errno.h>
 
-int queue_set_branch(sqlite3 *db, int64_t id, const char *branch, const char *base, const char *base_commit,
+int queue_set_branch(struct store *db, int64_t id, const char *branch, const char *base, const char *base_commit,
                      const char *worktree)
 {
-        sqlite3_stmt *st;
-        int r = db_prepare(db,
+        struct store_stmt *st;
+        int r = store_prepare(db,
                            "UPDATE tasks SET branch = ?2, base = ?3, base_commit = ?4, worktree = ?5 WHERE id = ?1",
                            &st);
 
         if (r < 0)
                 return r;
-        sqlite3_bind_int64(st, 1, id);
-        sqlite3_bind_text(st, 2, branch, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, base, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, base_commit, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 5, worktree, -1, SQLITE_STATIC);
-        r = db_step_done(db, st);
-        return r < 0 ? r : sqlite3_changes(db) == 1 ? 0 : -ENOENT;
+        store_bind_int64(st, 1, id);
+        store_bind_text(st, 2, branch);
+        store_bind_text(st, 3, base);
+        store_bind_text(st, 4, base_commit);
+        store_bind_text(st, 5, worktree);
+        r = store_step_done(st);
+        return r < 0 ? r : store_changes(db) == 1 ? 0 : -ENOENT;
 }
 
-int queue_set_worktree(sqlite3 *db, int64_t id, const char *worktree)
+int queue_set_worktree(struct store *db, int64_t id, const char *worktree)
 {
-        sqlite3_stmt *st;
-        int r = db_prepare(db, "UPDATE tasks SET worktree = ?2 WHERE id = ?1", &st);
+        struct store_stmt *st;
+        int r = store_prepare(db, "UPDATE tasks SET worktree = ?2 WHERE id = ?1", &st);
 
         if (r < 0)
                 return r;
-        sqlite3_bind_int64(st, 1, id);
-        sqlite3_bind_text(st, 2, worktree, -1, SQLITE_STATIC);
-        r = db_step_done(db, st);
-        return r < 0 ? r : sqlite3_changes(db) == 1 ? 0 : -ENOENT;
+        store_bind_int64(st, 1, id);
+        store_bind_text(st, 2, worktree);
+        r = store_step_done(st);
+        return r < 0 ? r : store_changes(db) == 1 ? 0 : -ENOENT;
 }
 
-int queue_set_max_cost(sqlite3 *db, int64_t id, double usd, int64_t now)
+int queue_set_max_cost(struct store *db, int64_t id, double usd, int64_t now)
 {
         _cleanup_free_ char *reason = xasprintf("cost cap set to $%.2f", usd);
-        sqlite3_stmt *st;
+        struct store_stmt *st;
         int r;
 
         if (!(usd > 0))
                 return -EINVAL;
-        r = db_begin_immediate(db);
+        r = store_begin(db);
         if (r < 0)
                 return r;
-        r = db_prepare(db, "UPDATE tasks SET max_cost_usd = ?2, updated_at = ?3 WHERE id = ?1", &st);
+        r = store_prepare(db, "UPDATE tasks SET max_cost_usd = ?2, updated_at = ?3 WHERE id = ?1", &st);
         if (r == 0) {
-                sqlite3_bind_int64(st, 1, id);
-                sqlite3_bind_double(st, 2, usd);
-                sqlite3_bind_int64(st, 3, now);
-                r = db_step_done(db, st);
-                if (r == 0 && sqlite3_changes(db) != 1)
+                store_bind_int64(st, 1, id);
+                store_bind_double(st, 2, usd);
+                store_bind_int64(st, 3, now);
+                r = store_step_done(st);
+                if (r == 0 && store_changes(db) != 1)
                         r = -ENOENT;
         }
         if (r == 0)
                 r = queue_note(db, id, reason, now);
         if (r == 0)
-                r = db_commit(db);
+                r = store_commit(db);
         if (r < 0)
-                db_rollback(db);
+                store_rollback(db);
         return r;
 }
 
@@ -74,33 +74,33 @@ double queue_cost_cap(const struct queue_task *t, double default_usd)
         return t->max_cost_usd > 0 ? t->max_cost_usd : default_usd > 0 ? default_usd : 0;
 }
 
-int queue_note(sqlite3 *db, int64_t id, const char *reason, int64_t now)
+int queue_note(struct store *db, int64_t id, const char *reason, int64_t now)
 {
-        sqlite3_stmt *st;
-        int r = db_prepare(db,
+        struct store_stmt *st;
+        int r = store_prepare(db,
                            "INSERT INTO task_events (task_id, at, old_state, new_state, reason) "
-                           "SELECT id, ?2, state, state, ?3 FROM tasks WHERE id = ?1",
+                           "SELECT id, CAST(?2 AS BIGINT), state, state, CAST(?3 AS TEXT) FROM tasks WHERE id = ?1",
                            &st);
 
         if (r < 0)
                 return r;
-        sqlite3_bind_int64(st, 1, id);
-        sqlite3_bind_int64(st, 2, now);
-        sqlite3_bind_text(st, 3, reason ? reason : "", -1, SQLITE_STATIC);
-        r = db_step_done(db, st);
-        return r < 0 ? r : sqlite3_changes(db) == 1 ? 0 : -ENOENT;
+        store_bind_int64(st, 1, id);
+        store_bind_int64(st, 2, now);
+        store_bind_text(st, 3, reason ? reason : "");
+        r = store_step_done(st);
+        return r < 0 ? r : store_changes(db) == 1 ? 0 : -ENOENT;
 }
 
-int queue_worktrees(sqlite3 *db, bool ended_only, struct queue_task **ret, size_t *n)
+int queue_worktrees(struct store *db, bool ended_only, struct queue_task **ret, size_t *n)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
-        int r = db_prepare(db,
+        _cleanup_stmt_ struct store_stmt *st = NULL;
+        int r = store_prepare(db,
                            "SELECT " TASK_COLUMNS " FROM tasks WHERE worktree IS NOT NULL "
-                           "AND (NOT ?1 OR state IN ('done', 'cancelled')) ORDER BY id",
+                           "AND (?1 = 0 OR state IN ('done', 'cancelled')) ORDER BY id",
                            &st);
 
         if (r < 0)
                 return r;
-        sqlite3_bind_int(st, 1, ended_only);
+        store_bind_int64(st, 1, ended_only);
         return queue_read_tasks(db, st, ret, n);
 }

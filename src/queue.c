@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "jada/queue.h"
 #include "queue-private.h"
-#include "jada/db.h"
+#include "jada/store.h"
 #include "jada/log.h"
 #include "jada/notify-store.h"
 #include "jada/util.h"
@@ -52,35 +52,35 @@ bool queue_transition_allowed(enum task_state from, enum task_state to)
 
 /* Fills a task from a row of TASK_COLUMNS. A state the db should not hold
  * (someone edited it by hand) is -EBADMSG, never a crash. */
-int queue_task_from_row(sqlite3_stmt *st, struct queue_task *t)
+int queue_task_from_row(struct store_stmt *st, struct queue_task *t)
 {
-        int state = task_state_from_name((const char *)sqlite3_column_text(st, 3));
+        int state = task_state_from_name(store_column_text(st, 3));
 
         *t = (struct queue_task){
-                .id = sqlite3_column_int64(st, 0),
-                .title = db_column_strdup(st, 1),
-                .prompt = db_column_strdup(st, 2),
+                .id = store_column_int64(st, 0),
+                .title = store_column_strdup(st, 1),
+                .prompt = store_column_strdup(st, 2),
                 .state = state < 0 ? TASK_FAILED : (enum task_state)state,
-                .priority = sqlite3_column_int64(st, 4),
-                .run_after = sqlite3_column_int64(st, 5),
-                .attempts = sqlite3_column_int64(st, 6),
-                .sessions_used = sqlite3_column_int64(st, 7),
-                .turns_used = sqlite3_column_int64(st, 8),
-                .cost_usd = sqlite3_column_double(st, 9),
-                .claude_session_id = db_column_strdup(st, 10),
-                .needs_you_reason = db_column_strdup(st, 11),
-                .reply = db_column_strdup(st, 12),
-                .result = db_column_strdup(st, 13),
-                .error = db_column_strdup(st, 14),
-                .created_at = sqlite3_column_int64(st, 15),
-                .updated_at = sqlite3_column_int64(st, 16),
-                .project = db_column_strdup(st, 17),
-                .branch = db_column_strdup(st, 18),
-                .base = db_column_strdup(st, 19),
-                .base_commit = db_column_strdup(st, 20),
-                .worktree = db_column_strdup(st, 21),
-                .max_cost_usd = sqlite3_column_type(st, 22) == SQLITE_NULL ? -1 : sqlite3_column_double(st, 22),
-                .parent_id = sqlite3_column_int64(st, 23),
+                .priority = store_column_int64(st, 4),
+                .run_after = store_column_int64(st, 5),
+                .attempts = store_column_int64(st, 6),
+                .sessions_used = store_column_int64(st, 7),
+                .turns_used = store_column_int64(st, 8),
+                .cost_usd = store_column_double(st, 9),
+                .claude_session_id = store_column_strdup(st, 10),
+                .needs_you_reason = store_column_strdup(st, 11),
+                .reply = store_column_strdup(st, 12),
+                .result = store_column_strdup(st, 13),
+                .error = store_column_strdup(st, 14),
+                .created_at = store_column_int64(st, 15),
+                .updated_at = store_column_int64(st, 16),
+                .project = store_column_strdup(st, 17),
+                .branch = store_column_strdup(st, 18),
+                .base = store_column_strdup(st, 19),
+                .base_commit = store_column_strdup(st, 20),
+                .worktree = store_column_strdup(st, 21),
+                .max_cost_usd = store_column_is_null(st, 22) ? -1 : store_column_double(st, 22),
+                .parent_id = store_column_int64(st, 23),
         };
         if (!t->title)
                 t->title = xstrdup("");
@@ -134,23 +134,23 @@ void queue_events_free(struct queue_event *events, size_t n)
 
 /* Steps a statement that returns no rows, then finalizes it. */
 
-int queue_add_event(sqlite3 *db, int64_t id, int old_state, enum task_state new_state, const char *reason,
+int queue_add_event(struct store *db, int64_t id, int old_state, enum task_state new_state, const char *reason,
                      int64_t now)
 {
-        sqlite3_stmt *st;
-        int r = db_prepare(db,
+        struct store_stmt *st;
+        int r = store_prepare(db,
                         "INSERT INTO task_events (task_id, at, old_state, new_state, reason) "
                         "VALUES (?1, ?2, ?3, ?4, ?5)",
                         &st);
         if (r < 0)
                 return r;
-        sqlite3_bind_int64(st, 1, id);
-        sqlite3_bind_int64(st, 2, now);
+        store_bind_int64(st, 1, id);
+        store_bind_int64(st, 2, now);
         if (old_state >= 0)
-                sqlite3_bind_text(st, 3, queue_state_names[old_state], -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, queue_state_names[new_state], -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 5, reason ? reason : "", -1, SQLITE_TRANSIENT);
-        return db_step_done(db, st);
+                store_bind_text(st, 3, queue_state_names[old_state]);
+        store_bind_text(st, 4, queue_state_names[new_state]);
+        store_bind_text(st, 5, reason ? reason : "");
+        return store_step_done(st);
 }
 
 /* A title from the prompt's first non-empty line, cut at a character boundary. */
@@ -167,18 +167,18 @@ static char *title_from_prompt(const char *prompt)
         return xstrndup(s, n);
 }
 
-int queue_add(sqlite3 *db, const struct queue_new *n, int64_t now, int64_t *ret_id)
+int queue_add(struct store *db, const struct queue_new *n, int64_t now, int64_t *ret_id)
 {
         return queue_add_why(db, n, now, ret_id, NULL, 0);
 }
 
-int queue_add_why(sqlite3 *db, const struct queue_new *n, int64_t now, int64_t *ret_id, char *why, size_t size)
+int queue_add_why(struct store *db, const struct queue_new *n, int64_t now, int64_t *ret_id, char *why, size_t size)
 {
         _cleanup_free_ char *auto_title = NULL;
         const char *title = n->title, *prompt = n->prompt;
         struct queue_inherited from_parent = { 0 };
         char scratch[256];
-        sqlite3_stmt *st;
+        struct store_stmt *st;
         int64_t id = 0;
         int r;
 
@@ -193,7 +193,7 @@ int queue_add_why(sqlite3 *db, const struct queue_new *n, int64_t now, int64_t *
         if (!title || !*title)
                 title = auto_title = title_from_prompt(prompt);
 
-        r = db_begin_immediate(db);
+        r = store_begin(db);
         if (r < 0)
                 return r;
         /* The parent's checks and what it gives, in the transaction that
@@ -201,31 +201,29 @@ int queue_add_why(sqlite3 *db, const struct queue_new *n, int64_t now, int64_t *
          * take the last place under max_children. */
         r = queue_family_check(db, n, &from_parent, why, size);
         if (r == 0)
-                r = db_prepare(db,
+                r = store_prepare(db,
                             "INSERT INTO tasks (title, prompt, state, priority, run_after, created_at, updated_at, project, "
-                            "max_cost_usd, parent_id, base) VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?5, ?6, ?7, ?8, ?9)",
+                            "max_cost_usd, parent_id, base) VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?5, ?6, ?7, ?8, ?9) RETURNING id",
                             &st);
         if (r == 0) {
                 const char *project = n->project && *n->project ? n->project : from_parent.project;
-                sqlite3_bind_text(st, 1, title, -1, SQLITE_STATIC);
-                sqlite3_bind_text(st, 2, prompt, -1, SQLITE_STATIC);
-                sqlite3_bind_int64(st, 3, n->parent_id > 0 && !n->priority_given ? from_parent.priority : n->priority);
-                sqlite3_bind_int64(st, 4, n->run_after);
-                sqlite3_bind_int64(st, 5, now);
-                sqlite3_bind_text(st, 6, project, -1, SQLITE_STATIC);
+                store_bind_text(st, 1, title);
+                store_bind_text(st, 2, prompt);
+                store_bind_int64(st, 3, n->parent_id > 0 && !n->priority_given ? from_parent.priority : n->priority);
+                store_bind_int64(st, 4, n->run_after);
+                store_bind_int64(st, 5, now);
+                store_bind_text(st, 6, project);
                 if (n->max_cost_usd > 0)
-                        sqlite3_bind_double(st, 7, n->max_cost_usd);
+                        store_bind_double(st, 7, n->max_cost_usd);
                 if (n->parent_id > 0)
-                        sqlite3_bind_int64(st, 8, n->parent_id);
+                        store_bind_int64(st, 8, n->parent_id);
                 /* The parent's branch is the base of the sub-task's own, in the same project. */
                 if (from_parent.base && project && from_parent.project && strcmp(project, from_parent.project) == 0)
-                        sqlite3_bind_text(st, 9, from_parent.base, -1, SQLITE_STATIC);
-                r = db_step_done(db, st);
+                        store_bind_text(st, 9, from_parent.base);
+                r = store_read_int64(st, &id);
                 if (r < 0)
                         snprintf(why, size, "cannot add the task: the database refused it");
         }
-        if (r == 0)
-                id = sqlite3_last_insert_rowid(db);
         if (r == 0)
                 r = queue_family_add_after(db, id, n->after, n->n_after);
         if (r == 0) {
@@ -237,11 +235,11 @@ int queue_add_why(sqlite3 *db, const struct queue_new *n, int64_t now, int64_t *
                 r = queue_add_event(db, id, -1, TASK_QUEUED, reason, now);
         }
         if (r == 0)
-                r = db_commit(db);
+                r = store_commit(db);
         free(from_parent.project);
         free(from_parent.base);
         if (r < 0) {
-                db_rollback(db);
+                store_rollback(db);
                 return r;
         }
         *ret_id = id;
@@ -266,14 +264,14 @@ static char *names_json(const char *const *names)
         return s;
 }
 
-int queue_claim(sqlite3 *db, int64_t now, const char *const *busy_projects, struct queue_task **ret)
+int queue_claim(struct store *db, int64_t now, const char *const *busy_projects, struct queue_task **ret)
 {
         _cleanup_free_ char *busy = names_json(busy_projects);
         struct queue_task *task = NULL;
-        sqlite3_stmt *st;
+        struct store_stmt *st;
         int r, rc;
 
-        r = db_begin_immediate(db);
+        r = store_begin(db);
         if (r < 0)
                 return r;
         /* A task must not run on a broken premise: one of its after-tasks
@@ -284,10 +282,13 @@ int queue_claim(sqlite3 *db, int64_t now, const char *const *busy_projects, stru
         r = queue_family_block_broken(db, now);
         if (r < 0)
                 goto fail;
-        r = db_prepare(db,
+        /* SQLite-only: json_each() over the busy projects (PostgreSQL:
+         * jsonb_array_elements_text, or an array parameter). */
+        r = store_prepare(db,
                     "UPDATE tasks SET state = 'running', updated_at = ?1 "
                     "WHERE id = (SELECT id FROM tasks WHERE state = 'queued' AND run_after <= ?1 "
-                    "            AND (?2 IS NULL OR project IS NULL OR project NOT IN (SELECT value FROM json_each(?2))) "
+                    "            AND (CAST(?2 AS TEXT) IS NULL OR project IS NULL "
+                    "                 OR project NOT IN (SELECT value FROM json_each(?2))) "
                     "            AND NOT EXISTS (SELECT 1 FROM task_after a JOIN tasks d ON d.id = a.after_id "
                     "                            WHERE a.task_id = tasks.id AND d.state <> 'done') "
                     "            AND NOT EXISTS (SELECT 1 FROM tasks p WHERE p.id = tasks.parent_id "
@@ -297,75 +298,75 @@ int queue_claim(sqlite3 *db, int64_t now, const char *const *busy_projects, stru
                     &st);
         if (r < 0)
                 goto fail;
-        sqlite3_bind_int64(st, 1, now);
-        sqlite3_bind_text(st, 2, busy, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
+        store_bind_int64(st, 1, now);
+        store_bind_text(st, 2, busy);
+        rc = store_step(st);
+        if (rc == STORE_ROW) {
                 task = xcalloc(1, sizeof *task);
                 r = queue_task_from_row(st, task);
                 /* RETURNING rows are only final once the statement is done. */
-                if (sqlite3_step(st) != SQLITE_DONE && r == 0)
+                if (store_step(st) != STORE_DONE && r == 0)
                         r = -EIO;
-        } else if (rc != SQLITE_DONE) {
-                log_error("database: claim: %s", sqlite3_errmsg(db));
-                r = db_errno(rc);
+        } else if (rc != STORE_DONE) {
+                log_error("database: claim: %s", store_errmsg(db));
+                r = rc;
         }
-        db_finalizep(&st); /* before the commit */
+        store_finalizep(&st); /* before the commit */
         if (r == 0 && task)
                 r = queue_add_event(db, task->id, TASK_QUEUED, TASK_RUNNING, "claimed", now);
         if (r == 0)
-                r = db_commit(db);
+                r = store_commit(db);
         if (r < 0)
                 goto fail;
         *ret = task;
         return task ? 1 : 0;
 fail:
-        db_rollback(db);
+        store_rollback(db);
         queue_task_free(task);
         return r;
 }
 
-static int read_state(sqlite3 *db, int64_t id, int *ret)
+static int read_state(struct store *db, int64_t id, int *ret)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct store_stmt *st = NULL;
         int r, rc;
 
-        r = db_prepare(db, "SELECT state FROM tasks WHERE id = ?1", &st);
+        r = store_prepare(db, "SELECT state FROM tasks WHERE id = ?1", &st);
         if (r < 0)
                 return r;
-        sqlite3_bind_int64(st, 1, id);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW)
-                *ret = task_state_from_name((const char *)sqlite3_column_text(st, 0));
-        if (rc == SQLITE_DONE)
+        store_bind_int64(st, 1, id);
+        rc = store_step(st);
+        if (rc == STORE_ROW)
+                *ret = task_state_from_name(store_column_text(st, 0));
+        if (rc == STORE_DONE)
                 return -ENOENT;
-        if (rc != SQLITE_ROW)
-                return db_errno(rc);
+        if (rc != STORE_ROW)
+                return rc;
         return *ret < 0 ? -EBADMSG : 0;
 }
 
-int queue_transition(sqlite3 *db, int64_t id, enum task_state to, const struct queue_change *change,
+int queue_transition(struct store *db, int64_t id, enum task_state to, const struct queue_change *change,
                      int64_t now, enum task_state *ret_from)
 {
-        int r = db_begin_immediate(db);
+        int r = store_begin(db);
 
         if (r < 0)
                 return r;
         r = queue_transition_locked(db, id, to, change, now, ret_from);
         if (r == 0)
-                r = db_commit(db);
+                r = store_commit(db);
         if (r < 0)
-                db_rollback(db);
+                store_rollback(db);
         return r;
 }
 
-int queue_transition_locked(sqlite3 *db, int64_t id, enum task_state to, const struct queue_change *change,
+int queue_transition_locked(struct store *db, int64_t id, enum task_state to, const struct queue_change *change,
                             int64_t now, enum task_state *ret_from)
 {
         static const struct queue_change none = { 0 };
         _cleanup_free_ char *waiting_reason = NULL;
         const char *reason;
-        sqlite3_stmt *st;
+        struct store_stmt *st;
         int from = -1, r;
 
         if (!change)
@@ -397,38 +398,38 @@ int queue_transition_locked(sqlite3 *db, int64_t id, enum task_state to, const s
                         to = TASK_WAITING;
                 }
         }
-        r = db_prepare(db,
+        r = store_prepare(db,
                     "UPDATE tasks SET state = ?2, updated_at = ?3, "
                     "  run_after = CASE WHEN ?4 > 0 THEN ?4 ELSE run_after END, "
-                    "  reply = CASE WHEN ?15 THEN NULL ELSE COALESCE(?5, reply) END, "
+                    "  reply = CASE WHEN ?15 <> 0 THEN NULL ELSE COALESCE(?5, reply) END, "
                     "  result = COALESCE(?6, result), "
                     "  error = COALESCE(?7, error), "
                     "  needs_you_reason = CASE WHEN ?2 = 'needs_you' THEN COALESCE(?8, needs_you_reason) END, "
-                    "  attempts = CASE WHEN ?9 THEN 0 ELSE attempts END + ?10, "
-                    "  claude_session_id = CASE WHEN ?11 THEN NULL ELSE claude_session_id END, "
+                    "  attempts = CASE WHEN ?9 <> 0 THEN 0 ELSE attempts END + ?10, "
+                    "  claude_session_id = CASE WHEN ?11 <> 0 THEN NULL ELSE claude_session_id END, "
                     "  turns_used = turns_used + ?12, "
                     "  cost_usd = cost_usd + ?13, "
-                    "  sessions_used = max(sessions_used - ?14, 0) "
+                    "  sessions_used = CASE WHEN sessions_used > ?14 THEN sessions_used - ?14 ELSE 0 END "
                     "WHERE id = ?1",
                     &st);
         if (r < 0)
                 return r;
-        sqlite3_bind_int64(st, 1, id);
-        sqlite3_bind_text(st, 2, queue_state_names[to], -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, now);
-        sqlite3_bind_int64(st, 4, change->run_after);
-        sqlite3_bind_text(st, 5, change->reply, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 6, change->result, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 7, change->error, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 8, change->needs_you_reason, -1, SQLITE_STATIC);
-        sqlite3_bind_int(st, 9, change->reset_attempts);
-        sqlite3_bind_int(st, 10, change->count_attempt);
-        sqlite3_bind_int(st, 11, change->clear_claude_session_id);
-        sqlite3_bind_int64(st, 12, change->add_turns);
-        sqlite3_bind_double(st, 13, change->add_cost_usd);
-        sqlite3_bind_int(st, 15, change->clear_reply);
-        sqlite3_bind_int(st, 14, change->release_session);
-        r = db_step_done(db, st);
+        store_bind_int64(st, 1, id);
+        store_bind_text(st, 2, queue_state_names[to]);
+        store_bind_int64(st, 3, now);
+        store_bind_int64(st, 4, change->run_after);
+        store_bind_text(st, 5, change->reply);
+        store_bind_text(st, 6, change->result);
+        store_bind_text(st, 7, change->error);
+        store_bind_text(st, 8, change->needs_you_reason);
+        store_bind_int64(st, 9, change->reset_attempts);
+        store_bind_int64(st, 10, change->count_attempt);
+        store_bind_int64(st, 11, change->clear_claude_session_id);
+        store_bind_int64(st, 12, change->add_turns);
+        store_bind_double(st, 13, change->add_cost_usd);
+        store_bind_int64(st, 15, change->clear_reply);
+        store_bind_int64(st, 14, change->release_session);
+        r = store_step_done(st);
         if (r == 0)
                 r = queue_add_event(db, id, from, to, reason, now);
         /* Its notification (needs_you, failed, done) in the same
@@ -444,72 +445,73 @@ int queue_transition_locked(sqlite3 *db, int64_t id, enum task_state to, const s
         return r;
 }
 
-int queue_note_session_start(sqlite3 *db, int64_t id, const char *claude_session_id, int64_t now)
+int queue_note_session_start(struct store *db, int64_t id, const char *claude_session_id, int64_t now)
 {
-        sqlite3_stmt *st;
-        int r = db_prepare(db,
+        struct store_stmt *st;
+        int r = store_prepare(db,
                            "UPDATE tasks SET sessions_used = sessions_used + 1, claude_session_id = ?2, "
                            "updated_at = ?3 WHERE id = ?1",
                            &st);
 
         if (r < 0)
                 return r;
-        sqlite3_bind_int64(st, 1, id);
-        sqlite3_bind_text(st, 2, claude_session_id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, now);
-        return db_step_done(db, st);
+        store_bind_int64(st, 1, id);
+        store_bind_text(st, 2, claude_session_id);
+        store_bind_int64(st, 3, now);
+        return store_step_done(st);
 }
 
-int queue_recover(sqlite3 *db, int64_t now, const char *reason)
+int queue_recover(struct store *db, int64_t now, const char *reason)
 {
-        sqlite3_stmt *st;
+        struct store_stmt *st;
         int r, n;
 
-        r = db_begin_immediate(db);
+        r = store_begin(db);
         if (r < 0)
                 return r;
         /* A task with unfinished sub-tasks waits for them instead. */
 #define RECOVERED_STATE \
         "CASE WHEN EXISTS (SELECT 1 FROM tasks c WHERE c.parent_id = tasks.id " \
         "                  AND c.state NOT IN ('done', 'failed', 'cancelled')) THEN 'waiting' ELSE 'queued' END"
-        r = db_prepare(db,
+        r = store_prepare(db,
                     "INSERT INTO task_events (task_id, at, old_state, new_state, reason) "
-                    "SELECT id, ?1, 'running', " RECOVERED_STATE ", ?2 FROM tasks WHERE state = 'running'",
+                    "SELECT id, CAST(?1 AS BIGINT), 'running', " RECOVERED_STATE ", CAST(?2 AS TEXT) FROM tasks "
+                    "WHERE state = 'running'",
                     &st);
         if (r == 0) {
-                sqlite3_bind_int64(st, 1, now);
-                sqlite3_bind_text(st, 2, reason ? reason : "", -1, SQLITE_STATIC);
-                r = db_step_done(db, st);
+                store_bind_int64(st, 1, now);
+                store_bind_text(st, 2, reason ? reason : "");
+                r = store_step_done(st);
         }
         if (r == 0)
-                r = db_prepare(db, "UPDATE tasks SET state = " RECOVERED_STATE ", updated_at = ?1 WHERE state = 'running'",
+                r = store_prepare(db, "UPDATE tasks SET state = " RECOVERED_STATE ", updated_at = ?1 WHERE state = 'running'",
                                &st);
         if (r == 0) {
-                sqlite3_bind_int64(st, 1, now);
-                r = db_step_done(db, st);
+                store_bind_int64(st, 1, now);
+                r = store_step_done(st);
         }
-        n = sqlite3_changes(db);
+        n = store_changes(db);
         if (r == 0)
                 r = queue_family_sweep(db, now, &n);
         if (r == 0)
-                r = db_commit(db);
+                r = store_commit(db);
         if (r < 0) {
-                db_rollback(db);
+                store_rollback(db);
                 return r;
         }
         return n;
 }
 
-int queue_prune(sqlite3 *db, int64_t before)
+int queue_prune(struct store *db, int64_t before)
 {
-        sqlite3_stmt *st;
+        struct store_stmt *st;
         int r;
 
         /* task_events go with their task: ON DELETE CASCADE. A whole tree
          * (a top-level task and its sub-tasks) goes, or none of it: each of
          * them ended before the cutoff, and none is an after-task of a task
          * that has not ended. */
-        r = db_prepare(db,
+        r = store_prepare(db,
                     "WITH RECURSIVE tree (id, root) AS ("
                     "  SELECT id, id FROM tasks WHERE parent_id IS NULL AND state IN ('done', 'cancelled') "
                     "    AND updated_at < ?1"
@@ -522,24 +524,24 @@ int queue_prune(sqlite3 *db, int64_t before)
                     &st);
         if (r < 0)
                 return r;
-        sqlite3_bind_int64(st, 1, before);
-        r = db_step_done(db, st);
-        return r < 0 ? r : sqlite3_changes(db);
+        store_bind_int64(st, 1, before);
+        r = store_step_done(st);
+        return r < 0 ? r : store_changes(db);
 }
 
-int queue_get(sqlite3 *db, int64_t id, struct queue_task **ret)
+int queue_get(struct store *db, int64_t id, struct queue_task **ret)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct store_stmt *st = NULL;
         struct queue_task *task;
         int r, rc;
 
-        r = db_prepare(db, "SELECT " TASK_COLUMNS " FROM tasks WHERE id = ?1", &st);
+        r = store_prepare(db, "SELECT " TASK_COLUMNS " FROM tasks WHERE id = ?1", &st);
         if (r < 0)
                 return r;
-        sqlite3_bind_int64(st, 1, id);
-        rc = sqlite3_step(st);
-        if (rc != SQLITE_ROW)
-                return rc == SQLITE_DONE ? -ENOENT : db_errno(rc);
+        store_bind_int64(st, 1, id);
+        rc = store_step(st);
+        if (rc != STORE_ROW)
+                return rc == STORE_DONE ? -ENOENT : rc;
         task = xcalloc(1, sizeof *task);
         r = queue_task_from_row(st, task);
         if (r < 0) {
@@ -550,20 +552,20 @@ int queue_get(sqlite3 *db, int64_t id, struct queue_task **ret)
         return 0;
 }
 
-int queue_read_tasks(sqlite3 *db, sqlite3_stmt *st, struct queue_task **ret, size_t *n)
+int queue_read_tasks(struct store *db, struct store_stmt *st, struct queue_task **ret, size_t *n)
 {
         struct queue_task *tasks = NULL;
         size_t count = 0;
         int r = 0, rc;
 
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        while ((rc = store_step(st)) == STORE_ROW) {
                 tasks = xreallocarray(tasks, count + 1, sizeof *tasks);
                 r = queue_task_from_row(st, &tasks[count++]);
                 if (r < 0)
                         break;
         }
-        if (r == 0 && rc != SQLITE_DONE)
-                r = db_errno(rc);
+        if (r == 0 && rc != STORE_DONE)
+                r = rc;
         if (r < 0) {
                 queue_tasks_free(tasks, count);
                 return r;
@@ -573,88 +575,88 @@ int queue_read_tasks(sqlite3 *db, sqlite3_stmt *st, struct queue_task **ret, siz
         return 0;
 }
 
-int queue_list(sqlite3 *db, int state, const char *project, struct queue_task **ret, size_t *n)
+int queue_list(struct store *db, int state, const char *project, struct queue_task **ret, size_t *n)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct store_stmt *st = NULL;
         int r;
 
         if (state >= _TASK_STATE_MAX)
                 return -EINVAL;
-        r = db_prepare(db,
-                    "SELECT " TASK_COLUMNS " FROM tasks WHERE (?1 IS NULL OR state = ?1) "
-                    "AND (?2 IS NULL OR project = ?2) ORDER BY id",
+        r = store_prepare(db,
+                    "SELECT " TASK_COLUMNS " FROM tasks WHERE (CAST(?1 AS TEXT) IS NULL OR state = ?1) "
+                    "AND (CAST(?2 AS TEXT) IS NULL OR project = ?2) ORDER BY id",
                     &st);
         if (r < 0)
                 return r;
-        sqlite3_bind_text(st, 2, project, -1, SQLITE_STATIC);
+        store_bind_text(st, 2, project);
         if (state >= 0 && state < _TASK_STATE_MAX)
-                sqlite3_bind_text(st, 1, queue_state_names[state], -1, SQLITE_STATIC);
+                store_bind_text(st, 1, queue_state_names[state]);
         return queue_read_tasks(db, st, ret, n);
 }
 
-int queue_events(sqlite3 *db, int64_t id, size_t limit, struct queue_event **ret, size_t *n)
+int queue_events(struct store *db, int64_t id, size_t limit, struct queue_event **ret, size_t *n)
 {
         struct queue_event *events = NULL;
         size_t count = 0;
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct store_stmt *st = NULL;
         int r, rc;
 
-        r = db_prepare(db,
+        r = store_prepare(db,
                     "SELECT id, at, old_state, new_state, reason FROM "
-                    "  (SELECT * FROM task_events WHERE task_id = ?1 ORDER BY id DESC LIMIT ?2) "
+                    "  (SELECT * FROM task_events WHERE task_id = ?1 ORDER BY id DESC LIMIT ?2) AS e "
                     "ORDER BY id",
                     &st);
         if (r < 0)
                 return r;
-        sqlite3_bind_int64(st, 1, id);
-        sqlite3_bind_int64(st, 2, (int64_t)limit);
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                const char *old = (const char *)sqlite3_column_text(st, 2);
-                int new_state = task_state_from_name((const char *)sqlite3_column_text(st, 3));
+        store_bind_int64(st, 1, id);
+        store_bind_int64(st, 2, (int64_t)limit);
+        while ((rc = store_step(st)) == STORE_ROW) {
+                const char *old = store_column_text(st, 2);
+                int new_state = task_state_from_name(store_column_text(st, 3));
                 events = xreallocarray(events, count + 1, sizeof *events);
                 events[count++] = (struct queue_event){
-                        .id = sqlite3_column_int64(st, 0),
-                        .at = sqlite3_column_int64(st, 1),
+                        .id = store_column_int64(st, 0),
+                        .at = store_column_int64(st, 1),
                         .old_state = old ? task_state_from_name(old) : -1,
                         .new_state = new_state < 0 ? TASK_FAILED : (enum task_state)new_state,
-                        .reason = db_column_strdup(st, 4),
+                        .reason = store_column_strdup(st, 4),
                 };
                 if (!events[count - 1].reason)
                         events[count - 1].reason = xstrdup("");
         }
-        if (rc != SQLITE_DONE) {
+        if (rc != STORE_DONE) {
                 queue_events_free(events, count);
-                return db_errno(rc);
+                return rc;
         }
         *ret = events;
         *n = count;
         return 0;
 }
 
-int queue_counts(sqlite3 *db, int64_t counts[_TASK_STATE_MAX])
+int queue_counts(struct store *db, int64_t counts[_TASK_STATE_MAX])
 {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct store_stmt *st = NULL;
         int r, rc;
 
         memset(counts, 0, sizeof(int64_t) * _TASK_STATE_MAX);
-        r = db_prepare(db, "SELECT state, count(*) FROM tasks GROUP BY state", &st);
+        r = store_prepare(db, "SELECT state, count(*) FROM tasks GROUP BY state", &st);
         if (r < 0)
                 return r;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                int s = task_state_from_name((const char *)sqlite3_column_text(st, 0));
+        while ((rc = store_step(st)) == STORE_ROW) {
+                int s = task_state_from_name(store_column_text(st, 0));
                 if (s >= 0)
-                        counts[s] = sqlite3_column_int64(st, 1);
+                        counts[s] = store_column_int64(st, 1);
         }
-        return rc == SQLITE_DONE ? 0 : db_errno(rc);
+        return rc == STORE_DONE ? 0 : rc;
 }
 
-int queue_next_due(sqlite3 *db, int64_t after, int64_t *ret)
+int queue_next_due(struct store *db, int64_t after, int64_t *ret)
 {
-        sqlite3_stmt *st;
-        int r = db_prepare(db, "SELECT min(run_after) FROM tasks WHERE state = 'queued' AND run_after > ?1", &st);
+        struct store_stmt *st;
+        int r = store_prepare(db, "SELECT min(run_after) FROM tasks WHERE state = 'queued' AND run_after > ?1", &st);
 
         if (r < 0)
                 return *ret = 0, r;
-        sqlite3_bind_int64(st, 1, after);
-        return db_read_int64(db, st, ret); /* NULL (none queued) reads as 0 */
+        store_bind_int64(st, 1, after);
+        return store_read_int64(st, ret); /* NULL (none queued) reads as 0 */
 }

@@ -67,7 +67,7 @@ json_t *report_task(const struct queue_task *t)
                          "parent", t->parent_id > 0 ? json_integer(t->parent_id) : json_null());
 }
 
-int report_family_load(sqlite3 *db, int64_t id, struct report_family *ret)
+int report_family_load(struct store *db, int64_t id, struct report_family *ret)
 {
         int r;
 
@@ -142,7 +142,7 @@ struct session_summary report_summarize(const struct session_row *rows, size_t n
         return s;
 }
 
-size_t report_task_costs(sqlite3 *db, const struct session_row *rows, size_t n, double default_cap,
+size_t report_task_costs(struct store *db, const struct session_row *rows, size_t n, double default_cap,
                          struct task_cost **ret)
 {
         struct task_cost *costs = NULL;

@@ -82,7 +82,7 @@ struct session_record {
 /* The running sessions and what they need from the daemon. */
 struct sessions {
         sd_event *event;
-        sqlite3 *db;
+        struct store *db;
         const struct jada_config *config;       /* the daemon's; replaced on reload */
         struct session_callbacks callbacks;
         struct session *list;

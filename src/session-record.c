@@ -6,7 +6,7 @@
 #include "session-private.h"
 #include "jada/budget.h"
 #include "jada/child.h"
-#include "jada/db.h"
+#include "jada/store.h"
 #include "jada/project.h"
 #include "jada/log.h"
 #include "jada/queue.h"
@@ -35,7 +35,7 @@ struct record_tx {
         int transition;                 /* queue_transition's answer */
 };
 
-static int record_in_tx(sqlite3 *db, void *userdata)
+static int record_in_tx(struct store *db, void *userdata)
 {
         struct record_tx *tx = userdata;
         struct session_record *rec = tx->rec;
@@ -68,7 +68,7 @@ static int record_write(struct sessions *m, struct session_record *rec)
 
         if (rec->row == 0 && !rec->transition)
                 return 0;
-        r = db_transaction(m->db, record_in_tx, &tx);
+        r = store_transaction(m->db, record_in_tx, &tx);
         if (r < 0)
                 return r;
         rec->row = 0;

@@ -2,7 +2,7 @@
 #include "jada/session.h"
 #include "session-private.h"
 #include "jada/budget.h"
-#include "jada/db.h"
+#include "jada/store.h"
 #include "jada/queue.h"
 #include "jada/session-store.h"
 #include "jada/child.h"
@@ -320,7 +320,7 @@ void session_free(struct session *s)
 }
 
 /* The session's row and the task's count of it, in one transaction. */
-static int begin_in_db(sqlite3 *db, void *userdata)
+static int begin_in_db(struct store *db, void *userdata)
 {
         struct session *s = userdata;
         int64_t now = now_seconds();
@@ -557,7 +557,7 @@ int sessions_start(struct sessions *m, struct queue_task *task)
 
         /* The row comes first: a crash from here on can never hide this
          * session from the day's budget. */
-        r = db_transaction(m->db, begin_in_db, s);
+        r = store_transaction(m->db, begin_in_db, s);
         if (r < 0) {
                 log_error_errno(r, "task %lld: cannot record the session", (long long)task->id);
                 goto fail;
@@ -604,7 +604,7 @@ static void kill_all(struct sessions *m)
         }
 }
 
-int sessions_new(sd_event *event, sqlite3 *db, const struct jada_config *config,
+int sessions_new(sd_event *event, struct store *db, const struct jada_config *config,
                  const struct session_callbacks *callbacks, struct sessions **ret)
 {
         struct sessions *m;

@@ -148,7 +148,7 @@ static json_t *oauth_facts(const struct jada_config *config, int64_t now)
         return oauth;
 }
 
-void status_gather(const struct jada_config *config, sqlite3 *db, bool walk_state_dir, struct status_facts *f)
+void status_gather(const struct jada_config *config, struct store *db, bool walk_state_dir, struct status_facts *f)
 {
         int64_t day;
         struct statvfs vfs;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "jada/sync.h"
-#include "jada/db.h"
+#include "jada/store.h"
 #include "jada/http.h"
 #include "jada/log.h"
 #include "jada/oauth.h"
@@ -70,7 +70,7 @@ struct sync_run {
 
 struct sync {
         sd_event *event;
-        sqlite3 *db;
+        struct store *db;
         struct http_client *http;
         struct oauth *oauth;
         const struct jada_config *config;
@@ -115,7 +115,7 @@ static void run_free(struct sync_run *run)
 
 /* ---- sync_runs ---- */
 
-static int64_t last_ok_at(sqlite3 *db)
+static int64_t last_ok_at(struct store *db)
 {
         int64_t t;
 
@@ -574,7 +574,7 @@ static void start_run(struct sync *sync)
 
 /* ---- the public face ---- */
 
-int sync_new(sd_event *event, sqlite3 *db, struct http_client *http, struct oauth *oauth,
+int sync_new(sd_event *event, struct store *db, struct http_client *http, struct oauth *oauth,
              const struct jada_config *config, struct sync **ret)
 {
         struct sync *sync = xcalloc(1, sizeof *sync);

@@ -51,7 +51,7 @@ bool task_action_applies(enum task_action action, enum task_state state)
         return queue_transition_allowed(state, actions[action].to);
 }
 
-int task_action_apply(sqlite3 *db, int64_t id, enum task_action action, const char *text, int64_t now,
+int task_action_apply(struct store *db, int64_t id, enum task_action action, const char *text, int64_t now,
                       enum task_state *ret_from, char *why, size_t size)
 {
         struct queue_change change = { 0 };
@@ -95,7 +95,7 @@ int task_action_apply(sqlite3 *db, int64_t id, enum task_action action, const ch
         return r;
 }
 
-int task_add_checked(sqlite3 *db, const struct jada_config *config, const struct queue_new *task, int64_t now,
+int task_add_checked(struct store *db, const struct jada_config *config, const struct queue_new *task, int64_t now,
                      int64_t *ret_id, char *why, size_t size)
 {
         struct queue_new t = *task;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "jada/usage.h"
-#include "jada/db.h"
+#include "jada/store.h"
 #include "jada/util.h"
 
 #include <stdio.h>
@@ -52,58 +52,63 @@ const char *usage_limit_name(const char *type)
         return type && *type ? type : "usage";
 }
 
-int usage_load(sqlite3 *db, struct usage_state *ret)
+int usage_load(struct store *db, struct usage_state *ret)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct store_stmt *st = NULL;
         int r, rc;
 
         *ret = (struct usage_state){ .last.utilization = -1 };
-        r = db_prepare(db,
+        r = store_prepare(db,
                        "SELECT parked_until, unknown_streak, park_type, park_reset, status, type, resets_at, "
                        "utilization, seen_at FROM usage_limit WHERE id = 1",
                        &st);
         if (r < 0)
                 return r;
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE)
+        rc = store_step(st);
+        if (rc == STORE_DONE)
                 return 0;
-        if (rc != SQLITE_ROW)
-                return db_errno(rc);
-        ret->parked_until = sqlite3_column_int64(st, 0);
-        ret->unknown_streak = sqlite3_column_int64(st, 1);
-        snprintf(ret->park_type, sizeof ret->park_type, "%s", (const char *)sqlite3_column_text(st, 2) ?: "");
-        ret->park_reset = sqlite3_column_int64(st, 3);
-        ret->last_at = sqlite3_column_int64(st, 8);
+        if (rc != STORE_ROW)
+                return rc;
+        ret->parked_until = store_column_int64(st, 0);
+        ret->unknown_streak = store_column_int64(st, 1);
+        snprintf(ret->park_type, sizeof ret->park_type, "%s", store_column_text(st, 2) ?: "");
+        ret->park_reset = store_column_int64(st, 3);
+        ret->last_at = store_column_int64(st, 8);
         if (ret->last_at > 0) {
                 ret->last.seen = true;
-                snprintf(ret->last.status, sizeof ret->last.status, "%s", (const char *)sqlite3_column_text(st, 4) ?: "");
-                snprintf(ret->last.type, sizeof ret->last.type, "%s", (const char *)sqlite3_column_text(st, 5) ?: "");
-                ret->last.resets_at = sqlite3_column_int64(st, 6);
-                ret->last.utilization = sqlite3_column_type(st, 7) == SQLITE_NULL ? -1 : sqlite3_column_double(st, 7);
+                snprintf(ret->last.status, sizeof ret->last.status, "%s", store_column_text(st, 4) ?: "");
+                snprintf(ret->last.type, sizeof ret->last.type, "%s", store_column_text(st, 5) ?: "");
+                ret->last.resets_at = store_column_int64(st, 6);
+                ret->last.utilization = store_column_is_null(st, 7) ? -1 : store_column_double(st, 7);
         }
         return 0;
 }
 
-int usage_save(sqlite3 *db, const struct usage_state *s)
+int usage_save(struct store *db, const struct usage_state *s)
 {
-        sqlite3_stmt *st;
-        int r = db_prepare(db,
-                           "INSERT OR REPLACE INTO usage_limit (id, parked_until, unknown_streak, park_type, park_reset, "
+        struct store_stmt *st;
+        int r = store_prepare(db,
+                           "INSERT INTO usage_limit (id, parked_until, unknown_streak, park_type, park_reset, "
                            "status, type, resets_at, utilization, seen_at) "
-                           "VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                           "VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+                           "ON CONFLICT (id) DO UPDATE SET parked_until = excluded.parked_until, "
+                           "unknown_streak = excluded.unknown_streak, park_type = excluded.park_type, "
+                           "park_reset = excluded.park_reset, status = excluded.status, type = excluded.type, "
+                           "resets_at = excluded.resets_at, utilization = excluded.utilization, "
+                           "seen_at = excluded.seen_at",
                            &st);
 
         if (r < 0)
                 return r;
-        sqlite3_bind_int64(st, 1, s->parked_until);
-        sqlite3_bind_int64(st, 2, s->unknown_streak);
-        sqlite3_bind_text(st, 3, s->park_type, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 4, s->park_reset);
-        sqlite3_bind_text(st, 5, s->last.status, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 6, s->last.type, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 7, s->last.resets_at);
+        store_bind_int64(st, 1, s->parked_until);
+        store_bind_int64(st, 2, s->unknown_streak);
+        store_bind_text(st, 3, s->park_type);
+        store_bind_int64(st, 4, s->park_reset);
+        store_bind_text(st, 5, s->last.status);
+        store_bind_text(st, 6, s->last.type);
+        store_bind_int64(st, 7, s->last.resets_at);
         if (s->last.utilization >= 0)
-                sqlite3_bind_double(st, 8, s->last.utilization);
-        sqlite3_bind_int64(st, 9, s->last_at);
-        return db_step_done(db, st);
+                store_bind_double(st, 8, s->last.utilization);
+        store_bind_int64(st, 9, s->last_at);
+        return store_step_done(st);
 }

@@ -20,7 +20,7 @@
 struct web {
         sd_event *event;
         const struct jada_config *config;
-        sqlite3 *db;
+        struct store *db;
         struct web_hooks hooks;
         struct MHD_Daemon *mhd;
         sd_event_source *io, *timer, *defer;

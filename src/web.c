@@ -12,7 +12,7 @@
  * that a page elsewhere (or a DNS name rebound to 127.0.0.1) cannot act.
  */
 #include "web-private.h"
-#include "jada/db.h"
+#include "jada/store.h"
 #include "jada/log.h"
 #include "jada/report.h"
 #include "jada/util.h"
@@ -634,7 +634,7 @@ void web_set_config(struct web *w, const struct jada_config *config)
         w->config = config;
 }
 
-int web_start(sd_event *event, const struct jada_config *config, sqlite3 *db, const struct web_hooks *hooks,
+int web_start(sd_event *event, const struct jada_config *config, struct store *db, const struct web_hooks *hooks,
               struct web **ret, char *why, size_t size)
 {
         _cleanup_free_ struct web *w = xcalloc(1, sizeof *w);

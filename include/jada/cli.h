@@ -2,7 +2,7 @@
 #pragma once
 
 #include <getopt.h>
-#include <sqlite3.h>
+#include "jada/store.h"
 #include <stdbool.h>
 
 #include "jada/config.h"
@@ -52,7 +52,7 @@ int cli_common_option(struct cli *cli, int opt);
 int cli_load_config(const struct cli *cli, struct jada_config **ret);
 /* Loads the config and opens the state db, creating both the state dir and
  * the db if needed. Returns 0 or an exit code, having said why. */
-int cli_open_db(const struct cli *cli, struct jada_config **config, sqlite3 **db);
+int cli_open_db(const struct cli *cli, struct jada_config **config, struct store **db);
 
 /* What a db error means, for a person: "the database is corrupt", ... */
 const char *cli_db_error(int r);

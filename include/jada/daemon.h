@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-#include <sqlite3.h>
+#include "jada/store.h"
 #include <stdbool.h>
 #include <stdint.h>
 #include <systemd/sd-event.h>
@@ -28,7 +28,7 @@ struct web;
 struct jada_ctx {
         char *config_path;
         struct jada_config *config;
-        sqlite3 *db;
+        struct store *db;
         sd_event *event;
         struct http_client *http;
         struct alerter *alerter;        /* the webhook of [alerts] */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-#include <sqlite3.h>
+#include "jada/store.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -72,7 +72,7 @@ const char *health_worst_problem(const struct health *health);
 
 /* Keeps the db's one health row current (for `jada-agent status`): the
  * state, the STATUS= text, and the current problems as JSON details. */
-int health_save(sqlite3 *db, const struct health *health, int64_t pid, uint64_t started_realtime_usec);
+int health_save(struct store *db, const struct health *health, int64_t pid, uint64_t started_realtime_usec);
 
 /* The health row's details: {"problems": [{"kind", "text"}], ...}; free() it. */
 char *health_details_json(const struct health *health);
@@ -121,5 +121,5 @@ struct health_row {
         char *details;                          /* JSON: {"problems": [{"kind", "text"}]} */
 };
 /* Returns 0, -ENOENT if the daemon never wrote one, or a negative errno. */
-int health_load(sqlite3 *db, struct health_row *ret);
+int health_load(struct store *db, struct health_row *ret);
 void health_row_clear(struct health_row *row);

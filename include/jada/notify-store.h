@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-#include <sqlite3.h>
+#include "jada/store.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -58,21 +58,21 @@ char *notify_cut(const char *s, size_t max_bytes, unsigned max_lines);
 /* Within the caller's transaction, right after task_id moved to state
  * `to`: writes the row of that event (needs_you, failed, done), with the
  * task's fields as they are now. Any other state writes nothing. */
-int notify_store_add(sqlite3 *db, int64_t task_id, enum task_state to, int64_t now);
+int notify_store_add(struct store *db, int64_t task_id, enum task_state to, int64_t now);
 
 /* The oldest row the channel has not done. 1 and *ret, 0 if none, or a
  * negative errno. */
-int notify_store_next(sqlite3 *db, enum notify_channel channel, struct notification **ret);
+int notify_store_next(struct store *db, enum notify_channel channel, struct notification **ret);
 
 /* The channel is done with a row (delivered, or given up on); the row goes
  * when every channel in `wanted` (NOTIFY_CHANNEL_BIT) is done with it. A row
  * that is gone already (its task pruned) is no error. */
-int notify_store_done(sqlite3 *db, int64_t id, enum notify_channel channel, unsigned wanted);
+int notify_store_done(struct store *db, int64_t id, enum notify_channel channel, unsigned wanted);
 
 /* Deletes the rows nobody wants: their event is not in event_mask (bit i:
  * enum notify_event i), or every channel in `wanted` is done (with no
  * channel wanted: every row). Returns how many, or a negative errno. */
-int notify_store_drop_unwanted(sqlite3 *db, unsigned event_mask, unsigned wanted);
+int notify_store_drop_unwanted(struct store *db, unsigned event_mask, unsigned wanted);
 
 /* How many rows wait. */
-int notify_store_count(sqlite3 *db, int64_t *ret);
+int notify_store_count(struct store *db, int64_t *ret);

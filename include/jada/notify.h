@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-#include <sqlite3.h>
+#include "jada/store.h"
 #include <stdbool.h>
 #include <stdint.h>
 #include <systemd/sd-event.h>
@@ -43,7 +43,7 @@ char *notify_message(const struct notification *n, const struct notify_links *li
 /* The webhook's JSON: {"text", "event", "task_id", "title", "url"?, "reply_command"?}. */
 char *notify_webhook_body(const struct notification *n, const struct notify_links *links);
 
-int notifier_new(sd_event *event, sqlite3 *db, struct http_client *http, const char *config_path,
+int notifier_new(sd_event *event, struct store *db, struct http_client *http, const char *config_path,
                  struct notifier **ret);
 /* Cancels what is in flight: its row stays and is delivered after the next start. */
 struct notifier *notifier_free(struct notifier *notifier);

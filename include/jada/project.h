@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-#include <sqlite3.h>
+#include "jada/store.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <systemd/sd-event.h>
@@ -73,12 +73,12 @@ struct project_op;
  * worktree (recorded in the db first), or finds them, committing what an
  * earlier session left (a dead daemon's, or one whose commit failed) with
  * leftover_message. done runs from the loop, never from within. */
-int project_prepare(sd_event *event, sqlite3 *db, const struct jada_config *config, const struct queue_task *task,
+int project_prepare(sd_event *event, struct store *db, const struct jada_config *config, const struct queue_task *task,
                     const char *leftover_message, project_done_t done, void *userdata, struct project_op **ret);
 /* After a session: commits what it left with this message, then pushes.
  * A failure is a warning (journal and task event), never the session's
  * loss: what is not committed stays in the worktree for the next try. */
-int project_commit(sd_event *event, sqlite3 *db, const struct jada_config *config, const struct queue_task *task,
+int project_commit(sd_event *event, struct store *db, const struct jada_config *config, const struct queue_task *task,
                    const char *message, project_done_t done, void *userdata, struct project_op **ret);
 /* Stops it (its git is killed); done is not called. */
 void project_op_cancel(struct project_op *op);
@@ -88,7 +88,7 @@ void project_op_cancel(struct project_op *op);
 struct project_janitor;
 /* in_session(task_id, userdata): a session holds the task (its own commit
  * comes first); the janitor leaves it alone until it ends. */
-int project_janitor_new(sd_event *event, sqlite3 *db, bool (*in_session)(int64_t task_id, void *userdata),
+int project_janitor_new(sd_event *event, struct store *db, bool (*in_session)(int64_t task_id, void *userdata),
                         void *userdata, struct project_janitor **ret);
 struct project_janitor *project_janitor_free(struct project_janitor *janitor);
 /* Starts the work for every ended task with a worktree not yet in hand. */
@@ -97,4 +97,4 @@ void project_janitor_sweep(struct project_janitor *janitor, const struct jada_co
 /* At start-up: the lock files (index.lock, the branch's ref lock) that a
  * killed daemon's git left in its tasks' worktrees, older than before_usec
  * (realtime), are removed; else the next commit there would fail. */
-void project_clear_stale_locks(sqlite3 *db, uint64_t before_usec);
+void project_clear_stale_locks(struct store *db, uint64_t before_usec);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-#include <sqlite3.h>
+#include "jada/store.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -124,70 +124,70 @@ void queue_tasks_free(struct queue_task *tasks, size_t n);
 void queue_events_free(struct queue_event *events, size_t n);
 
 /* Adds a queued task. */
-int queue_add(sqlite3 *db, const struct queue_new *task, int64_t now, int64_t *ret_id);
+int queue_add(struct store *db, const struct queue_new *task, int64_t now, int64_t *ret_id);
 /* The same, saying in why (if not NULL) what was refused: -ENOENT (no such
  * parent or after-task), -EPERM (the parent is done or cancelled), -E2BIG
  * (max_depth or max_children), -EDEADLK (an after-task that waits, through
  * after-tasks and sub-tasks, for the new task's parent: a cycle), -EINVAL. */
-int queue_add_why(sqlite3 *db, const struct queue_new *task, int64_t now, int64_t *ret_id, char *why, size_t size);
+int queue_add_why(struct store *db, const struct queue_new *task, int64_t now, int64_t *ret_id, char *why, size_t size);
 
 /* Claims the most urgent due task (run_after <= now) in one BEGIN IMMEDIATE
  * transaction, so that no two processes ever claim the same task. Tasks of
  * the projects named in busy_projects (NULL-terminated, or NULL) stay
  * unclaimed. Returns 1 and *ret, 0 when nothing is due, or a negative errno. */
-int queue_claim(sqlite3 *db, int64_t now, const char *const *busy_projects, struct queue_task **ret);
+int queue_claim(struct store *db, int64_t now, const char *const *busy_projects, struct queue_task **ret);
 
 /* Moves a task to a new state if the transition is legal. Returns 0,
  * -ENOENT (no such task) or -EPERM (illegal from its current state; nothing
  * changed). *ret_from, if not NULL, gets the state the task was in. A move
  * to needs_you, failed or done writes its notification to the outbox in
  * the same transaction (notify-store.h). */
-int queue_transition(sqlite3 *db, int64_t id, enum task_state to, const struct queue_change *change,
+int queue_transition(struct store *db, int64_t id, enum task_state to, const struct queue_change *change,
                      int64_t now, enum task_state *ret_from);
 
 /* queue_transition within the caller's transaction: a session's end is
  * recorded with its row (session-record.c) in one, so that a kill between
  * the two cannot leave a finished session's task running (and run it again). */
-int queue_transition_locked(sqlite3 *db, int64_t id, enum task_state to, const struct queue_change *change,
+int queue_transition_locked(struct store *db, int64_t id, enum task_state to, const struct queue_change *change,
                             int64_t now, enum task_state *ret_from);
 
 /* A session of a running task is about to start: counts it in
  * sessions_used, records its conversation, and takes the reply it answers.
  * Within the caller's transaction (with the session's row: session-store). */
-int queue_note_session_start(sqlite3 *db, int64_t id, const char *claude_session_id, int64_t now);
+int queue_note_session_start(struct store *db, int64_t id, const char *claude_session_id, int64_t now);
 
 /* Returns tasks left running by a daemon that is gone to queued (waiting
  * if they have unfinished sub-tasks), keeping their Claude session id, and
  * queues again a waiting task whose sub-tasks have all finished. Returns
  * how many tasks it moved, or a negative errno. */
-int queue_recover(sqlite3 *db, int64_t now, const char *reason);
+int queue_recover(struct store *db, int64_t now, const char *reason);
 
 /* Deletes done and cancelled tasks (and their events) last updated before
  * the given time. A parent and its sub-tasks go together, once all of them
  * can; a task another one that has not ended runs after stays. Returns how
  * many, or a negative errno. */
-int queue_prune(sqlite3 *db, int64_t before);
+int queue_prune(struct store *db, int64_t before);
 
-int queue_get(sqlite3 *db, int64_t id, struct queue_task **ret);       /* -ENOENT if none */
+int queue_get(struct store *db, int64_t id, struct queue_task **ret);       /* -ENOENT if none */
 /* state < 0: all states; project NULL: all tasks. Ordered by id. */
-int queue_list(sqlite3 *db, int state, const char *project, struct queue_task **ret, size_t *n);
+int queue_list(struct store *db, int state, const char *project, struct queue_task **ret, size_t *n);
 /* The last `limit` events of a task, oldest first. */
-int queue_events(sqlite3 *db, int64_t id, size_t limit, struct queue_event **ret, size_t *n);
+int queue_events(struct store *db, int64_t id, size_t limit, struct queue_event **ret, size_t *n);
 /* counts[state] for every state. */
-int queue_counts(sqlite3 *db, int64_t counts[_TASK_STATE_MAX]);
+int queue_counts(struct store *db, int64_t counts[_TASK_STATE_MAX]);
 /* The earliest run_after later than `after` among queued tasks, or 0 if
  * there is none: when the next task falls due. Tasks due already are the
  * claim's business (they wait for the budget or a free slot, not a time). */
-int queue_next_due(sqlite3 *db, int64_t after, int64_t *ret);
+int queue_next_due(struct store *db, int64_t after, int64_t *ret);
 
 /* Sub-tasks and after-tasks (queue-family.c). */
 /* Cancels a task and its unfinished sub-tasks (at any depth) in one
  * transaction; *ret_children: how many of those. As queue_transition. */
-int queue_cancel_tree(sqlite3 *db, int64_t id, const char *reason, int64_t now, enum task_state *ret_from,
+int queue_cancel_tree(struct store *db, int64_t id, const char *reason, int64_t now, enum task_state *ret_from,
                       unsigned *ret_children);
 /* A task's sub-tasks, and the tasks it runs after; ordered by id. */
-int queue_children(sqlite3 *db, int64_t id, struct queue_task **ret, size_t *n);
-int queue_after_tasks(sqlite3 *db, int64_t id, struct queue_task **ret, size_t *n);
+int queue_children(struct store *db, int64_t id, struct queue_task **ret, size_t *n);
+int queue_after_tasks(struct store *db, int64_t id, struct queue_task **ret, size_t *n);
 /* What a parent's resume is told of its sub-tasks: each one's id, title,
  * final state, the head of its result or error (QUEUE_CHILD_HEAD_MAX
  * bytes) and its branch. */
@@ -197,17 +197,17 @@ char *queue_children_report(const struct queue_task *children, size_t n);
 /* Projects (queue-project.c). */
 /* The task's branch is about to be created (or adopted) and its worktree
  * added: recorded first, so that a crash in between finds both its own. */
-int queue_set_branch(sqlite3 *db, int64_t id, const char *branch, const char *base, const char *base_commit,
+int queue_set_branch(struct store *db, int64_t id, const char *branch, const char *base, const char *base_commit,
                      const char *worktree);
 /* The worktree exists at path, or (NULL) is gone. */
-int queue_set_worktree(sqlite3 *db, int64_t id, const char *worktree);
+int queue_set_worktree(struct store *db, int64_t id, const char *worktree);
 /* Sets a task's cost cap (USD, > 0), with an event. -ENOENT if no such task. */
-int queue_set_max_cost(sqlite3 *db, int64_t id, double usd, int64_t now);
+int queue_set_max_cost(struct store *db, int64_t id, double usd, int64_t now);
 /* The cap that applies to a task: its own, else the default (0: none). */
 double queue_cost_cap(const struct queue_task *task, double default_usd);
 
 /* An event that changes no state: a warning the task's history must keep
  * (a failed push, on_done's exit). */
-int queue_note(sqlite3 *db, int64_t id, const char *reason, int64_t now);
+int queue_note(struct store *db, int64_t id, const char *reason, int64_t now);
 /* Tasks whose worktree is there; ended_only: only done and cancelled ones. */
-int queue_worktrees(sqlite3 *db, bool ended_only, struct queue_task **ret, size_t *n);
+int queue_worktrees(struct store *db, bool ended_only, struct queue_task **ret, size_t *n);

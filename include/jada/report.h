@@ -2,7 +2,7 @@
 #pragma once
 
 #include <jansson.h>
-#include <sqlite3.h>
+#include "jada/store.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,7 +27,7 @@ struct report_family {
         struct queue_task *children, *after;
         size_t n_children, n_after;
 };
-int report_family_load(sqlite3 *db, int64_t id, struct report_family *ret);
+int report_family_load(struct store *db, int64_t id, struct report_family *ret);
 void report_family_clear(struct report_family *f);
 /* `task show --json`: the task, its events, its branch (info: commits < 0
  * when unknown), its cost cap (0: none), and its family: "children" and
@@ -51,7 +51,7 @@ struct task_cost {
         int64_t id;
         double cost_usd, cap_usd;       /* cap 0: none */
 };
-size_t report_task_costs(sqlite3 *db, const struct session_row *rows, size_t n, double default_cap,
+size_t report_task_costs(struct store *db, const struct session_row *rows, size_t n, double default_cap,
                          struct task_cost **ret);
 /* `sessions --json`. */
 json_t *report_sessions(const struct session_row *rows, size_t n, const struct session_summary *s, int64_t since,

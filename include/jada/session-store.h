@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-#include <sqlite3.h>
+#include "jada/store.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -30,37 +30,37 @@ struct session_end {
 
 /* The row of a session about to start. Within the caller's transaction
  * when it has one (the task's own count goes with it: queue). */
-int session_store_begin(sqlite3 *db, int64_t task_id, int64_t now, const char *claude_session_id, bool resumed,
+int session_store_begin(struct store *db, int64_t task_id, int64_t now, const char *claude_session_id, bool resumed,
                         int64_t *ret_session);
 /* The child's pid and its start time (from /proc), so that a later daemon
  * can find and kill it if this one dies. */
-int session_store_set_pid(sqlite3 *db, int64_t session, int64_t pid, int64_t pid_start);
-int session_store_finish(sqlite3 *db, int64_t session, int64_t now, const struct session_end *end);
+int session_store_set_pid(struct store *db, int64_t session, int64_t pid, int64_t pid_start);
+int session_store_finish(struct store *db, int64_t session, int64_t now, const struct session_end *end);
 
 /* Sessions left unfinished by a daemon that died: each is returned (pid and
  * pid start time) to the caller to kill if still alive, then closed as
  * "interrupted". Returns how many, or a negative errno. */
 typedef void (*session_orphan_fn)(int64_t pid, int64_t pid_start, void *userdata);
-int session_store_close_orphans(sqlite3 *db, int64_t now, session_orphan_fn fn, void *userdata);
+int session_store_close_orphans(struct store *db, int64_t now, session_orphan_fn fn, void *userdata);
 
 /* What the budget counts since a time, in one query: the sessions that
  * count (not those marked uncounted), and the cost of all. Both 0 on error. */
-int session_store_spent_since(sqlite3 *db, int64_t since, int64_t *ret_sessions, double *ret_cost_usd);
+int session_store_spent_since(struct store *db, int64_t since, int64_t *ret_sessions, double *ret_cost_usd);
 
 /* What the CLI reported earlier for the same Claude conversation (the
  * largest total_cost_usd of this task's sessions with that id), or 0. */
-int session_store_previous_reported_cost(sqlite3 *db, int64_t task_id, const char *claude_session_id,
+int session_store_previous_reported_cost(struct store *db, int64_t task_id, const char *claude_session_id,
                                          int64_t before_session, double *ret);
 
 /* The outcome of the task's last session before this one that ran (not a
  * launch or project error), or NULL (*ret) if none; free() it. */
-int session_store_last_outcome(sqlite3 *db, int64_t task_id, int64_t before_session, char **ret);
+int session_store_last_outcome(struct store *db, int64_t task_id, int64_t before_session, char **ret);
 
 /* The ids of a task's sessions, oldest first (task_id 0: of the sessions
  * whose task was pruned). */
-int session_store_ids(sqlite3 *db, int64_t task_id, int64_t **ret, size_t *n);
+int session_store_ids(struct store *db, int64_t task_id, int64_t **ret, size_t *n);
 /* Whether the session has ended (its row has an end); -ENOENT if no such row. */
-int session_store_ended(sqlite3 *db, int64_t session, bool *ret);
+int session_store_ended(struct store *db, int64_t session, bool *ret);
 
 /* Outcomes over a window, for `jada-agent status` and the turn-limit alert;
  * sessions that never reached the model are left out. */
@@ -68,7 +68,7 @@ struct session_outcomes {
         int64_t total, finished, done, max_turns;
         double cost_usd;
 };
-int session_store_outcomes_since(sqlite3 *db, int64_t since, struct session_outcomes *ret);
+int session_store_outcomes_since(struct store *db, int64_t since, struct session_outcomes *ret);
 
 /* History for `jada-agent sessions`. */
 struct session_row {
@@ -85,7 +85,7 @@ struct session_row {
         char *error;
         char *uncounted;                /* NULL: counted against the budget */
 };
-int session_store_list(sqlite3 *db, int64_t since, struct session_row **ret, size_t *n);
+int session_store_list(struct store *db, int64_t since, struct session_row **ret, size_t *n);
 /* A task's sessions, oldest first. */
-int session_store_list_task(sqlite3 *db, int64_t task_id, struct session_row **ret, size_t *n);
+int session_store_list_task(struct store *db, int64_t task_id, struct session_row **ret, size_t *n);
 void session_rows_free(struct session_row *rows, size_t n);

@@ -4,7 +4,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <sqlite3.h>
+#include "jada/store.h"
 #include <systemd/sd-event.h>
 
 #include "jada/config.h"
@@ -81,7 +81,7 @@ struct session_callbacks {
         void *userdata;
 };
 
-int sessions_new(sd_event *event, sqlite3 *db, const struct jada_config *config,
+int sessions_new(sd_event *event, struct store *db, const struct jada_config *config,
                  const struct session_callbacks *callbacks, struct sessions **ret);
 /* SIGKILLs what still runs (its tasks stay running in the db and are
  * recovered at the next start), tries once more to record what waits. */

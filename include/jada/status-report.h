@@ -2,7 +2,7 @@
 #pragma once
 
 #include <jansson.h>
-#include <sqlite3.h>
+#include "jada/store.h"
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -45,7 +45,7 @@ struct status_facts {
 
 /* walk_state_dir: also add up the state dir's size (a walk of every
  * worktree and transcript: the command line's, not the loop's, to do). */
-void status_gather(const struct jada_config *config, sqlite3 *db, bool walk_state_dir, struct status_facts *f);
+void status_gather(const struct jada_config *config, struct store *db, bool walk_state_dir, struct status_facts *f);
 void status_facts_clear(struct status_facts *f);
 /* The verdict and problems, into rep (rep->problems a JSON array). */
 void status_assess(const struct status_facts *f, const char *config_path, struct report *rep);

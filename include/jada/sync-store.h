@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-#include <sqlite3.h>
+#include "jada/store.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -16,11 +16,11 @@ struct sheets_values;
  */
 
 /* When the last good run ended (UTC seconds), 0 if never. */
-int sync_store_last_ok_at(sqlite3 *db, int64_t *ret);
+int sync_store_last_ok_at(struct store *db, int64_t *ret);
 
 /* A run's row. started_at names it when the insert at the start failed
  * (row_id 0): the finish then writes the whole row. */
-int sync_store_run_begin(sqlite3 *db, int64_t started_at, int64_t *ret_row_id);
+int sync_store_run_begin(struct store *db, int64_t started_at, int64_t *ret_row_id);
 struct sync_store_run_end {
         int64_t row_id;                 /* 0: write the whole row now */
         int64_t started_at, ended_at;
@@ -29,17 +29,17 @@ struct sync_store_run_end {
         long http_status;               /* 0: none */
         const char *error;              /* NULL after a good run */
 };
-int sync_store_run_finish(sqlite3 *db, const struct sync_store_run_end *end);
+int sync_store_run_finish(struct store *db, const struct sync_store_run_end *end);
 
 /* The content hash of the mirrored sheet (64 hex digits), "" if none. */
-int sync_store_port_sheet_hash(sqlite3 *db, char ret[65]);
+int sync_store_port_sheet_hash(struct store *db, char ret[65]);
 
 /* Replaces the mirrored sheet whole, in one transaction: its rows (each a
  * JSON object keyed by the columns), the header and the hash. before_commit
  * (may be NULL) runs inside the transaction, last: its failure rolls it
  * all back, so that what it writes elsewhere (port-sheet.json) and the
  * table never disagree. 0 or a negative errno, *what naming the failed part. */
-int sync_store_replace_port_sheet(sqlite3 *db, const struct sheets_values *values, const char *hash, int64_t now,
+int sync_store_replace_port_sheet(struct store *db, const struct sheets_values *values, const char *hash, int64_t now,
                                   int (*before_commit)(void *userdata), void *userdata, const char **what);
 
 /* What the sync_runs table says, for `jada-agent status` (any process). */
@@ -51,5 +51,5 @@ struct sync_history {
         long last_http_status;
         char *last_error;               /* NULL if the last run was good */
 };
-int sync_store_history(sqlite3 *db, struct sync_history *ret);
+int sync_store_history(struct store *db, struct sync_history *ret);
 void sync_history_clear(struct sync_history *history);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-#include <sqlite3.h>
+#include "jada/store.h"
 #include <stdbool.h>
 #include <stdint.h>
 #include <systemd/sd-event.h>
@@ -41,7 +41,7 @@ struct sync_status {
 
 typedef void (*sync_result_fn)(struct sync *sync, bool ok, const char *error, void *userdata);
 
-int sync_new(sd_event *event, sqlite3 *db, struct http_client *http, struct oauth *oauth,
+int sync_new(sd_event *event, struct store *db, struct http_client *http, struct oauth *oauth,
              const struct jada_config *config, struct sync **ret);
 struct sync *sync_free(struct sync *sync);
 

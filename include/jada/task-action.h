@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-#include <sqlite3.h>
+#include "jada/store.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -33,7 +33,7 @@ bool task_action_applies(enum task_action action, enum task_state state);
  * a state the action does not apply to), or another negative errno, with
  * why saying it in words ("task 3 is done: a done task cannot be
  * cancelled"). text: the reply, for TASK_ACTION_REPLY. */
-int task_action_apply(sqlite3 *db, int64_t id, enum task_action action, const char *text, int64_t now,
+int task_action_apply(struct store *db, int64_t id, enum task_action action, const char *text, int64_t now,
                       enum task_state *ret_from, char *why, size_t size);
 
 /* Adds a task after the checks the command line makes: a one-line title of
@@ -42,5 +42,5 @@ int task_action_apply(sqlite3 *db, int64_t id, enum task_action action, const ch
  * sub-tasks within [claude] max_task_depth and max_children_per_task (see
  * queue_add_why for the refusals). Returns 0 and *ret_id,
  * -EINVAL with why, or another negative errno. */
-int task_add_checked(sqlite3 *db, const struct jada_config *config, const struct queue_new *task, int64_t now,
+int task_add_checked(struct store *db, const struct jada_config *config, const struct queue_new *task, int64_t now,
                      int64_t *ret_id, char *why, size_t size);

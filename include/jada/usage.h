@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-#include <sqlite3.h>
+#include "jada/store.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -42,5 +42,5 @@ double usage_percent(double utilization);
 /* "5-hour", "weekly", "weekly Opus", ...; "usage" when unknown. */
 const char *usage_limit_name(const char *type);
 
-int usage_load(sqlite3 *db, struct usage_state *ret);
-int usage_save(sqlite3 *db, const struct usage_state *state);
+int usage_load(struct store *db, struct usage_state *ret);
+int usage_save(struct store *db, const struct usage_state *state);

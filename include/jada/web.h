@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-#include <sqlite3.h>
+#include "jada/store.h"
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
@@ -38,7 +38,7 @@ int web_token_load(char **ret, char *why, size_t size);
 
 /* Starts it on [web] listen (which must be set). A non-loopback address
  * without a token is refused (-EPERM, why says so). */
-int web_start(sd_event *event, const struct jada_config *config, sqlite3 *db, const struct web_hooks *hooks,
+int web_start(sd_event *event, const struct jada_config *config, struct store *db, const struct web_hooks *hooks,
               struct web **ret, char *why, size_t size);
 struct web *web_stop(struct web *web);
 /* After a reload whose [web] listen did not change. */

@@ -8,13 +8,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "jada/db.h"
+#include "jada/store.h"
 #include "jada/log.h"
 #include "jada/queue.h"
 
 int main(int argc, char **argv)
 {
-        sqlite3 *db = NULL;
+        struct store *db = NULL;
         int64_t now = (int64_t)time(NULL);
         int r;
 
@@ -23,7 +23,7 @@ int main(int argc, char **argv)
                 fprintf(stderr, "usage: queue-tool add DB N | claim DB\n");
                 return 2;
         }
-        if (db_open(argv[2], &db) < 0)
+        if (store_open(argv[2], &db) < 0)
                 return 1;
         if (strcmp(argv[1], "add") == 0) {
                 long n = argc > 3 ? strtol(argv[3], NULL, 10) : 0;
@@ -42,6 +42,6 @@ int main(int argc, char **argv)
                         queue_task_free(t);
                 }
         }
-        db_close(db);
+        store_close(db);
         return r < 0 ? 1 : 0;
 }

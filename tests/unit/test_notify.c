@@ -148,7 +148,7 @@ static void test_webhook_body(void **state)
 struct fixture {
         char dir[64];
         char *path;
-        sqlite3 *db;
+        struct store *db;
 };
 
 static int setup(void **state)
@@ -156,7 +156,7 @@ static int setup(void **state)
         struct fixture *f = xcalloc(1, sizeof *f);
 
         snprintf(f->dir, sizeof f->dir, "/tmp/jada-test-notify-XXXXXX");
-        if (!mkdtemp(f->dir) || (f->path = db_path_for(f->dir), db_open(f->path, &f->db) < 0))
+        if (!mkdtemp(f->dir) || (f->path = db_path_for(f->dir), store_open(f->path, &f->db) < 0))
                 return -1;
         *state = f;
         return 0;
@@ -167,7 +167,7 @@ static int teardown(void **state)
         struct fixture *f = *state;
         const char *const suffixes[] = { "", "-wal", "-shm" };
 
-        db_close(f->db);
+        store_close(f->db);
         for (size_t i = 0; i < 3; i++) {
                 char *p = xasprintf("%s%s", f->path, suffixes[i]);
                 (void)unlink(p);
@@ -179,21 +179,21 @@ static int teardown(void **state)
         return 0;
 }
 
-static int64_t add(sqlite3 *db, const char *title)
+static int64_t add(struct store *db, const char *title)
 {
         int64_t id;
         assert_int_equal(queue_add(db, &(struct queue_new){ .title = title, .prompt = "p" }, now_seconds(), &id), 0);
         return id;
 }
 
-static int64_t count(sqlite3 *db)
+static int64_t count(struct store *db)
 {
         int64_t n;
         assert_int_equal(notify_store_count(db, &n), 0);
         return n;
 }
 
-static void move(sqlite3 *db, int64_t id, enum task_state to, const struct queue_change *change)
+static void move(struct store *db, int64_t id, enum task_state to, const struct queue_change *change)
 {
         assert_int_equal(queue_transition(db, id, to, change, now_seconds(), NULL), 0);
 }

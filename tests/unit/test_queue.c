@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests: the task queue (src/queue.c) on a real SQLite db from db_open(). */
+/* Unit tests: the task queue (src/queue.c) on a real SQLite db from store_open(). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <sqlite3.h> /* SQLite-only: the extended result code of a CHECK (test_check_constraint) */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +28,7 @@ static int64_t suite_now;
 struct fixture {
         char dir[64];
         char *path;
-        sqlite3 *db;
+        struct store *db;
         int64_t next_priority; /* make_task_in(): each new task outranks all before it */
 };
 
@@ -41,7 +42,7 @@ static int setup(void **state)
                 return -1;
         }
         f->path = db_path_for(f->dir);
-        if (db_open(f->path, &f->db) < 0) {
+        if (store_open(f->path, &f->db) < 0) {
                 free(f->path);
                 rmdir(f->dir);
                 free(f);
@@ -61,7 +62,7 @@ static int teardown(void **state)
 
         if (!f)
                 return 0;
-        db_close(f->db);
+        store_close(f->db);
         /* The db and its -wal/-shm (and whatever else SQLite left). */
         d = opendir(f->dir);
         if (d) {
@@ -84,10 +85,10 @@ static int teardown(void **state)
 
 /* ---- helpers ---------------------------------------------------------- */
 
-/* Every row a query returns, every column with its type, as one string. */
-static char *dump(sqlite3 *db, const char *sql, int64_t id)
+/* Every row a query returns, every column as text (NULL as <NULL>), as one string. */
+static char *dump(struct store *db, const char *sql, int64_t id)
 {
-        sqlite3_stmt *st;
+        struct store_stmt *st;
         char *buf = NULL;
         size_t size = 0;
         FILE *out;
@@ -95,25 +96,23 @@ static char *dump(sqlite3 *db, const char *sql, int64_t id)
 
         out = open_memstream(&buf, &size);
         assert_non_null(out);
-        assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-        if (sqlite3_bind_parameter_count(st) > 0)
-                sqlite3_bind_int64(st, 1, id);
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                for (int i = 0; i < sqlite3_column_count(st); i++) {
-                        int type = sqlite3_column_type(st, i);
-                        const unsigned char *text = sqlite3_column_text(st, i);
-                        fprintf(out, "%d:%s|", type, text ? (const char *)text : "<NULL>");
+        assert_int_equal(store_prepare(db, sql, &st), 0);
+        (void)store_bind_int64(st, 1, id); /* refused, harmlessly, by a query without ?1 */
+        while ((rc = store_step(st)) == STORE_ROW) {
+                for (int i = 0; i < store_column_count(st); i++) {
+                        const char *text = store_column_text(st, i);
+                        fprintf(out, "%s|", text ? text : "<NULL>");
                 }
                 fputc('\n', out);
         }
-        assert_int_equal(rc, SQLITE_DONE);
-        sqlite3_finalize(st);
+        assert_int_equal(rc, STORE_DONE);
+        store_finalize(st);
         fclose(out);
         return buf;
 }
 
 /* The whole queue: every task row and every event row. */
-static char *dump_all(sqlite3 *db)
+static char *dump_all(struct store *db)
 {
         char *tasks = dump(db, "SELECT * FROM tasks ORDER BY id", 0);
         char *events = dump(db, "SELECT * FROM task_events ORDER BY id", 0);
@@ -123,26 +122,25 @@ static char *dump_all(sqlite3 *db)
         return all;
 }
 
-static int64_t sql_int(sqlite3 *db, const char *sql, int64_t id)
+static int64_t sql_int(struct store *db, const char *sql, int64_t id)
 {
-        sqlite3_stmt *st;
+        struct store_stmt *st;
         int64_t v;
 
-        assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-        if (sqlite3_bind_parameter_count(st) > 0)
-                sqlite3_bind_int64(st, 1, id);
-        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-        v = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
+        assert_int_equal(store_prepare(db, sql, &st), 0);
+        (void)store_bind_int64(st, 1, id); /* refused, harmlessly, by a query without ?1 */
+        assert_int_equal(store_step(st), STORE_ROW);
+        v = store_column_int64(st, 0);
+        store_finalize(st);
         return v;
 }
 
-static int64_t event_count(sqlite3 *db, int64_t id)
+static int64_t event_count(struct store *db, int64_t id)
 {
         return sql_int(db, "SELECT count(*) FROM task_events WHERE task_id = ?1", id);
 }
 
-static int64_t add(sqlite3 *db, const char *prompt, int64_t priority, int64_t run_after, int64_t now)
+static int64_t add(struct store *db, const char *prompt, int64_t priority, int64_t run_after, int64_t now)
 {
         int64_t id = -1;
         assert_int_equal(queue_add(db, &(struct queue_new){ .title = NULL, .prompt = prompt, .priority = priority, .run_after = run_after }, now, &id), 0);
@@ -150,7 +148,7 @@ static int64_t add(sqlite3 *db, const char *prompt, int64_t priority, int64_t ru
         return id;
 }
 
-static enum task_state state_of(sqlite3 *db, int64_t id)
+static enum task_state state_of(struct store *db, int64_t id)
 {
         struct queue_task *t = NULL;
         enum task_state s;
@@ -161,14 +159,14 @@ static enum task_state state_of(sqlite3 *db, int64_t id)
         return s;
 }
 
-static void move(sqlite3 *db, int64_t id, enum task_state to, const char *reason, int64_t now)
+static void move(struct store *db, int64_t id, enum task_state to, const char *reason, int64_t now)
 {
         const struct queue_change change = { .reason = reason };
         assert_int_equal(queue_transition(db, id, to, &change, now, NULL), 0);
         assert_int_equal(state_of(db, id), to);
 }
 
-static int64_t claim_id(sqlite3 *db, int64_t now)
+static int64_t claim_id(struct store *db, int64_t now)
 {
         struct queue_task *t = NULL;
         int64_t id;
@@ -204,7 +202,7 @@ static void check_event(const struct queue_event *e, int old_state, enum task_st
         assert_int_equal(e->at, at);
 }
 
-static void check_last_event(sqlite3 *db, int64_t id, int old_state, enum task_state new_state, const char *reason,
+static void check_last_event(struct store *db, int64_t id, int old_state, enum task_state new_state, const char *reason,
                              int64_t at)
 {
         struct queue_event *events = NULL;
@@ -290,7 +288,7 @@ static void test_transition_every_pair(void **state)
 
                         t += 10;
                         r = queue_transition(f->db, id, (enum task_state)to, &change, t, &ret_from);
-                        assert_true(sqlite3_get_autocommit(f->db)); /* no transaction left open */
+                        assert_true(!store_in_transaction(f->db)); /* no transaction left open */
                         assert_int_equal(ret_from, from);
                         if (legal[from][to]) {
                                 struct queue_task *task = NULL;
@@ -360,7 +358,7 @@ static void test_transition_unknown_id(void **state)
         assert_int_equal(queue_transition(f->db, 0, TASK_CANCELLED, NULL, NOW + 1, NULL), -ENOENT);
         assert_int_equal(queue_transition(f->db, -5, TASK_RUNNING, NULL, NOW + 1, NULL), -ENOENT);
         assert_int_equal(queue_transition(f->db, INT64_MAX, TASK_RUNNING, NULL, NOW + 1, NULL), -ENOENT);
-        assert_true(sqlite3_get_autocommit(f->db));
+        assert_true(!store_in_transaction(f->db));
         after = dump_all(f->db);
         assert_string_equal(after, before);
         free(before);
@@ -384,7 +382,7 @@ static void test_transition_only_from(void **state)
         /* running -> cancelled is legal, but the task is not in the mask. */
         assert_int_equal(queue_transition(f->db, id, TASK_CANCELLED, &change, NOW + 5, &ret_from), -EPERM);
         assert_int_equal(ret_from, TASK_RUNNING);
-        assert_true(sqlite3_get_autocommit(f->db));
+        assert_true(!store_in_transaction(f->db));
         after = dump_all(f->db);
         assert_string_equal(after, before);
         free(after);
@@ -607,7 +605,7 @@ static void test_change_reset_attempts(void **state)
         int64_t id = make_task_in(f, TASK_FAILED, NOW);
         char *sql = xasprintf("UPDATE tasks SET attempts = 4 WHERE id = %lld", (long long)id);
 
-        assert_int_equal(db_exec(f->db, sql), 0);
+        assert_int_equal(store_exec(f->db, sql), 0);
         free(sql);
 
         /* Without reset_attempts: kept. */
@@ -638,7 +636,7 @@ static void test_change_reset_attempts(void **state)
 
 /* ---- 4. queue_add ---------------------------------------------------- */
 
-static char *title_of(sqlite3 *db, const char *prompt)
+static char *title_of(struct store *db, const char *prompt)
 {
         struct queue_task *t = NULL;
         int64_t id = add(db, prompt, 0, 0, NOW);
@@ -834,7 +832,7 @@ static void test_claim_empty(void **state)
 
         assert_int_equal(queue_claim(f->db, NOW, NULL, &t), 0);
         assert_null(t);
-        assert_true(sqlite3_get_autocommit(f->db));
+        assert_true(!store_in_transaction(f->db));
 
         /* Only tasks in other states: still nothing. */
         make_task_in(f, TASK_DONE, NOW);
@@ -915,7 +913,7 @@ static void test_claim_fields_and_event(void **state)
         assert_null(t->result);
         assert_null(t->error);
         queue_task_free(t);
-        assert_true(sqlite3_get_autocommit(f->db));
+        assert_true(!store_in_transaction(f->db));
 
         /* What claim returned is what the db holds. */
         assert_int_equal(queue_get(f->db, id, &t), 0);
@@ -936,7 +934,7 @@ static void test_claim_fields_and_event(void **state)
         assert_int_equal(queue_transition(f->db, id, TASK_QUEUED, &(struct queue_change){ .reply = "yes" }, NOW + 2,
                                           NULL),
                          0);
-        assert_int_equal(db_exec(f->db, "UPDATE tasks SET claude_session_id = 'sess-1'"), 0);
+        assert_int_equal(store_exec(f->db, "UPDATE tasks SET claude_session_id = 'sess-1'"), 0);
         assert_int_equal(queue_claim(f->db, NOW + 3, NULL, &t), 1);
         assert_string_equal(t->reply, "yes");
         assert_string_equal(t->claude_session_id, "sess-1");
@@ -947,17 +945,17 @@ static void test_claim_fields_and_event(void **state)
 static void test_claim_two_connections(void **state)
 {
         struct fixture *f = *state;
-        sqlite3 *db2 = NULL;
+        struct store *db2 = NULL;
         int64_t a = add(f->db, "a", 1, 0, NOW);
         int64_t b = add(f->db, "b", 0, 0, NOW);
 
-        assert_int_equal(db_open(f->path, &db2), 0);
+        assert_int_equal(store_open(f->path, &db2), 0);
         assert_int_equal(claim_id(db2, NOW), a);
         assert_int_equal(claim_id(f->db, NOW), b);
         struct queue_task *t = NULL;
         assert_int_equal(queue_claim(db2, NOW, NULL, &t), 0);
         assert_int_equal(queue_claim(f->db, NOW, NULL, &t), 0);
-        db_close(db2);
+        store_close(db2);
 }
 
 /* ---- 6. queue_recover ------------------------------------------------- */
@@ -983,13 +981,13 @@ static void test_recover(void **state)
         int64_t r2 = make_task_in(f, TASK_RUNNING, NOW + 2);
         char *sql = xasprintf("UPDATE tasks SET claude_session_id = 'session-' || id WHERE id IN (%lld, %lld)",
                               (long long)r1, (long long)r2);
-        assert_int_equal(db_exec(f->db, sql), 0);
+        assert_int_equal(store_exec(f->db, sql), 0);
         free(sql);
         char *others_before = dump(f->db, "SELECT * FROM tasks WHERE state != 'running' ORDER BY id", 0);
         int64_t ev1 = event_count(f->db, r1), ev2 = event_count(f->db, r2);
 
         assert_int_equal(queue_recover(f->db, NOW + 500, "the daemon is gone"), 2);
-        assert_true(sqlite3_get_autocommit(f->db));
+        assert_true(!store_in_transaction(f->db));
 
         const int64_t ids[] = { r1, r2 };
         for (size_t i = 0; i < 2; i++) {
@@ -1068,7 +1066,7 @@ static void test_prune(void **state)
                 kept_events += event_count(f->db, kept[i]);
 
         assert_int_equal(queue_prune(f->db, cut), 3);
-        assert_true(sqlite3_get_autocommit(f->db));
+        assert_true(!store_in_transaction(f->db));
 
         for (size_t i = 0; i < sizeof gone / sizeof gone[0]; i++) {
                 struct queue_task *t = NULL;
@@ -1284,10 +1282,11 @@ static void test_check_constraint(void **state)
         int rc;
 
         sql = xasprintf("UPDATE tasks SET state = 'bogus' WHERE id = %lld", (long long)id);
-        rc = sqlite3_exec(f->db, sql, NULL, NULL, NULL);
+        rc = store_exec(f->db, sql);
         free(sql);
-        assert_int_equal(rc & 0xff, SQLITE_CONSTRAINT);
-        assert_int_equal(sqlite3_extended_errcode(f->db), SQLITE_CONSTRAINT_CHECK);
+        assert_int_equal(rc, -EEXIST);
+        /* SQLite-only: its extended result code tells the CHECK from the other constraints. */
+        assert_int_equal(sqlite3_extended_errcode(store_sqlite(f->db)), SQLITE_CONSTRAINT_CHECK);
 
         static const char *const bad[] = {
                 "UPDATE tasks SET state = 'QUEUED'",
@@ -1297,15 +1296,13 @@ static void test_check_constraint(void **state)
                  "VALUES ('t', 'p', 'paused', 0, 0, 0)"),
         };
         for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-                rc = sqlite3_exec(f->db, bad[i], NULL, NULL, NULL);
-                if ((rc & 0xff) != SQLITE_CONSTRAINT)
-                        fail_msg("'%s': rc %d, want SQLITE_CONSTRAINT", bad[i], rc);
+                rc = store_exec(f->db, bad[i]);
+                if (rc != -EEXIST)
+                        fail_msg("'%s': %d, want -EEXIST (a constraint)", bad[i], rc);
         }
         /* STRICT: a number is not a state either. NOT NULL: neither is NULL. */
-        rc = sqlite3_exec(f->db, "UPDATE tasks SET state = 3", NULL, NULL, NULL);
-        assert_int_equal(rc & 0xff, SQLITE_CONSTRAINT);
-        rc = sqlite3_exec(f->db, "UPDATE tasks SET state = NULL", NULL, NULL, NULL);
-        assert_int_equal(rc & 0xff, SQLITE_CONSTRAINT);
+        assert_int_equal(store_exec(f->db, "UPDATE tasks SET state = 3"), -EEXIST);
+        assert_int_equal(store_exec(f->db, "UPDATE tasks SET state = NULL"), -EEXIST);
 
         char *after = dump_all(f->db);
         assert_string_equal(after, before);
@@ -1332,7 +1329,7 @@ static void test_bad_state_row(void **state)
                               "PRAGMA ignore_check_constraints = OFF;",
                               (long long)bad);
 
-        assert_int_equal(db_exec(f->db, sql), 0);
+        assert_int_equal(store_exec(f->db, sql), 0);
         free(sql);
         assert_int_equal(sql_int(f->db, "SELECT state = 'bogus' FROM tasks WHERE id = ?1", bad), 1);
 
@@ -1341,7 +1338,7 @@ static void test_bad_state_row(void **state)
         assert_int_equal(queue_list(f->db, -1, NULL, &tasks, &n), -EBADMSG);
         char *before = dump_all(f->db);
         assert_int_equal(queue_transition(f->db, bad, TASK_CANCELLED, NULL, NOW + 1, &ret_from), -EBADMSG);
-        assert_true(sqlite3_get_autocommit(f->db));
+        assert_true(!store_in_transaction(f->db));
         char *after = dump_all(f->db);
         assert_string_equal(after, before);
         free(before);
@@ -1425,7 +1422,7 @@ static void test_projects(void **state)
 
 /* ---- sub-tasks and after-tasks ------------------------------------------ */
 
-static int64_t add_sub(sqlite3 *db, int64_t parent, const char *prompt, int64_t now)
+static int64_t add_sub(struct store *db, int64_t parent, const char *prompt, int64_t now)
 {
         int64_t id = -1;
         char why[256] = "";
@@ -1554,15 +1551,13 @@ static void test_subtask_recover_and_prune(void **state)
         assert_int_equal(queue_recover(f->db, NOW + 1, "interrupted"), 1);
         assert_int_equal(state_of(f->db, p), TASK_WAITING);
         /* A waiting parent whose sub-tasks all ended (by hand in the db) is queued at the next start. */
-        assert_int_equal(sqlite3_exec(f->db, "UPDATE tasks SET state = 'done' WHERE parent_id IS NOT NULL", NULL, NULL, NULL),
-                         SQLITE_OK);
+        assert_int_equal(store_exec(f->db, "UPDATE tasks SET state = 'done' WHERE parent_id IS NOT NULL"), 0);
         assert_int_equal(queue_recover(f->db, NOW + 2, "start"), 1);
         assert_int_equal(state_of(f->db, p), TASK_QUEUED);
         /* Pruned together, once both ended. */
         assert_int_equal(claim_id(f->db, NOW + 3), p);
         move(f->db, p, TASK_DONE, "ok", NOW + 4);
-        assert_int_equal(sqlite3_exec(f->db, "UPDATE tasks SET updated_at = 0 WHERE parent_id IS NULL", NULL, NULL, NULL),
-                         SQLITE_OK);
+        assert_int_equal(store_exec(f->db, "UPDATE tasks SET updated_at = 0 WHERE parent_id IS NULL"), 0);
         assert_int_equal(queue_prune(f->db, NOW), 0); /* the child was updated at the cutoff */
         assert_int_equal(queue_prune(f->db, NOW + 10), 2);
         assert_int_equal(sql_int(f->db, "SELECT count(*) FROM tasks WHERE id = ?1", c), 0);

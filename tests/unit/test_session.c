@@ -31,7 +31,7 @@
 struct fixture {
         char dir[64], state[96], scenarios[128], log[128];
         struct jada_config *config;
-        sqlite3 *db;
+        struct store *db;
         sd_event *event;
         struct sessions *sessions;
         unsigned changed, ended, db_failures;
@@ -101,7 +101,7 @@ static int setup(void **state)
         setenv("FAKE_CLAUDE_SCENARIOS", f->scenarios, 1);
         setenv("FAKE_CLAUDE_LOG", f->log, 1);
         dbpath = db_path_for(f->state);
-        assert_int_equal(db_open(dbpath, &f->db), 0);
+        assert_int_equal(store_open(dbpath, &f->db), 0);
         free(dbpath);
         assert_true(sd_event_new(&f->event) >= 0);
         load_config(f, NULL, "");
@@ -116,7 +116,7 @@ static int teardown(void **state)
 
         sessions_free(f->sessions);
         sd_event_unref(f->event);
-        db_close(f->db);
+        store_close(f->db);
         config_free(f->config);
         assert_int_equal(system(cmd), 0);
         free(cmd);

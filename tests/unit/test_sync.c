@@ -47,7 +47,7 @@ struct server {
 struct fixture {
         struct server *server;
         char dir[64], state[128];
-        sqlite3 *db;
+        struct store *db;
         sd_event *event;
         struct http_client *http;
         struct oauth *oauth;
@@ -206,7 +206,7 @@ static int setup(void **state)
         snprintf(f->state, sizeof f->state, "%s/state", f->dir);
         assert_int_equal(mkdir(f->state, 0700), 0);
         dbpath = db_path_for(f->state);
-        assert_int_equal(db_open(dbpath, &f->db), 0);
+        assert_int_equal(store_open(dbpath, &f->db), 0);
         free(dbpath);
         assert_true(sd_event_new(&f->event) >= 0);
         assert_int_equal(http_client_new(f->event, &f->http), 0);
@@ -227,7 +227,7 @@ static int teardown(void **state)
         oauth_free(f->oauth);
         http_client_free(f->http);
         sd_event_unref(f->event);
-        db_close(f->db);
+        store_close(f->db);
         config_free(f->config);
         assert_int_equal(system(cmd), 0);
         free(cmd);
@@ -284,26 +284,26 @@ static void run_for(struct fixture *f, uint64_t usec)
 
 static int64_t sql_int(struct fixture *f, const char *sql)
 {
-        sqlite3_stmt *st;
+        struct store_stmt *st;
         int64_t v = -1;
 
-        assert_int_equal(sqlite3_prepare_v2(f->db, sql, -1, &st, NULL), SQLITE_OK);
-        if (sqlite3_step(st) == SQLITE_ROW)
-                v = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
+        assert_int_equal(store_prepare(f->db, sql, &st), 0);
+        if (store_step(st) == STORE_ROW)
+                v = store_column_int64(st, 0);
+        store_finalize(st);
         return v;
 }
 
 /* A text column of the first row, "" for NULL or no row; the caller frees. */
 static char *sql_text(struct fixture *f, const char *sql)
 {
-        sqlite3_stmt *st;
+        struct store_stmt *st;
         char *v = NULL;
 
-        assert_int_equal(sqlite3_prepare_v2(f->db, sql, -1, &st, NULL), SQLITE_OK);
-        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
-                v = xstrdup((const char *)sqlite3_column_text(st, 0));
-        sqlite3_finalize(st);
+        assert_int_equal(store_prepare(f->db, sql, &st), 0);
+        if (store_step(st) == STORE_ROW && store_column_text(st, 0))
+                v = xstrdup(store_column_text(st, 0));
+        store_finalize(st);
         return v ? v : xstrdup("");
 }
 
@@ -751,7 +751,7 @@ static void test_push(void **state)
         json_decref(req);
 
         /* A task gone: the next push blanks its old row. A failed push fails the run. */
-        assert_int_equal(db_exec(f->db, "DELETE FROM task_events; DELETE FROM tasks WHERE id = 2"), 0);
+        assert_int_equal(store_exec(f->db, "DELETE FROM task_events; DELETE FROM tasks WHERE id = 2"), 0);
         script(f, "{\"put\": [{\"status\": 400, \"body\": {\"error\": {\"code\": 400, \"message\": \"Unable to "
                   "parse range: Progress!A1\", \"status\": \"INVALID_ARGUMENT\"}}}]}");
         sync_run_now(f->sync);
@@ -825,7 +825,7 @@ static void test_recent_sync_waits(void **state)
                               (long long)(now_realtime_usec() / USEC_PER_SEC) - 590);
         int64_t now = (int64_t)(now_realtime_usec() / USEC_PER_SEC);
 
-        assert_int_equal(db_exec(f->db, sql), 0);
+        assert_int_equal(store_exec(f->db, sql), 0);
         free(sql);
         start(f);
         sync_get_status(f->sync, &st);
@@ -839,7 +839,7 @@ static void test_recent_sync_waits(void **state)
         f->sync = NULL;
         oauth_free(f->oauth);
         f->oauth = NULL;
-        assert_int_equal(db_exec(f->db, "UPDATE sync_runs SET ended_at = ended_at - 7200"), 0);
+        assert_int_equal(store_exec(f->db, "UPDATE sync_runs SET ended_at = ended_at - 7200"), 0);
         start(f);
         run_until_results(f, 1);
         assert_int_equal(f->oks, 1);
