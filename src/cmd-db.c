@@ -8,6 +8,10 @@
 #include "jada/pg-schema.h"
 #include "jada/util.h"
 
+/* SQLite-only by nature: this reads the SQLite state as it is (its column
+ * types, names and bytes), which the backend-neutral store does not show. */
+#include <sqlite3.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -15,6 +19,12 @@
 #include <string.h>
 #include <sys/file.h>
 #include <unistd.h>
+
+static void finalizep(sqlite3_stmt **st)
+{
+        sqlite3_finalize(*st);
+}
+#define _cleanup_sqlite_stmt_ __attribute__((cleanup(finalizep)))
 
 /* daemon.c's lock, held by a daemon for its whole run. */
 #define DAEMON_LOCK_NAME "daemon.lock"
@@ -154,14 +164,15 @@ static int put_value(struct copy *c, const struct table *t, sqlite3_stmt *st, in
  * order; the others (a fleet's own) keep their defaults. */
 static int table_columns(struct copy *c, struct table *t)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_sqlite_stmt_ sqlite3_stmt *st = NULL;
         _cleanup_free_ char *sqlite_columns = NULL;
         PGresult *res;
 
-        if (db_prepare(c->db, "SELECT group_concat(name, ',') FROM pragma_table_info(?)", &st) < 0 ||
+        if (sqlite3_prepare_v2(c->db, "SELECT group_concat(name, ',') FROM pragma_table_info(?)", -1, &st, NULL) !=
+                    SQLITE_OK ||
             sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW)
                 return fail(c, "%s: cannot read its columns in SQLite: %s", t->name, sqlite3_errmsg(c->db));
-        sqlite_columns = db_column_strdup(st, 0);
+        sqlite_columns = sqlite3_column_text(st, 0) ? xstrdup((const char *)sqlite3_column_text(st, 0)) : NULL;
         res = PQexecParams(c->conn,
                            "SELECT string_agg(quote_ident(column_name), ', ' ORDER BY ordinal_position),"
                            " string_agg(CASE WHEN data_type = 'boolean' THEN 't' ELSE 'f' END, ''"
@@ -190,10 +201,10 @@ static int copy_rows(struct copy *c, const struct table *t, int64_t *rows)
 {
         _cleanup_free_ char *select = xasprintf("SELECT %s FROM %s", t->columns, t->name);
         _cleanup_free_ char *copy = xasprintf("COPY %s (%s) FROM STDIN", t->name, t->columns);
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_sqlite_stmt_ sqlite3_stmt *st = NULL;
         int r = 0, rc = SQLITE_DONE;
 
-        if (db_prepare(c->db, select, &st) < 0)
+        if (sqlite3_prepare_v2(c->db, select, -1, &st, NULL) != SQLITE_OK)
                 return fail(c, "%s: cannot read it in SQLite: %s", t->name, sqlite3_errmsg(c->db));
         if (run_sql(c, copy, PGRES_COPY_IN, t->name) < 0)
                 return -EIO;
@@ -276,12 +287,12 @@ static int copy_all(struct copy *c, int64_t *rows)
 
         if (r == 0)
                 r = lock_empty_tables(c);
-        if (r == 0 && db_exec(c->db, "BEGIN") < 0)
+        if (r == 0 && sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
                 r = fail(c, "cannot read the SQLite state: %s", sqlite3_errmsg(c->db));
         for (size_t i = 0; r == 0 && pg_schema_copy_tables[i]; i++)
                 r = copy_table(c, pg_schema_copy_tables[i], &rows[i]);
         if (!sqlite3_get_autocommit(c->db))
-                db_rollback(c->db);
+                (void)sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
         if (r == 0)
                 r = run_sql(c, "COMMIT", PGRES_COMMAND_OK, "committing");
         if (r < 0)
