@@ -47,6 +47,7 @@ struct node {
         bool beat_in_flight;
         uint64_t beat_ok_monotonic;     /* usec: when the server last took our heartbeat */
         uint64_t ready_monotonic;       /* usec: when this node last registered */
+        char write_error[256];          /* the last failure of a write nobody waits for */
         bool migrate_lock_failed;
         char name[64];
         char host[256];
@@ -108,6 +109,23 @@ static void query_or_log(struct node *node, const char *sql, int n, const char *
                 log_error_errno(r, "database: cannot queue a query");
 }
 
+/* For the writes whose answer nothing waits for (the health row, the
+ * leader's flag, ending a lost node's connections): a failure is logged
+ * once, not at every heartbeat, and again when it changes. */
+static void on_write_done(struct pg *pg, const PGresult *res, const char *error, void *userdata)
+{
+        struct node *node = userdata;
+
+        if (res) {
+                node->write_error[0] = '\0';
+                return;
+        }
+        if (!pg_up(pg) || strcmp(node->write_error, error) == 0)
+                return;
+        snprintf(node->write_error, sizeof node->write_error, "%s", error);
+        log_warning("database: a write of node %s failed: %s", node->name, error);
+}
+
 /* ---- the heartbeat ---- */
 
 static void on_lost_nodes(struct pg *pg, const PGresult *res, const char *error, void *userdata)
@@ -144,7 +162,7 @@ static void on_lead_try(struct pg *pg, const PGresult *res, const char *error, v
         if (strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
                 const char *params[] = { node->name };
                 /* The flag is for people (jada-agent nodes); the lock decides. */
-                query_or_log(node, "UPDATE nodes SET leader = (name = $1)", 1, params, NULL);
+                query_or_log(node, "UPDATE nodes SET leader = (name = $1)", 1, params, on_write_done);
                 set_leads(node, true);
         }
 }
@@ -207,7 +225,7 @@ static void beat(struct node *node)
                              "INSERT INTO health (node, pid, started_at, updated_at, state, status, details) "
                              "VALUES ($1, $2, $3, " NOW_SQL ", $4, $5, $6) ON CONFLICT (node) DO UPDATE SET "
                              "pid = $2, started_at = $3, updated_at = " NOW_SQL ", state = $4, status = $5, details = $6",
-                             6, hp, NULL);
+                             6, hp, on_write_done);
         }
         if (!node->leads && !node->trying_lead) {
                 char sql[96];
@@ -231,7 +249,7 @@ static void beat(struct node *node)
                      "ON a.application_name = 'jada-agent node ' || n.name "
                      "WHERE n.stopped_at IS NULL AND n.heartbeat_at < " NOW_SQL " - $1::bigint "
                      "AND a.pid <> pg_backend_pid()",
-                     1, params, NULL);
+                     1, params, on_write_done);
         query_or_log(node,
                      "SELECT name, host, " NOW_SQL " - heartbeat_at FROM nodes "
                      "WHERE stopped_at IS NULL AND heartbeat_at < " NOW_SQL " - $1::bigint ORDER BY name",
