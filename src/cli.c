@@ -3,6 +3,7 @@
 #include "jada/cli.h"
 #include "jada/db.h"
 #include "jada/log.h"
+#include "jada/store-pg.h"
 #include "jada/util.h"
 
 #include <errno.h>
@@ -46,6 +47,17 @@ int cli_open_db(const struct cli *cli, struct jada_config **config, struct store
         r = cli_load_config(cli, config);
         if (r != 0)
                 return r;
+        if (*(*config)->database.url) {
+                /* A fleet's: the shared queue in PostgreSQL. */
+                char why[512], node[64];
+                _cleanup_free_ char *name = xasprintf("jada-agent cli %s", config_node_name(*config, node, sizeof node));
+                r = store_open_postgresql((*config)->database.url, name, why, sizeof why, db);
+                if (r < 0) {
+                        fprintf(stderr, "jada-agent: cannot use the fleet's database: %s\n", why);
+                        goto fail;
+                }
+                return 0;
+        }
         r = mkdir_p((*config)->daemon.state_dir, 0700);
         if (r < 0) {
                 fprintf(stderr, "jada-agent: cannot create the state directory %s: %s\n",

@@ -21,7 +21,9 @@ struct pg_query {
         char *sql;
         int n;
         char **params;
+        Oid *types;                     /* NULL: all text */
         pg_done_fn done;
+        pg_take_fn take;                /* instead of done: the result is the callback's */
         void *userdata;
 };
 
@@ -43,6 +45,7 @@ struct pg {
         bool sent;
         PGresult *result;               /* the head's last result so far */
         char *failure;                  /* the head's first error so far */
+        char failure_state[6];          /* and its SQLSTATE ("" if none) */
         unsigned failures;              /* connection attempts that failed in a row */
         char error[512];
 };
@@ -54,6 +57,7 @@ static void query_free(struct pg_query *q)
         for (int i = 0; i < q->n; i++)
                 free(q->params[i]);
         free(q->params);
+        free(q->types);
         free(q->sql);
         free(q);
 }
@@ -149,8 +153,18 @@ char *pg_read_password(void)
 static void schedule_retry(struct pg *pg);
 static int connect_start(struct pg *pg);
 
+static void query_done(struct pg *pg, struct pg_query *q, PGresult **res, const char *error, const char *sqlstate)
+{
+        if (q->take) {
+                q->take(pg, *res, error, sqlstate ? sqlstate : "", q->userdata);
+                *res = NULL;
+        } else if (q->done) {
+                q->done(pg, *res, error, q->userdata);
+        }
+}
+
 /* Ends the head query: its callback, then the next query is sent. */
-static void finish_head(struct pg *pg, const PGresult *res, const char *error)
+static void finish_head(struct pg *pg, PGresult **res, const char *error, const char *sqlstate)
 {
         struct pg_query *q = pg->head;
 
@@ -158,8 +172,7 @@ static void finish_head(struct pg *pg, const PGresult *res, const char *error)
         if (!pg->head)
                 pg->tail = NULL;
         pg->sent = false;
-        if (q->done)
-                q->done(pg, res, error, q->userdata);
+        query_done(pg, q, res, error, sqlstate);
         query_free(q);
 }
 
@@ -192,8 +205,8 @@ static void drop_connection(struct pg *pg, const char *why)
         pg->sent = false;
         while (q) {
                 struct pg_query *next = q->next;
-                if (q->done)
-                        q->done(pg, NULL, pg->error, q->userdata);
+                PGresult *none = NULL;
+                query_done(pg, q, &none, pg->error, "08006");
                 query_free(q);
                 q = next;
         }
@@ -234,7 +247,7 @@ static int send_head(struct pg *pg)
         if (q->n == 0)
                 ok = PQsendQuery(pg->conn, q->sql);
         else
-                ok = PQsendQueryParams(pg->conn, q->sql, q->n, NULL, (const char *const *)q->params, NULL, NULL, 0);
+                ok = PQsendQueryParams(pg->conn, q->sql, q->n, q->types, (const char *const *)q->params, NULL, NULL, 0);
         if (!ok) {
                 set_error(pg, "", PQerrorMessage(pg->conn));
                 drop_connection(pg, pg->error);
@@ -268,12 +281,13 @@ static void read_results(struct pg *pg)
                 PGresult *res = PQgetResult(pg->conn);
                 if (!res) {
                         /* All of the head's statements are in. */
-                        PGresult *last = pg->result;
-                        char *failure = pg->failure;
+                        PGresult *last = pg->result, *none = NULL;
+                        char *failure = pg->failure, state[6];
+                        memcpy(state, pg->failure_state, sizeof state);
                         pg->result = NULL;
                         pg->failure = NULL;
                         pg->deadline = sd_event_source_disable_unref(pg->deadline);
-                        finish_head(pg, failure ? NULL : last, failure);
+                        finish_head(pg, failure ? &none : &last, failure, failure ? state : "");
                         PQclear(last);
                         free(failure);
                         if (pg->state != PG_UP)
@@ -292,8 +306,10 @@ static void read_results(struct pg *pg)
                 default:
                         if (!pg->failure) {
                                 const char *m = PQresultErrorMessage(res);
+                                const char *code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
                                 pg->failure = xstrdup(*m ? m : PQresStatus(PQresultStatus(res)));
                                 one_line(pg->failure);
+                                snprintf(pg->failure_state, sizeof pg->failure_state, "%s", code ? code : "");
                         }
                         PQclear(res);
                 }
@@ -483,7 +499,8 @@ struct pg *pg_free(struct pg *pg)
         return NULL;
 }
 
-int pg_query(struct pg *pg, const char *sql, int n, const char *const *params, pg_done_fn done, void *userdata)
+static int queue_query(struct pg *pg, const char *sql, int n, const Oid *types, const char *const *params,
+                       pg_done_fn done, pg_take_fn take, void *userdata)
 {
         struct pg_query *q;
 
@@ -496,8 +513,13 @@ int pg_query(struct pg *pg, const char *sql, int n, const char *const *params, p
                 q->params = xcalloc((size_t)n, sizeof *q->params);
                 for (int i = 0; i < n; i++)
                         q->params[i] = params[i] ? xstrdup(params[i]) : NULL;
+                if (types) {
+                        q->types = xcalloc((size_t)n, sizeof *q->types);
+                        memcpy(q->types, types, (size_t)n * sizeof *types);
+                }
         }
         q->done = done;
+        q->take = take;
         q->userdata = userdata;
         if (pg->tail)
                 pg->tail->next = q;
@@ -506,6 +528,24 @@ int pg_query(struct pg *pg, const char *sql, int n, const char *const *params, p
         pg->tail = q;
         (void)send_head(pg);
         return 0;
+}
+
+int pg_query(struct pg *pg, const char *sql, int n, const char *const *params, pg_done_fn done, void *userdata)
+{
+        return queue_query(pg, sql, n, NULL, params, done, NULL, userdata);
+}
+
+int pg_query_take(struct pg *pg, const char *sql, int n, const Oid *types, const char *const *params,
+                  pg_take_fn take, void *userdata)
+{
+        return queue_query(pg, sql, n, types, params, NULL, take, userdata);
+}
+
+void pg_abort(struct pg *pg, const char *why)
+{
+        if (pg->state != PG_DOWN || pg->head)
+                drop_connection(pg, why);
+        pg->retry = sd_event_source_disable_unref(pg->retry);
 }
 
 void pg_send_and_close(struct pg *pg, const char *sql, int n, const char *const *params)

@@ -36,6 +36,9 @@ struct pg;
  * any failure res is NULL and error says why (the server's message, or the
  * connection's). The callback may queue more queries, but not free pg. */
 typedef void (*pg_done_fn)(struct pg *pg, const PGresult *res, const char *error, void *userdata);
+/* The same, but res is the callback's to PQclear; sqlstate is the error's
+ * SQLSTATE ("" if the server gave none; "08006" for a lost connection). */
+typedef void (*pg_take_fn)(struct pg *pg, PGresult *res, const char *error, const char *sqlstate, void *userdata);
 
 struct pg_callbacks {
         /* The connection came up (error NULL) or went down (error says why).
@@ -62,6 +65,13 @@ struct pg *pg_free(struct pg *pg);
 /* Queues a query (params: n text values, NULL for SQL NULL; n 0 allows
  * several statements in sql). -ENOTCONN while the connection is down. */
 int pg_query(struct pg *pg, const char *sql, int n, const char *const *params, pg_done_fn done, void *userdata);
+/* The same with parameter types (NULL: all text, as PQsendQueryParams
+ * takes them), and the result handed over. */
+int pg_query_take(struct pg *pg, const char *sql, int n, const Oid *types, const char *const *params,
+                  pg_take_fn take, void *userdata);
+/* Drops the connection for good (the daemon's stop): every query in flight
+ * or queued fails with why, and no reconnect follows. */
+void pg_abort(struct pg *pg, const char *why);
 /* Sends a last statement without waiting for it (the daemon's stop), then
  * closes: the server runs what it has read before it reads the close. */
 void pg_send_and_close(struct pg *pg, const char *sql, int n, const char *const *params);

@@ -8,8 +8,8 @@
  * The state database behind one backend-neutral statement API: every SQL
  * statement of the queue, the sessions, the sync, the outbox, usage and
  * health goes through here, so that their logic is one code path whatever
- * the backend. Today the backend is SQLite (db.c opens and migrates the
- * file); a PostgreSQL executor is to sit behind the same calls.
+ * the backend: SQLite (db.c opens and migrates the file; store-sqlite.c),
+ * or a fleet's PostgreSQL (store-pg.c; pg-schema.c migrates it).
  *
  * SQL text handed to store_prepare must be portable: parameters as ?N (the
  * PostgreSQL executor rewrites them to $N), INSERT ... RETURNING id rather
@@ -38,8 +38,12 @@ int store_open(const char *path, struct store **ret);
 struct store *store_close(struct store *store);
 
 /* The SQLite handle, for what only SQLite has (migrations, PRAGMAs, tests
- * of SQLite's own behaviour). Every caller says why in a comment. */
+ * of SQLite's own behaviour), NULL on PostgreSQL. Every caller says why in
+ * a comment. */
 struct sqlite3 *store_sqlite(struct store *store);
+/* Whether this is a fleet's PostgreSQL: for the few statements that must
+ * differ, each marked "SQLite-only" or "PostgreSQL-only". */
+bool store_is_postgresql(const struct store *store);
 
 /* The last error's text, for a log line. */
 const char *store_errmsg(struct store *store);
@@ -97,8 +101,19 @@ void store_finalizep(struct store_stmt **st);
  * once, so that a transaction that reads then writes cannot fail half-way
  * on another writer. store_rollback does nothing outside a transaction. */
 int store_begin(struct store *store);
+/* The transaction of a claim: on PostgreSQL it also takes the fleet's claim
+ * lock (pg_advisory_xact_lock), so that the budget read and the session
+ * row written in it are exact across daemons; on SQLite the one daemon's
+ * write lock is that already. */
+int store_begin_claim(struct store *store);
 int store_commit(struct store *store);
 void store_rollback(struct store *store);
+
+/* Tells the fleet's other daemons that a task may be claimable (NOTIFY,
+ * sent at the commit); nothing on SQLite, whose one daemon the command line
+ * wakes itself. */
+int store_notify(struct store *store, const char *channel);
+#define STORE_CHANNEL_TASKS "jada_tasks"
 
 /* Runs fn in one store_begin transaction: committed if fn returns 0 or more,
  * rolled back if it returns a negative errno (which is returned). */
