@@ -225,11 +225,16 @@ char *health_details_json(const struct health *health)
 
 int health_save(struct store *db, const struct health *health, int64_t pid, uint64_t started_realtime_usec)
 {
-        static const char sql[] =
-                "INSERT INTO health (id, pid, started_at, updated_at, state, status, details) "
-                "VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6) "
-                "ON CONFLICT (id) DO UPDATE SET pid = ?1, started_at = ?2, updated_at = ?3, "
-                "state = ?4, status = ?5, details = ?6";
+        /* PostgreSQL-only: a fleet has a row per node. */
+        const char *sql = store_is_postgresql(db)
+                ? "INSERT INTO health (node, pid, started_at, updated_at, state, status, details) "
+                  "VALUES (?7, ?1, ?2, ?3, ?4, ?5, ?6) "
+                  "ON CONFLICT (node) DO UPDATE SET pid = ?1, started_at = ?2, updated_at = ?3, "
+                  "state = ?4, status = ?5, details = ?6"
+                : "INSERT INTO health (id, pid, started_at, updated_at, state, status, details) "
+                  "VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6) "
+                  "ON CONFLICT (id) DO UPDATE SET pid = ?1, started_at = ?2, updated_at = ?3, "
+                  "state = ?4, status = ?5, details = ?6";
         _cleanup_free_ char *details = health_details_json(health);
         _cleanup_stmt_ struct store_stmt *st = NULL;
         int rc;
@@ -243,6 +248,8 @@ int health_save(struct store *db, const struct health *health, int64_t pid, uint
         store_bind_text(st, 4, health_state_name(health->state));
         store_bind_text(st, 5, health->status);
         store_bind_text(st, 6, details);
+        if (store_is_postgresql(db))
+                store_bind_text(st, 7, store_node(db));
         rc = store_step(st);
         if (rc != STORE_DONE) {
                 log_warning("cannot update the health row: %s", store_errmsg(db));
@@ -257,10 +264,16 @@ int health_load(struct store *db, struct health_row *ret)
         int rc;
 
         *ret = (struct health_row){ 0 };
-        rc = store_prepare(db, "SELECT pid, started_at, updated_at, state, status, details FROM health WHERE id = 1",
+        rc = store_prepare(db, store_is_postgresql(db)
+                                       ? "SELECT pid, started_at, updated_at, state, status, details FROM health "
+                                         "WHERE node = ?1"
+                                       : "SELECT pid, started_at, updated_at, state, status, details FROM health "
+                                         "WHERE id = 1",
                            &st);
         if (rc < 0)
                 return rc;
+        if (store_is_postgresql(db))
+                store_bind_text(st, 1, store_node(db));
         rc = store_step(st);
         if (rc == STORE_ROW) {
                 const char *c;

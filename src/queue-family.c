@@ -40,9 +40,13 @@ static int waits_for(struct store *db, int64_t from, int64_t target, bool *ret)
         struct store_stmt *st;
         int64_t found = 0;
         int r = store_prepare(db,
+                           /* One recursive term over both kinds of edge:
+                            * PostgreSQL allows no more. */
                            "WITH RECURSIVE w (id) AS (SELECT CAST(?1 AS BIGINT) UNION "
-                           "  SELECT a.after_id FROM task_after a JOIN w ON a.task_id = w.id "
-                           "  UNION SELECT t.id FROM tasks t JOIN w ON t.parent_id = w.id) "
+                           "  SELECT e.dst FROM (SELECT task_id AS src, after_id AS dst FROM task_after "
+                           "                     UNION ALL SELECT parent_id, id FROM tasks "
+                           "                     WHERE parent_id IS NOT NULL) AS e "
+                           "  JOIN w ON e.src = w.id) "
                            "SELECT count(*) FROM w WHERE id = ?2",
                            &st);
 

@@ -150,7 +150,11 @@ int queue_add_event(struct store *db, int64_t id, int old_state, enum task_state
                 store_bind_text(st, 3, queue_state_names[old_state]);
         store_bind_text(st, 4, queue_state_names[new_state]);
         store_bind_text(st, 5, reason ? reason : "");
-        return store_step_done(st);
+        r = store_step_done(st);
+        /* A task that may be claimed now wakes the fleet (at the commit). */
+        if (r == 0 && new_state == TASK_QUEUED)
+                r = store_notify(db, STORE_CHANNEL_TASKS);
+        return r;
 }
 
 /* A title from the prompt's first non-empty line, cut at a character boundary. */
@@ -271,7 +275,7 @@ int queue_claim(struct store *db, int64_t now, const char *const *busy_projects,
         struct store_stmt *st;
         int r, rc;
 
-        r = store_begin(db);
+        r = store_begin_claim(db);
         if (r < 0)
                 return r;
         /* A task must not run on a broken premise: one of its after-tasks
@@ -282,24 +286,44 @@ int queue_claim(struct store *db, int64_t now, const char *const *busy_projects,
         r = queue_family_block_broken(db, now);
         if (r < 0)
                 goto fail;
-        /* SQLite-only: json_each() over the busy projects (PostgreSQL:
-         * jsonb_array_elements_text, or an array parameter). */
-        r = store_prepare(db,
-                    "UPDATE tasks SET state = 'running', updated_at = ?1 "
-                    "WHERE id = (SELECT id FROM tasks WHERE state = 'queued' AND run_after <= ?1 "
-                    "            AND (CAST(?2 AS TEXT) IS NULL OR project IS NULL "
-                    "                 OR project NOT IN (SELECT value FROM json_each(?2))) "
-                    "            AND NOT EXISTS (SELECT 1 FROM task_after a JOIN tasks d ON d.id = a.after_id "
-                    "                            WHERE a.task_id = tasks.id AND d.state <> 'done') "
-                    "            AND NOT EXISTS (SELECT 1 FROM tasks p WHERE p.id = tasks.parent_id "
-                    "                            AND p.state = 'running') "
-                    "            ORDER BY priority DESC, id LIMIT 1) "
-                    "RETURNING " TASK_COLUMNS,
-                    &st);
+#define CLAIMABLE \
+        "state = 'queued' AND run_after <= ?1 " \
+        "AND NOT EXISTS (SELECT 1 FROM task_after a JOIN tasks d ON d.id = a.after_id " \
+        "                WHERE a.task_id = tasks.id AND d.state <> 'done') " \
+        "AND NOT EXISTS (SELECT 1 FROM tasks p WHERE p.id = tasks.parent_id AND p.state = 'running') "
+        if (store_is_postgresql(db))
+                /* PostgreSQL-only: the fleet's claim. It runs in the claim's
+                 * transaction (store_begin_claim, the daemon's launch), which
+                 * already makes claims one at a time; SKIP LOCKED also lets
+                 * a claim pass a row another transaction holds, and the claim
+                 * is marked with the node and a new generation (fencing). */
+                r = store_prepare(db,
+                            "UPDATE tasks SET state = 'running', updated_at = ?1, claimed_by = ?3, "
+                            "                 claim_generation = claim_generation + 1 "
+                            "WHERE id = (SELECT id FROM tasks WHERE " CLAIMABLE
+                            "            AND (CAST(?2 AS TEXT) IS NULL OR project IS NULL OR project NOT IN "
+                            "                 (SELECT jsonb_array_elements_text(CAST(?2 AS JSONB)))) "
+                            "            ORDER BY priority DESC, id LIMIT 1 FOR UPDATE SKIP LOCKED) "
+                            "AND state = 'queued' "
+                            "RETURNING " TASK_COLUMNS,
+                            &st);
+        else
+                /* SQLite-only: json_each() over the busy projects. */
+                r = store_prepare(db,
+                            "UPDATE tasks SET state = 'running', updated_at = ?1 "
+                            "WHERE id = (SELECT id FROM tasks WHERE " CLAIMABLE
+                            "            AND (CAST(?2 AS TEXT) IS NULL OR project IS NULL "
+                            "                 OR project NOT IN (SELECT value FROM json_each(?2))) "
+                            "            ORDER BY priority DESC, id LIMIT 1) "
+                            "RETURNING " TASK_COLUMNS,
+                            &st);
+#undef CLAIMABLE
         if (r < 0)
                 goto fail;
         store_bind_int64(st, 1, now);
         store_bind_text(st, 2, busy);
+        if (store_is_postgresql(db))
+                store_bind_text(st, 3, store_node(db));
         rc = store_step(st);
         if (rc == STORE_ROW) {
                 task = xcalloc(1, sizeof *task);
@@ -473,21 +497,33 @@ int queue_recover(struct store *db, int64_t now, const char *reason)
 #define RECOVERED_STATE \
         "CASE WHEN EXISTS (SELECT 1 FROM tasks c WHERE c.parent_id = tasks.id " \
         "                  AND c.state NOT IN ('done', 'failed', 'cancelled')) THEN 'waiting' ELSE 'queued' END"
-        r = store_prepare(db,
+        /* PostgreSQL-only: in a fleet, only this node's tasks; the
+         * others' run on. */
+        bool fleet = store_is_postgresql(db);
+#define RECOVERED_WHERE(fleet) ((fleet) ? "WHERE state = 'running' AND claimed_by = ?3" : "WHERE state = 'running'")
+        _cleanup_free_ char *events = xasprintf(
                     "INSERT INTO task_events (task_id, at, old_state, new_state, reason) "
-                    "SELECT id, CAST(?1 AS BIGINT), 'running', " RECOVERED_STATE ", CAST(?2 AS TEXT) FROM tasks "
-                    "WHERE state = 'running'",
-                    &st);
+                    "SELECT id, CAST(?1 AS BIGINT), 'running', " RECOVERED_STATE ", CAST(?2 AS TEXT) FROM tasks %s",
+                    RECOVERED_WHERE(fleet));
+        _cleanup_free_ char *update = xasprintf(
+                    "UPDATE tasks SET state = " RECOVERED_STATE ", updated_at = ?1 %s", RECOVERED_WHERE(fleet));
+#undef RECOVERED_WHERE
+        r = store_prepare(db, events, &st);
         if (r == 0) {
                 store_bind_int64(st, 1, now);
                 store_bind_text(st, 2, reason ? reason : "");
+                if (fleet)
+                        store_bind_text(st, 3, store_node(db));
                 r = store_step_done(st);
         }
         if (r == 0)
-                r = store_prepare(db, "UPDATE tasks SET state = " RECOVERED_STATE ", updated_at = ?1 WHERE state = 'running'",
-                               &st);
+                r = store_prepare(db, update, &st);
         if (r == 0) {
                 store_bind_int64(st, 1, now);
+                if (fleet) {
+                        store_bind_text(st, 2, ""); /* unused here, but typed: $3 follows it */
+                        store_bind_text(st, 3, store_node(db));
+                }
                 r = store_step_done(st);
         }
         n = store_changes(db);

@@ -10,14 +10,22 @@ int session_store_begin(struct store *db, int64_t task_id, int64_t now, const ch
                         int64_t *ret_session)
 {
         struct store_stmt *st;
+        /* PostgreSQL-only: a fleet's row says whose it is, and under which
+         * claim of its task (the fencing of session-record.c). */
         int r = store_prepare(db,
-                           "INSERT INTO sessions (task_id, started_at, claude_session_id, resumed) "
-                           "VALUES (?1, ?2, ?3, ?4) RETURNING id",
+                           store_is_postgresql(db)
+                           ? "INSERT INTO sessions (task_id, started_at, claude_session_id, resumed, node, "
+                             "claim_generation) VALUES (?1, ?2, ?3, ?4, ?5, "
+                             "(SELECT claim_generation FROM tasks WHERE id = ?1)) RETURNING id"
+                           : "INSERT INTO sessions (task_id, started_at, claude_session_id, resumed) "
+                             "VALUES (?1, ?2, ?3, ?4) RETURNING id",
                            &st);
         int64_t id;
 
         if (r < 0)
                 return r;
+        if (store_is_postgresql(db))
+                store_bind_text(st, 5, store_node(db));
         store_bind_int64(st, 1, task_id);
         store_bind_int64(st, 2, now);
         store_bind_text(st, 3, claude_session_id);
@@ -77,9 +85,17 @@ int session_store_close_orphans(struct store *db, int64_t now, session_orphan_fn
         struct store_stmt *st;
         int r, rc;
 
-        r = store_prepare(db, "SELECT pid, pid_start FROM sessions WHERE ended_at IS NULL AND pid IS NOT NULL", &rows);
+        /* PostgreSQL-only: the fleet's other nodes' sessions are theirs. */
+        bool fleet = store_is_postgresql(db);
+
+        r = store_prepare(db, fleet ? "SELECT pid, pid_start FROM sessions WHERE ended_at IS NULL AND pid IS NOT NULL "
+                                      "AND node = ?1"
+                                    : "SELECT pid, pid_start FROM sessions WHERE ended_at IS NULL AND pid IS NOT NULL",
+                          &rows);
         if (r < 0)
                 return r;
+        if (fleet)
+                store_bind_text(rows, 1, store_node(db));
         while ((rc = store_step(rows)) == STORE_ROW)
                 if (fn)
                         fn(store_column_int64(rows, 0), store_column_int64(rows, 1), userdata);
@@ -87,12 +103,16 @@ int session_store_close_orphans(struct store *db, int64_t now, session_orphan_fn
                 return rc;
 
         r = store_prepare(db,
-                       "UPDATE sessions SET ended_at = ?1, outcome = 'interrupted', "
-                       "error = 'the daemon stopped while it ran' WHERE ended_at IS NULL",
+                       fleet ? "UPDATE sessions SET ended_at = ?1, outcome = 'interrupted', "
+                               "error = 'the daemon stopped while it ran' WHERE ended_at IS NULL AND node = ?2"
+                             : "UPDATE sessions SET ended_at = ?1, outcome = 'interrupted', "
+                               "error = 'the daemon stopped while it ran' WHERE ended_at IS NULL",
                        &st);
         if (r < 0)
                 return r;
         store_bind_int64(st, 1, now);
+        if (fleet)
+                store_bind_text(st, 2, store_node(db));
         r = store_step_done(st);
         return r < 0 ? r : store_changes(db);
 }

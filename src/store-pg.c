@@ -45,6 +45,7 @@ struct pg_stmt {
         int n;                          /* parameters: the highest N */
         char **values;
         Oid *types;
+        bool *used;                     /* named in the text */
         PGresult *res;
         int row, rows;
         bool ran;
@@ -60,7 +61,7 @@ static struct pg_stmt *pst(struct store_stmt *st)
         return (struct pg_stmt *)st;
 }
 
-char *store_pg_rewrite(const char *sql, int *ret_n)
+char *store_pg_rewrite(const char *sql, int *ret_n, bool *used, int max)
 {
         size_t len = strlen(sql);
         char *out = xmalloc(len + 1), *o = out;
@@ -88,6 +89,8 @@ char *store_pg_rewrite(const char *sql, int *ret_n)
                         }
                         if (v > n)
                                 n = v;
+                        if (used && v <= max)
+                                used[v - 1] = true;
                         continue;
                 }
                 if (*p == '?') {
@@ -254,10 +257,17 @@ static int pq_exec(struct store *store, const char *sql)
 static int pq_prepare(struct store *store, const char *sql, struct store_stmt **ret)
 {
         struct pg_stmt *st;
+        bool used[STORE_PG_MAX_PARAMS] = { false };
         int n = 0;
-        char *text = store_pg_rewrite(sql, &n);
+        char *text = store_pg_rewrite(sql, &n, used, STORE_PG_MAX_PARAMS);
 
         *ret = NULL;
+        if (text && n > STORE_PG_MAX_PARAMS) {
+                text = mfree(text);
+                set_error(pgs(store), "a statement with too many parameters");
+                log_error("database: %s: %.80s", pgs(store)->error, sql);
+                return -E2BIG;
+        }
         if (!text) {
                 set_error(pgs(store), "a statement with a bare ? parameter");
                 log_error("database: %s: %.80s", pgs(store)->error, sql);
@@ -270,6 +280,8 @@ static int pq_prepare(struct store *store, const char *sql, struct store_stmt **
         if (n > 0) {
                 st->values = xcalloc((size_t)n, sizeof *st->values);
                 st->types = xcalloc((size_t)n, sizeof *st->types);
+                st->used = xcalloc((size_t)n, sizeof *st->used);
+                memcpy(st->used, used, (size_t)n * sizeof *used);
         }
         *ret = &st->base;
         return 0;
@@ -318,6 +330,11 @@ static int pq_step(struct store_stmt *base)
         struct pg_stmt *st = pst(base);
 
         if (!st->ran) {
+                /* A parameter the text never names has no type the server
+                 * could infer: a NULL text it is. */
+                for (int i = 0; i < st->n; i++)
+                        if (!st->used[i] && st->types[i] == 0)
+                                st->types[i] = OID_TEXT;
                 int r = run(pgs(base->store), st->sql, st->n, st->types, (const char *const *)st->values, &st->res);
                 if (r < 0)
                         return r;
@@ -339,6 +356,7 @@ static void pq_finalize(struct store_stmt *base)
                 free(st->values[i]);
         free(st->values);
         free(st->types);
+        free(st->used);
         free(st->sql);
         free(st);
 }
@@ -407,31 +425,28 @@ static const char *pq_column_text(struct store_stmt *base, int col)
         return value(pst(base), col);
 }
 
+/* A transaction holds the fleet's write lock to its end, as SQLite's BEGIN
+ * IMMEDIATE holds the file's: the queue's logic reads then writes (a
+ * task's state, then its move; the budget, then a claim and its session
+ * row) and is only right if no other daemon writes in between. The
+ * transactions are short, and a node that stalls holding the lock loses
+ * it with its connection (idle_in_transaction_session_timeout, and the
+ * fleet ends a lost node's connections). */
 static int pq_begin(struct store *store)
 {
-        int r = pq_exec(store, "BEGIN");
+        char sql[128];
+        int r;
 
-        if (r == 0)
-                pgs(store)->in_tx = true;
-        return r;
-}
-
-/* The claim's lock: every daemon's claim and the session row it writes
- * are one after another, so a budget read in it is still true at commit.
- * It ends with the transaction. */
-static int pq_begin_claim(struct store *store)
-{
-        char sql[96];
-        int r = pq_begin(store);
-
-        if (r < 0)
-                return r;
-        snprintf(sql, sizeof sql, "SELECT pg_advisory_xact_lock(%d, %d)", PG_LOCK_CLASS, PG_LOCK_CLAIM);
+        snprintf(sql, sizeof sql, "BEGIN; SELECT pg_advisory_xact_lock(%d, %d)", PG_LOCK_CLASS, PG_LOCK_WRITE);
         r = pq_exec(store, sql);
-        if (r < 0) {
-                (void)pq_exec(store, "ROLLBACK");
-                pgs(store)->in_tx = false;
+        if (r == 0) {
+                pgs(store)->in_tx = true;
+                return 0;
         }
+        /* The BEGIN may have gone through without the lock. */
+        PGresult *res;
+        if (run(pgs(store), "ROLLBACK", 0, NULL, NULL, &res) == 0)
+                PQclear(res);
         return r;
 }
 
@@ -492,7 +507,7 @@ static const struct store_ops pg_ops = {
         .column_double = pq_column_double,
         .column_text = pq_column_text,
         .begin = pq_begin,
-        .begin_claim = pq_begin_claim,
+        .begin_claim = pq_begin,
         .commit = pq_commit,
         .rollback = pq_rollback,
         .notify = pq_notify,

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The statement API (store.h): what every backend shares, and the dispatch
  * to store-sqlite.c and store-pg.c. */
+#include "jada/fiber.h"
 #include "jada/log.h"
 #include "jada/store-backend.h"
 #include "jada/util.h"
@@ -10,9 +11,40 @@
 
 struct store *store_close(struct store *store)
 {
-        if (store)
+        if (store) {
+                free(store->node);
                 store->ops->close(store);
+        }
         return NULL;
+}
+
+void store_set_node(struct store *store, const char *node)
+{
+        free(store->node);
+        store->node = node ? xstrdup(node) : NULL;
+}
+
+const char *store_node(const struct store *store)
+{
+        return store->node;
+}
+
+void store_set_fiber(struct store *store, struct fiber *fiber)
+{
+        store->fiber = fiber;
+}
+
+void store_run(struct store *store, fiber_job_fn fn, void *userdata)
+{
+        if (!store || !store->fiber || fiber_active(store->fiber))
+                fn(userdata);
+        else
+                fiber_run(store->fiber, fn, userdata);
+}
+
+bool store_waits(const struct store *store)
+{
+        return store && store->fiber && !fiber_active(store->fiber);
 }
 
 bool store_is_postgresql(const struct store *store)
@@ -32,7 +64,7 @@ int store_changes(struct store *store)
 
 bool store_in_transaction(struct store *store)
 {
-        return store->ops->in_transaction(store);
+        return store->depth > 0;
 }
 
 int store_exec(struct store *store, const char *sql)
@@ -158,23 +190,65 @@ int store_read_double(struct store_stmt *st, double *ret)
         return read_one(st, true, NULL, ret);
 }
 
+/* Transactions nest: an inner begin and commit join the outer one (the
+ * claim's, which holds the session's start), and an inner rollback dooms
+ * it: the outer commit then rolls back and fails. */
+static int begin(struct store *store, bool claim)
+{
+        int r;
+
+        if (store->depth > 0) {
+                store->depth++;
+                return 0;
+        }
+        r = claim ? store->ops->begin_claim(store) : store->ops->begin(store);
+        if (r == 0) {
+                store->depth = 1;
+                store->doomed = false;
+        }
+        return r;
+}
+
 int store_begin(struct store *store)
 {
-        return store->ops->begin(store);
+        return begin(store, false);
 }
 
 int store_begin_claim(struct store *store)
 {
-        return store->ops->begin_claim(store);
+        return begin(store, true);
 }
 
 int store_commit(struct store *store)
 {
-        return store->ops->commit(store);
+        int r;
+
+        if (store->depth > 1) {
+                store->depth--;
+                return store->doomed ? -EIO : 0;
+        }
+        if (store->depth == 0)
+                return -EINVAL;
+        if (store->doomed) {
+                store_rollback(store);
+                log_error("database: a transaction was rolled back: a part of it failed");
+                return -EIO;
+        }
+        r = store->ops->commit(store);
+        /* A failed SQLite COMMIT (busy) leaves the transaction open for a rollback. */
+        store->depth = r < 0 && store->ops->in_transaction(store) ? 1 : 0;
+        return r;
 }
 
 void store_rollback(struct store *store)
 {
+        if (store->depth > 1) {
+                store->depth--;
+                store->doomed = true;
+                return;
+        }
+        store->depth = 0;
+        store->doomed = false;
         store->ops->rollback(store);
 }
 

@@ -23,7 +23,7 @@
 #define PG_LOCK_CLASS   1245791297      /* 0x4A414441 */
 #define PG_LOCK_MIGRATE 1
 #define PG_LOCK_LEADER  2               /* session-level: the node that syncs and prunes */
-#define PG_LOCK_CLAIM   3               /* transaction-level: one claim at a time, fleet-wide */
+#define PG_LOCK_WRITE   3               /* transaction-level: one writing transaction at a time */
 
 /* The version this binary migrates to. */
 int pg_schema_version(void);

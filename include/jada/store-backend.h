@@ -47,6 +47,10 @@ enum {
 
 struct store {
         const struct store_ops *ops;
+        char *node;                     /* store_node() */
+        struct fiber *fiber;            /* store_run()'s, or NULL: at once */
+        unsigned depth;                 /* nested store_begin()s */
+        bool doomed;                    /* an inner level rolled back */
 };
 
 struct store_stmt {

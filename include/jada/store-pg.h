@@ -2,6 +2,7 @@
 #pragma once
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 /*
@@ -26,5 +27,7 @@ int store_open_postgresql_fiber(struct pg *pg, struct fiber *fiber, struct store
 /* The command line's connection, NULL for any other store. */
 PGconn *store_pg_conn(struct store *store);
 
-/* ?N to $N outside quotes; *ret_n the highest N. NULL for a bare ?. */
-char *store_pg_rewrite(const char *sql, int *ret_n);
+/* ?N to $N outside quotes; *ret_n the highest N, and used[N-1] set for
+ * each N named (up to max; used may be NULL). NULL for a bare ?. */
+#define STORE_PG_MAX_PARAMS 64
+char *store_pg_rewrite(const char *sql, int *ret_n, bool *used, int max);

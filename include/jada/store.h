@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include "jada/fiber.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -45,11 +47,28 @@ struct sqlite3 *store_sqlite(struct store *store);
  * differ, each marked "SQLite-only" or "PostgreSQL-only". */
 bool store_is_postgresql(const struct store *store);
 
+/* This daemon's node name in a fleet (NULL on SQLite): what its claims,
+ * sessions and health row are marked with. */
+void store_set_node(struct store *store, const char *node);
+const char *store_node(const struct store *store);
+
+/* Where the daemon's store work runs. On SQLite every call returns at once,
+ * and store_run calls fn before it returns. On a fleet's PostgreSQL the
+ * store waits for the server on the database fiber (fiber.h): store_run
+ * hands fn to the fiber (at once if it is idle, else after the work before
+ * it), and a callback of the loop that reaches the store goes through it. */
+void store_set_fiber(struct store *store, struct fiber *fiber);
+void store_run(struct store *store, fiber_job_fn fn, void *userdata);
+/* Whether store work from here would have to go through store_run: a
+ * fiber is set and the caller is not on it. */
+bool store_waits(const struct store *store);
+
 /* The last error's text, for a log line. */
 const char *store_errmsg(struct store *store);
 /* Rows the last INSERT, UPDATE or DELETE changed. */
 int store_changes(struct store *store);
-/* Whether a transaction is open (begun and not yet committed or rolled back). */
+/* Whether a transaction is open (begun and not yet committed or rolled back;
+ * transactions nest, see store_begin). */
 bool store_in_transaction(struct store *store);
 
 /* Runs SQL with no parameters and no result rows (several statements may
@@ -99,7 +118,9 @@ void store_finalizep(struct store_stmt **st);
 
 /* A write transaction: SQLite's BEGIN IMMEDIATE takes the write lock at
  * once, so that a transaction that reads then writes cannot fail half-way
- * on another writer. store_rollback does nothing outside a transaction. */
+ * on another writer. store_rollback does nothing outside a transaction.
+ * Inside one, a begin and its commit join it, and a rollback makes the
+ * outermost commit roll back and fail. */
 int store_begin(struct store *store);
 /* The transaction of a claim: on PostgreSQL it also takes the fleet's claim
  * lock (pg_advisory_xact_lock), so that the budget read and the session
