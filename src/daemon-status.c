@@ -59,8 +59,25 @@ bool daemon_budget_allows(struct jada_ctx *ctx, char *why, size_t size)
         return budget_allows(&f, why, size);
 }
 
+/* A fleet's store before the start-up's recovery (its database not
+ * reached yet) is not read or written: the node says why. */
+bool daemon_store_usable(const struct jada_ctx *ctx)
+{
+        return ctx->db && (!ctx->fiber || ctx->store_ready);
+}
+
+static void publish_job(void *userdata)
+{
+        daemon_publish(userdata);
+}
+
 void daemon_publish(struct jada_ctx *ctx)
 {
+        /* It reads the budget and writes the health row: where the store may wait. */
+        if (ctx->db && store_waits(ctx->db)) {
+                store_run_once(ctx->db, &ctx->publish_job, publish_job, ctx);
+                return;
+        }
         struct health *h = &ctx->health;
         const char *problem = health_worst_problem(h);
         char every[32], queue[128], budget[160], running[96] = "";
@@ -68,7 +85,7 @@ void daemon_publish(struct jada_ctx *ctx)
 
         duration_format(every, sizeof every, ctx->config->daemon.poll_interval);
         describe_queue(ctx, queue, sizeof queue);
-        allowed = ctx->db ? daemon_budget_allows(ctx, budget, sizeof budget) : true;
+        allowed = daemon_store_usable(ctx) ? daemon_budget_allows(ctx, budget, sizeof budget) : true;
         unsigned n = ctx->sessions ? sessions_running(ctx->sessions) : 0, turns = 0;
         int64_t task_id = 0;
 
@@ -102,7 +119,7 @@ void daemon_publish(struct jada_ctx *ctx)
         h->usage.utilization = ctx->usage.last.seen ? ctx->usage.last.utilization : -1;
         h->usage.resets_at = ctx->usage.last.seen ? ctx->usage.last.resets_at : 0;
         h->usage.parked_until = ctx->usage.parked_until;
-        if (ctx->db) {
+        if (daemon_store_usable(ctx)) {
                 int r = health_save(ctx->db, h, (int64_t)getpid(), ctx->started_realtime);
                 if (r < 0 && !health_has_problem(h, PROBLEM_DATABASE)) {
                         daemon_db_failed(ctx, r, "saving the health row");
@@ -150,6 +167,22 @@ void daemon_check_problems(struct jada_ctx *ctx)
 }
 
 /* [metrics] textfile: the facts for node_exporter, replaced atomically. */
+static void metrics_store_facts(struct jada_ctx *ctx, int64_t day, int64_t now, struct metrics_facts *f,
+                                struct session_outcomes *week, struct sync_history *sync)
+{
+        (void)session_store_spent_since(ctx->db, day, &f->sessions_today, &f->cost_today_usd);
+        if (session_store_outcomes_since(ctx->db, now - 7 * 86400, week) == 0) {
+                f->sessions_7d_finished = week->finished;
+                f->sessions_7d_done = week->done;
+                f->sessions_7d_max_turns = week->max_turns;
+        }
+        if (sync_store_history(ctx->db, sync) == 0) {
+                f->sheets_last_success = sync->last_ok_at;
+                f->sheets_failing_runs = sync->failing_runs;
+        }
+        sync_history_clear(sync);
+}
+
 static void metrics_facts(struct jada_ctx *ctx, bool up, struct metrics_facts *ret)
 {
         int64_t now = (int64_t)(now_realtime_usec() / USEC_PER_SEC), day = budget_day_start(now);
@@ -174,17 +207,10 @@ static void metrics_facts(struct jada_ctx *ctx, bool up, struct metrics_facts *r
         FILE *statm;
 
         memcpy(f.tasks, ctx->queue_counts, sizeof f.tasks);
-        (void)session_store_spent_since(ctx->db, day, &f.sessions_today, &f.cost_today_usd);
-        if (session_store_outcomes_since(ctx->db, now - 7 * 86400, &week) == 0) {
-                f.sessions_7d_finished = week.finished;
-                f.sessions_7d_done = week.done;
-                f.sessions_7d_max_turns = week.max_turns;
-        }
-        if (sync_store_history(ctx->db, &sync) == 0) {
-                f.sheets_last_success = sync.last_ok_at;
-                f.sheets_failing_runs = sync.failing_runs;
-        }
-        sync_history_clear(&sync);
+        /* A fleet's store cannot answer once the loop has ended (the last
+         * file, up 0): its figures are the fleet's anyway, not this node's. */
+        if (!store_waits(ctx->db) && daemon_store_usable(ctx))
+                metrics_store_facts(ctx, day, now, &f, &week, &sync);
         for (int k = 0; k < _PROBLEM_MAX; k++)
                 f.problems[k] = ctx->health.problems[k][0] != '\0';
         if ((statm = fopen("/proc/self/statm", "re"))) {

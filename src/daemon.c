@@ -43,26 +43,57 @@
 /* Starts sessions for due tasks while concurrency and the budget allow. */
 static void daemon_launch(struct jada_ctx *ctx)
 {
+        /* A fleet's budget is everyone's: the check, the claim and the
+         * session's row are one transaction under the fleet's write lock,
+         * so N daemons racing never start more than it allows. (On SQLite
+         * the one daemon's claims cannot race.) */
+        bool fleet = store_is_postgresql(ctx->db);
         char why[160];
 
+        /* Another node may have parked the fleet on a usage limit. */
+        if (fleet)
+                (void)usage_load(ctx->db, &ctx->usage);
         /* While an outcome waits to be recorded, the db cannot take a
          * session's row either: the budget is only safe with the row. */
         while (!ctx->stopping && !ctx->launch_blocked && !ctx->no_credential && !daemon_usage_parked(ctx) &&
                !sessions_unrecorded(ctx->sessions) &&
-               sessions_running(ctx->sessions) < ctx->config->claude.concurrency &&
-               daemon_budget_allows(ctx, why, sizeof why)) {
+               sessions_running(ctx->sessions) < ctx->config->claude.concurrency) {
                 struct queue_task *task = NULL;
                 /* A project with isolation = none runs one session at a time. */
                 _cleanup_free_ const char **busy = sessions_busy_projects(ctx->sessions);
-                int r = queue_claim(ctx->db, (int64_t)(now_realtime_usec() / USEC_PER_SEC), busy, &task);
+                int r = fleet ? store_begin_claim(ctx->db) : 0;
+
                 if (r < 0) {
-                        log_error_errno(r, "cannot claim a task");
                         daemon_db_failed(ctx, r, "claiming a task");
                         break;
                 }
-                if (r == 0)
+                if (!daemon_budget_allows(ctx, why, sizeof why)) {
+                        store_rollback(ctx->db);
                         break;
-                if (sessions_start(ctx->sessions, task) < 0)
+                }
+                r = queue_claim(ctx->db, (int64_t)(now_realtime_usec() / USEC_PER_SEC), busy, &task);
+                if (r <= 0) {
+                        if (r < 0) {
+                                log_error_errno(r, "cannot claim a task");
+                                daemon_db_failed(ctx, r, "claiming a task");
+                        }
+                        store_rollback(ctx->db);
+                        break;
+                }
+                r = sessions_start(ctx->sessions, task);
+                if (fleet) {
+                        int c = store_commit(ctx->db);
+                        if (c < 0) {
+                                /* Not claimed after all: a session that
+                                 * started must not run on (its task is
+                                 * queued for anyone). */
+                                log_error_errno(c, "cannot commit a claim");
+                                daemon_db_failed(ctx, c, "claiming a task");
+                                sessions_check_cancelled(ctx->sessions);
+                                break;
+                        }
+                }
+                if (r < 0)
                         break;
         }
 }
@@ -192,7 +223,7 @@ static void on_session_ended(const struct session_result *result, void *userdata
         if (ctx->stopping) {
                 daemon_publish(ctx);
                 if (sessions_running(ctx->sessions) == 0)
-                        (void)sd_event_exit(ctx->event, 0);
+                        daemon_exit(ctx);
                 return;
         }
         /* The task moved: its notification is in the outbox. */
@@ -237,13 +268,67 @@ static bool daemon_holds_task(int64_t task_id, void *userdata)
         return sessions_hold(ctx->sessions, task_id);
 }
 
+/* What the store must hear before the first claim: the sessions and the
+ * tasks a previous run of this daemon left. On SQLite at start-up; on a
+ * fleet's PostgreSQL at the first poll that reaches it. */
+static int daemon_store_start(struct jada_ctx *ctx)
+{
+        int r;
+
+        sessions_reap_orphans(ctx->sessions);
+        project_clear_stale_locks(ctx->db, ctx->started_realtime);
+        r = daemon_usage_start(ctx);
+        if (r < 0)
+                return r;
+        r = queue_recover(ctx->db, (int64_t)(ctx->started_realtime / USEC_PER_SEC),
+                          "recovered at start-up: the daemon that ran it is gone");
+        if (r < 0)
+                return log_error_errno(r, "cannot recover tasks left running");
+        if (r > 0)
+                log_notice("%d task%s left running by a daemon that is gone %s queued again", r,
+                           r == 1 ? "" : "s", r == 1 ? "is" : "are");
+        ctx->store_ready = true;
+        return 0;
+}
+
+static void poll_job(void *userdata);
+
 static int on_poll(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        struct jada_ctx *ctx = userdata;
+
+        /* The poll reads and writes the store: where it may wait for it. */
+        store_run_once(ctx->db, &ctx->poll_job, poll_job, ctx);
+        return 0;
+}
+
+void daemon_poll_soon(struct jada_ctx *ctx)
+{
+        if (!ctx->stopping && ctx->poll_timer)
+                (void)poll_arm(ctx, 0);
+}
+
+static void poll_job(void *userdata)
 {
         struct jada_ctx *ctx = userdata;
 
         uint64_t now_mono = now_monotonic_usec();
         int r;
 
+        if (ctx->stopping)
+                return;
+        if (!ctx->store_ready) {
+                /* A fleet's database: once the node has joined (the schema
+                 * is migrated). Until then, or while it cannot be reached
+                 * (the node says so), again each second. */
+                if (!node_ready(ctx->node) || daemon_store_start(ctx) < 0) {
+                        (void)poll_arm(ctx, USEC_PER_SEC);
+                        return;
+                }
+                /* A Google that cannot be set up is a health problem, not a
+                 * reason to leave the task queue unserved. */
+                (void)daemon_google_start(ctx);
+        }
         ctx->polls++;
         ctx->last_poll_realtime = now_realtime_usec();
         ctx->db_error = 0;
@@ -278,13 +363,32 @@ static int on_poll(sd_event_source *s, uint64_t usec, void *userdata)
         /* Moves the command line made (done, a reply's next session...), and
          * deliveries the db could not record before. */
         notifier_kick(ctx->notifier);
-        return poll_arm_next(ctx);
+        (void)poll_arm_next(ctx);
 }
 
 
+struct control_call {
+        struct jada_ctx *ctx;
+        char message[64];
+};
+
+static void control_job(void *userdata);
+
+/* What the command line asks may reach the store (a sync's row). */
 static void on_control_message(const char *message, void *userdata)
 {
-        struct jada_ctx *ctx = userdata;
+        struct control_call *call = xcalloc(1, sizeof *call);
+
+        call->ctx = userdata;
+        snprintf(call->message, sizeof call->message, "%s", message);
+        store_run(call->ctx->db, control_job, call);
+}
+
+static void control_job(void *userdata)
+{
+        _cleanup_free_ struct control_call *call = userdata;
+        struct jada_ctx *ctx = call->ctx;
+        const char *message = call->message;
 
         if (strcmp(message, CONTROL_WAKE) == 0) {
                 log_debug("woken by the command line");
@@ -309,6 +413,8 @@ static void on_control_message(const char *message, void *userdata)
         }
 }
 
+static void stop_job(void *userdata);
+
 static int on_stop_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
         struct jada_ctx *ctx = userdata;
@@ -318,9 +424,19 @@ static int on_stop_signal(sd_event_source *s, const struct signalfd_siginfo *si,
         log_info("received %s, stopping", strsignal((int)si->ssi_signo));
         ctx->stopping = true;
         sd_notify(false, "STOPPING=1");
+        /* A session still preparing is given back in the store. */
+        store_run(ctx->db, stop_job, ctx);
+        return 0;
+}
+
+static void stop_job(void *userdata)
+{
+        struct jada_ctx *ctx = userdata;
+
         if (sessions_running(ctx->sessions) == 0) {
                 sd_notify(false, "STATUS=Stopping");
-                return sd_event_exit(ctx->event, 0);
+                daemon_exit(ctx);
+                return;
         }
         /* Sessions get SIGTERM, then SIGKILL after the grace period; the
          * loop ends when the last one has been recorded as interrupted. */
@@ -328,7 +444,6 @@ static int on_stop_signal(sd_event_source *s, const struct signalfd_siginfo *si,
                  sessions_running(ctx->sessions) == 1 ? "" : "s");
         sessions_stop_all(ctx->sessions, SESSION_STOP_SHUTDOWN);
         daemon_publish(ctx);
-        return 0;
 }
 
 /* ---- the dashboard -------------------------------------------------------- */
@@ -382,13 +497,24 @@ static void daemon_web_start(struct jada_ctx *ctx)
         health_clear_problem(&ctx->health, PROBLEM_WEB);
 }
 
+static void leader_job(void *userdata)
+{
+        struct jada_ctx *ctx = userdata;
+
+        if (ctx->sync && !ctx->stopping && node_leads(ctx->node))
+                sync_run_now(ctx->sync);
+        notifier_kick(ctx->notifier);
+}
+
 static void on_node_leader(struct node *node, bool leads, void *userdata)
 {
         struct jada_ctx *ctx = userdata;
 
+        /* The leader alone delivers the shared outbox. */
+        notifier_set_outbox_paused(ctx->notifier, !leads);
         /* A new leader syncs at once: the last one may have died mid-interval. */
-        if (leads && ctx->sync && !ctx->stopping)
-                sync_run_now(ctx->sync);
+        if (leads)
+                store_run(ctx->db, leader_job, ctx);
 }
 
 static void on_node_load(struct node *node, unsigned *sessions, char *task_ids, size_t size, void *userdata)
@@ -467,7 +593,18 @@ static void daemon_apply_config(struct jada_ctx *ctx, struct jada_config *next)
         config_free(old);
 }
 
+static void reload_job(void *userdata);
+
+/* A reload starts and stops what uses the store (the sync, the dashboard). */
 static int on_reload_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+        struct jada_ctx *ctx = userdata;
+
+        store_run(ctx->db, reload_job, ctx);
+        return 0;
+}
+
+static void reload_job(void *userdata)
 {
         struct jada_ctx *ctx = userdata;
         struct config_problems problems = { 0 };
@@ -504,7 +641,6 @@ static int on_reload_signal(sd_event_source *s, const struct signalfd_siginfo *s
         config_problems_clear(&problems);
         daemon_publish(ctx);
         sd_notify(false, "READY=1");
-        return 0;
 }
 
 static void daemon_free(struct jada_ctx *ctx)
@@ -524,7 +660,10 @@ static void daemon_free(struct jada_ctx *ctx)
         sd_event_source_unref(ctx->sig_int);
         sd_event_source_unref(ctx->sig_hup);
         http_client_free(ctx->http);
-        store_close(ctx->db);
+        if (ctx->fiber)
+                daemon_fleet_close(ctx);
+        else
+                store_close(ctx->db);
         sd_event_unref(ctx->event);
         config_free(ctx->config);
         free(ctx->config_path);
@@ -577,34 +716,34 @@ static int daemon_setup(struct jada_ctx *ctx)
         r = daemon_lock(ctx);
         if (r < 0)
                 return r;
-        db_path = db_path_for(ctx->config->daemon.state_dir);
-        r = store_open(db_path, &ctx->db);
-        if (r < 0)
-                return r;
         r = sd_event_default(&ctx->event);
         if (r < 0)
                 return log_error_errno(r, "cannot create the event loop");
+        if (*ctx->config->database.url) {
+                r = daemon_fleet_open(ctx);
+        } else {
+                db_path = db_path_for(ctx->config->daemon.state_dir);
+                r = store_open(db_path, &ctx->db);
+        }
+        if (r < 0)
+                return r;
         r = sessions_new(ctx->event, ctx->db, ctx->config,
                          &(struct session_callbacks){ .changed = on_sessions_changed, .ended = on_session_ended,
                                                       .db_failed = on_sessions_db_failed, .userdata = ctx },
                          &ctx->sessions);
         if (r < 0)
                 return log_error_errno(r, "cannot set up the sessions");
-        sessions_reap_orphans(ctx->sessions);
-        project_clear_stale_locks(ctx->db, ctx->started_realtime);
-        r = daemon_usage_start(ctx);
-        if (r < 0)
-                return r;
         r = project_janitor_new(ctx->event, ctx->db, daemon_holds_task, ctx, &ctx->janitor);
         if (r < 0)
                 return log_error_errno(r, "cannot set up the projects");
-        r = queue_recover(ctx->db, (int64_t)(ctx->started_realtime / USEC_PER_SEC),
-                          "recovered at start-up: the daemon that ran it is gone");
-        if (r < 0)
-                return log_error_errno(r, "cannot recover tasks left running");
-        if (r > 0)
-                log_notice("%d task%s left running by a daemon that is gone %s queued again", r,
-                           r == 1 ? "" : "s", r == 1 ? "is" : "are");
+        /* On SQLite now: a database that cannot recover is a reason not to
+         * start. A fleet's may not be there yet: the first poll that
+         * reaches it does this. */
+        if (!ctx->fiber) {
+                r = daemon_store_start(ctx);
+                if (r < 0)
+                        return r;
+        }
 
         /* Feeds the watchdog from the loop when WATCHDOG_USEC is set: so
          * anything that blocks the loop gets the daemon restarted. */
@@ -651,9 +790,12 @@ static int daemon_setup(struct jada_ctx *ctx)
         notifier_set_config(ctx->notifier, ctx->config);
         ctx->health.on_alert = daemon_on_alert;
         ctx->health.alert_userdata = ctx;
+        /* A fleet's outbox waits until this node leads. */
+        notifier_set_outbox_paused(ctx->notifier, ctx->fiber != NULL);
         /* A Google that cannot be set up is a health problem, not a reason
-         * to leave the task queue unserved. */
-        (void)daemon_google_start(ctx);
+         * to leave the task queue unserved. A fleet's: with the store. */
+        if (!ctx->fiber)
+                (void)daemon_google_start(ctx);
         daemon_check_credential(ctx);
         daemon_web_start(ctx);
         daemon_node_start(ctx);

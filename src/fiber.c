@@ -5,6 +5,8 @@
 #include "jada/util.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -51,6 +53,10 @@ static void switch_to_fiber(struct fiber *f)
 #ifdef FIBER_ASAN
         __sanitizer_start_switch_fiber(&f->fake_loop, f->stack, FIBER_STACK_SIZE);
 #endif
+        /* swapcontext() restores the mask saved with a context: the fiber
+         * runs with the loop's own (sd-event wants SIGCHLD and the stop
+         * signals blocked, and blocks them after the fiber was made). */
+        (void)pthread_sigmask(SIG_SETMASK, NULL, &f->self.uc_sigmask);
         f->active = true;
         if (swapcontext(&f->loop, &f->self) < 0)
                 abort(); /* only EINVAL-like misuse: a broken invariant */

@@ -39,6 +39,9 @@ struct http_request {
         bool body_truncated;
         bool out_of_memory;
         bool in_callback;                 /* done is running: cancel must not free */
+        struct store *store;              /* done runs through store_run() */
+        bool pending;                     /* finished, done waits for the store's fiber */
+        CURLcode code;
         uint64_t retry_after_usec;
         uint64_t start_usec;
         char error[CURL_ERROR_SIZE];

@@ -2,6 +2,7 @@
 #include "jada/http.h"
 #include "http-private.h"
 #include "jada/log.h"
+#include "jada/store.h"
 #include "jada/util.h"
 
 #include <curl/curl.h>
@@ -66,7 +67,7 @@ static void request_detach(struct http_request *req)
         request_unlink(req);
 }
 
-static void request_finish(struct http_request *req, CURLcode code)
+static void request_deliver(struct http_request *req, CURLcode code)
 {
         struct http_response resp = {
                 .curl_code = (int)code,
@@ -76,8 +77,6 @@ static void request_finish(struct http_request *req, CURLcode code)
                 .retry_after_usec = req->retry_after_usec,
         };
         char *content_type = NULL;
-
-        request_detach(req);
 
         (void)curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &resp.status);
         /* Owned by the easy handle, which lives until after the callback. */
@@ -104,6 +103,28 @@ static void request_finish(struct http_request *req, CURLcode code)
         if (req->done)
                 req->done(req, &resp, req->userdata);
         request_free(req);
+}
+
+static void request_deliver_job(void *userdata)
+{
+        struct http_request *req = userdata;
+
+        request_deliver(req, req->code);
+}
+
+static void request_finish(struct http_request *req, CURLcode code)
+{
+        request_detach(req);
+        /* A callback that uses the store runs where it may wait for it; the
+         * request (and its easy handle, which holds the answer's headers)
+         * lives until then, and a cancel meanwhile only drops the callback. */
+        if (req->store && store_waits(req->store)) {
+                req->code = code;
+                req->pending = true;
+                store_run(req->store, request_deliver_job, req);
+                return;
+        }
+        request_deliver(req, code);
 }
 
 static void client_destroy(struct http_client *client)
@@ -382,6 +403,7 @@ int http_request_start(struct http_client *client, const struct http_options *op
         req->client = client;
         req->done = done;
         req->userdata = userdata;
+        req->store = opts->store;
         req->max_body = opts->max_body ? opts->max_body : HTTP_MAX_BODY_DEFAULT;
         /* Keeps max_body + 1 (the NUL) from overflowing. */
         if (req->max_body > SIZE_MAX / 2)
@@ -435,6 +457,10 @@ void http_request_cancel(struct http_request *req)
          * the multi and is freed when the callback returns. */
         if (!req || req->in_callback)
                 return;
+        if (req->pending) {
+                req->done = NULL;
+                return;
+        }
         log_debug("http: %s cancelled", req->description);
         request_detach(req);
         request_free(req);

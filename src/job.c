@@ -2,6 +2,7 @@
 #include "jada/job.h"
 #include "jada/child.h"
 #include "jada/log.h"
+#include "jada/store.h"
 #include "jada/util.h"
 
 #include <errno.h>
@@ -39,6 +40,8 @@ struct job {
         size_t err_len;
         job_done_t done;
         void *userdata;
+        struct store *store;            /* done runs through store_run() */
+        bool pending;                   /* ended; done waits for the store's fiber */
 };
 
 static void job_free(struct job *j)
@@ -159,6 +162,15 @@ static bool drain(struct job *j, struct job_stream *s)
         return true;
 }
 
+static void job_deliver(void *userdata)
+{
+        struct job *j = userdata;
+
+        if (j->done)
+                j->done(&j->result, j->userdata);
+        job_free(j);
+}
+
 static void job_finish(struct job *j)
 {
         int e = 0;
@@ -174,8 +186,14 @@ static void job_finish(struct job *j)
         else
                 j->result.status = j->status;
         j->result.timed_out = j->timed_out;
-        j->done(&j->result, j->userdata);
-        job_free(j);
+        /* A callback that uses the store runs where it may wait for it; the
+         * job lives until then, and a cancel meanwhile only drops it. */
+        if (j->store && store_waits(j->store)) {
+                j->pending = true;
+                store_run(j->store, job_deliver, j);
+                return;
+        }
+        job_deliver(j);
 }
 
 static int on_output(sd_event_source *src, int fd, uint32_t revents, void *userdata)
@@ -269,6 +287,7 @@ int job_start(sd_event *event, const struct job_spec *spec, job_done_t done, voi
         j->capture_max = spec->capture_max;
         j->done = done;
         j->userdata = userdata;
+        j->store = spec->store;
         j->result.out = xstrdup("");
         j->result.err = xcalloc(1, JOB_STDERR_MAX + 1);
         if (spec->log_prefix) {
@@ -300,6 +319,10 @@ void job_cancel(struct job *j)
 {
         if (!j)
                 return;
+        if (j->pending) {
+                j->done = NULL;
+                return;
+        }
         (void)kill(-j->pid, SIGKILL);
         job_free(j);
 }

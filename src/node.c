@@ -19,9 +19,6 @@
 
 /* A statement the server has not finished in this long is stopped there;
  * the client waits a little longer before it gives up the connection. */
-#define STATEMENT_TIMEOUT_USEC (15 * USEC_PER_SEC)
-#define QUERY_DEADLINE_USEC    (20 * USEC_PER_SEC)
-#define CONNECT_TIMEOUT_USEC   (10 * USEC_PER_SEC)
 
 #define NOW_SQL "extract(epoch from now())::bigint"
 
@@ -456,9 +453,9 @@ int node_start(sd_event *loop, const struct jada_config *config, struct health *
                            .url = config->database.url,
                            .password = password,
                            .application_name = application,
-                           .statement_timeout = STATEMENT_TIMEOUT_USEC,
-                           .query_deadline = QUERY_DEADLINE_USEC,
-                           .connect_timeout = CONNECT_TIMEOUT_USEC,
+                           .statement_timeout = PG_STATEMENT_TIMEOUT_USEC,
+                           .query_deadline = PG_QUERY_DEADLINE_USEC,
+                           .connect_timeout = PG_CONNECT_TIMEOUT_USEC,
                    },
                    &(struct pg_callbacks){ .state = on_pg_state, .userdata = node }, &node->pg);
         if (password)

@@ -35,6 +35,7 @@ struct channel {
         struct http_request *request;
         struct job *job;
         sd_event_source *retry;
+        struct store_job *kick;         /* a kick waiting for the store's fiber */
 };
 
 struct notifier {
@@ -44,6 +45,7 @@ struct notifier {
         char *program;                  /* "jada-agent [-c CONFIG]", for the reply line */
         char *webhook_url, *command, *base_url, *home;
         unsigned event_mask;            /* [alerts] notify */
+        bool outbox_paused;             /* a fleet's follower: the leader delivers the outbox */
         struct channel channels[_NOTIFY_CHANNEL_MAX];
         struct notify_alert alerts[NOTIFY_ALERTS_MAX];
         size_t n_alerts;
@@ -183,6 +185,7 @@ static int start_command(struct channel *ch, const char *message, const char *ev
                 .timeout = NOTIFY_COMMAND_TIMEOUT_USEC, .stdout_fd = -1,
                 .input = input, .input_len = strlen(input),
                 .log_prefix = "notification command: ", .log_fields = JADA_FIELDS(field),
+                .store = nf->db,
         }, on_command_done, ch, &ch->job);
         for (size_t i = 0; i < k; i++)
                 free(env[i]);
@@ -202,11 +205,13 @@ static int start_webhook(struct channel *ch, const struct notification *n, const
                 .body_len = strlen(body),
                 .timeout_usec = ALERT_TIMEOUT_USEC,
                 .max_body = 64 * 1024,
+                .store = ch->notifier->db,
         }, on_posted, ch, &ch->request);
 }
 
-static void channel_kick(struct channel *ch)
+static void channel_kick_now(void *userdata)
 {
+        struct channel *ch = userdata;
         struct notifier *nf = ch->notifier;
         struct notify_links links = { .program = nf->program, .base_url = nf->base_url };
         struct notification *n = NULL;
@@ -230,6 +235,9 @@ static void channel_kick(struct channel *ch)
                         channel_failed(ch, strerror(-r), false, 0);
                 return;
         }
+        /* A fleet's outbox is one: its leader alone delivers it, once. */
+        if (nf->outbox_paused)
+                return;
         r = notify_store_next(nf->db, ch->kind, &n);
         if (r < 0)
                 log_warning_errno(r, "notifications: cannot read the outbox");
@@ -251,6 +259,18 @@ static void channel_kick(struct channel *ch)
         notification_free(n);
         if (r < 0)
                 channel_failed(ch, strerror(-r), false, 0);
+}
+
+/* Reads and writes the store: where it may wait for it (store_run_once). */
+static void channel_kick(struct channel *ch)
+{
+        store_run_once(ch->notifier->db, &ch->kick, channel_kick_now, ch);
+}
+
+void notifier_set_outbox_paused(struct notifier *nf, bool paused)
+{
+        if (nf)
+                nf->outbox_paused = paused;
 }
 
 void notifier_kick(struct notifier *nf)
@@ -334,6 +354,7 @@ struct notifier *notifier_free(struct notifier *nf)
                         http_request_cancel(ch->request);
                 job_cancel(ch->job);
                 sd_event_source_disable_unref(ch->retry);
+                store_job_cancel(&ch->kick);
         }
         while (nf->n_alerts > 0)
                 alert_pop(nf);

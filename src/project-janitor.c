@@ -82,7 +82,7 @@ static void start_on_done(struct project_op *op)
         r = job_start(op->event, &(struct job_spec){ .argv = argv, .env = (const char *const *)env,
                                                      .cwd = op->worktree, .timeout = PROJECT_ON_DONE_TIMEOUT_USEC,
                                                      .stdout_fd = -1, .log_prefix = prefix,
-                                                     .log_fields = JADA_FIELDS(op->task_field) },
+                                                     .log_fields = JADA_FIELDS(op->task_field), .store = op->db },
                       project_op_job_done, op, &op->job);
         strv_free(env);
         if (r < 0) {

@@ -46,6 +46,7 @@ struct project_op {
         char **env;
         struct job *job;
         sd_event_source *defer;
+        bool pending;                   /* done waits for the store's fiber */
         enum project_verdict verdict;
         char *reason;
         project_done_t done;

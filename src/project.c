@@ -48,7 +48,7 @@ void project_op_free(struct project_op *op)
         free(op);
 }
 
-static int on_defer(sd_event_source *src, void *userdata)
+static void op_deliver(void *userdata)
 {
         struct project_op *op = userdata;
 
@@ -56,6 +56,17 @@ static int on_defer(sd_event_source *src, void *userdata)
                 op->done(op->verdict, op->reason, op->userdata);
         project_janitor_forget(op);
         project_op_free(op);
+}
+
+static int on_defer(sd_event_source *src, void *userdata)
+{
+        struct project_op *op = userdata;
+
+        /* done records in the store: where it may wait for it. Until then
+         * a cancel only drops done (project_op_cancel). */
+        op->defer = sd_event_source_disable_unref(op->defer);
+        op->pending = true;
+        store_run(op->db, op_deliver, op);
         return 0;
 }
 
@@ -109,7 +120,7 @@ void project_op_git(struct project_op *op, const char *dir, enum op_step next, c
         r = job_start(op->event, &(struct job_spec){ .argv = (const char *const *)argv,
                                                      .env = (const char *const *)op->env, .cwd = "/",
                                                      .timeout = op->git_timeout, .capture_max = 64 * 1024,
-                                                     .stdout_fd = -1 },
+                                                     .stdout_fd = -1, .store = op->db },
                       project_op_job_done, op, &op->job);
         strv_free(argv);
         if (r < 0)
@@ -549,6 +560,10 @@ int project_commit(sd_event *event, struct store *db, const struct jada_config *
 
 void project_op_cancel(struct project_op *op)
 {
+        if (op && op->pending) {
+                op->done = NULL;
+                return;
+        }
         project_op_free(op);
 }
 

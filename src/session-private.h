@@ -24,6 +24,7 @@ struct session {
         struct session *next;
         struct queue_task *task;
         int64_t row;                            /* sessions table */
+        struct store_job *finish_job;           /* its end, waiting for the store's fiber */
         char claude_id[SD_ID128_UUID_STRING_MAX];
         bool resumed;
 

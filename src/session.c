@@ -269,6 +269,11 @@ static int on_stderr(sd_event_source *src, int fd, uint32_t revents, void *userd
         return 0;
 }
 
+static void finish_job(void *userdata)
+{
+        session_finish(userdata);
+}
+
 static int on_child(sd_event_source *src, const siginfo_t *si, void *userdata)
 {
         struct session *s = userdata;
@@ -279,7 +284,8 @@ static int on_child(sd_event_source *src, const siginfo_t *si, void *userdata)
         (void)kill(-s->pid, SIGKILL);
         while (drain_stdout(s) == 1)
                 ;
-        session_finish(s);
+        /* The outcome is recorded in the store: where it may wait for it. */
+        store_run_once(s->m->db, &s->finish_job, finish_job, s);
         return 0;
 }
 
@@ -296,6 +302,7 @@ void session_free(struct session *s)
                         break;
                 }
         project_op_cancel(s->op);
+        store_job_cancel(&s->finish_job);
         if (s->finished)
                 session_record_free(s->finished);
         sd_event_source_disable_unref(s->child_source);
@@ -626,7 +633,11 @@ struct sessions *sessions_free(struct sessions *m)
         if (!m)
                 return NULL;
         kill_all(m);
-        sessions_retry_unrecorded(m); /* a last try */
+        /* A last try, when the store can answer without the loop (the
+         * fleet's cannot, the loop having ended: its node's tasks are given
+         * back at its next start). */
+        if (!store_waits(m->db))
+                sessions_retry_unrecorded(m);
         sessions_free_unrecorded(m);
         sd_event_unref(m->event);
         free(m);

@@ -42,6 +42,47 @@ void store_run(struct store *store, fiber_job_fn fn, void *userdata)
                 fiber_run(store->fiber, fn, userdata);
 }
 
+struct store_job {
+        fiber_job_fn fn;
+        void *userdata;
+        struct store_job **slot;        /* NULL once cancelled */
+};
+
+static void store_job_run(void *userdata)
+{
+        struct store_job *j = userdata;
+
+        if (j->slot) {
+                *j->slot = NULL; /* fn may ask again */
+                j->fn(j->userdata);
+        }
+        free(j);
+}
+
+void store_run_once(struct store *store, struct store_job **slot, fiber_job_fn fn, void *userdata)
+{
+        struct store_job *j;
+
+        if (!store_waits(store)) {
+                fn(userdata);
+                return;
+        }
+        if (*slot)
+                return; /* already asked for, and not begun */
+        j = xcalloc(1, sizeof *j);
+        *j = (struct store_job){ .fn = fn, .userdata = userdata, .slot = slot };
+        *slot = j;
+        fiber_run(store->fiber, store_job_run, j);
+}
+
+void store_job_cancel(struct store_job **slot)
+{
+        if (*slot) {
+                (*slot)->slot = NULL;
+                *slot = NULL;
+        }
+}
+
 bool store_waits(const struct store *store)
 {
         return store && store->fiber && !fiber_active(store->fiber);

@@ -49,6 +49,7 @@ enum sync_step {
         STEP_TOKEN,
         STEP_GET,
         STEP_PUT,
+        STEP_TOKEN_FAILED,              /* oauth had none: the run ends */
 };
 
 struct sync_run {
@@ -81,6 +82,7 @@ struct sync {
         sync_result_fn result_fn;
         void *result_userdata;
         sync_gate_fn gate;              /* false: another node of the fleet syncs */
+        struct store_job *start_job, *step_job; /* waiting for the store's fiber */
         void *gate_userdata;
         uint64_t retry_base_usec;
         uint64_t request_timeout_usec;
@@ -176,6 +178,15 @@ static void timer_schedule_from_db(struct sync *sync)
 
 static void start_run(struct sync *sync);
 
+/* A run writes its sync_runs row: where the store may wait (store_run). */
+static void start_run_job(void *userdata)
+{
+        struct sync *sync = userdata;
+
+        if (!sync->run)
+                start_run(sync);
+}
+
 static int on_timer(sd_event_source *source, uint64_t usec, void *userdata)
 {
         struct sync *sync = userdata;
@@ -188,7 +199,7 @@ static int on_timer(sd_event_source *source, uint64_t usec, void *userdata)
         else if (sync->gate && !sync->gate(sync->gate_userdata))
                 log_debug("sheets: the sync is due; the fleet's leader runs it");
         else
-                start_run(sync);
+                store_run_once(sync->db, &sync->start_job, start_run_job, sync);
         return 0;
 }
 
@@ -249,6 +260,23 @@ static void finish(struct sync *sync, bool ok, const char *fmt, ...)
 }
 
 
+/* The run's next step, which may end it (its row): on the store's fiber. */
+static void step_job(void *userdata)
+{
+        struct sync *sync = userdata;
+        const char *why;
+
+        if (!sync->run)
+                return;
+        if (sync->run->step == STEP_TOKEN_FAILED) {
+                why = oauth_last_error(sync->oauth);
+                finish(sync, false, "no Google access token (%s)%s%s", oauth_state_name(oauth_get_state(sync->oauth)),
+                       why ? ": " : "", why ? why : "");
+                return;
+        }
+        run_step(sync);
+}
+
 static int on_retry(sd_event_source *source, uint64_t usec, void *userdata)
 {
         struct sync *sync = userdata;
@@ -259,7 +287,7 @@ static int on_retry(sd_event_source *source, uint64_t usec, void *userdata)
         /* Through oauth again: a long wait may have outlived the token. */
         run->after_token = run->step;
         run->step = STEP_TOKEN;
-        run_step(sync);
+        store_run_once(sync->db, &sync->step_job, step_job, sync);
         return 0;
 }
 
@@ -295,21 +323,19 @@ static void retry(struct sync *sync, const char *what, uint64_t retry_after_usec
 static void on_token(struct oauth *oauth, const char *access_token, void *userdata)
 {
         struct sync *sync = userdata;
-        const char *why;
 
         sync->waiting_token = false;
         if (!sync->run)
                 return;
-        if (!access_token) {
-                why = oauth_last_error(oauth);
-                finish(sync, false, "no Google access token (%s)%s%s", oauth_state_name(oauth_get_state(oauth)),
-                       why ? ": " : "", why ? why : "");
-                return;
-        }
         secret_free(sync->run->token);
-        sync->run->token = xstrdup(access_token);
-        sync->run->step = sync->run->after_token;
-        run_step(sync);
+        sync->run->token = NULL;
+        if (access_token) {
+                sync->run->token = xstrdup(access_token);
+                sync->run->step = sync->run->after_token;
+        } else {
+                sync->run->step = STEP_TOKEN_FAILED;
+        }
+        store_run_once(sync->db, &sync->step_job, step_job, sync);
 }
 
 static bool content_type_json(const char *ct)
@@ -491,6 +517,7 @@ static void push(struct sync *sync)
                                        .body = body,
                                        .body_len = strlen(body),
                                        .timeout_usec = sync->request_timeout_usec,
+                                       .store = sync->db,
                                },
                                on_http, sync, &run->request);
         explicit_bzero(auth, strlen(auth));
@@ -515,6 +542,7 @@ static void pull(struct sync *sync)
                                        .url = url,
                                        .headers = (const char *const[]){ auth, "Accept: application/json", NULL },
                                        .timeout_usec = sync->request_timeout_usec,
+                                       .store = sync->db,
                                },
                                on_http, sync, &run->request);
         explicit_bzero(auth, strlen(auth));
@@ -544,6 +572,9 @@ static void run_step(struct sync *sync)
                 return;
         case STEP_PUT:
                 push(sync);
+                return;
+        case STEP_TOKEN_FAILED:
+                finish(sync, false, "no Google access token");
                 return;
         }
 }
@@ -597,6 +628,8 @@ struct sync *sync_free(struct sync *sync)
                 return NULL;
         if (sync->waiting_token && sync->oauth)
                 oauth_cancel(sync->oauth, on_token, sync);
+        store_job_cancel(&sync->start_job);
+        store_job_cancel(&sync->step_job);
         /* A run in flight keeps its sync_runs row with ended_at NULL. */
         run_free(sync->run);
         sd_event_source_disable_unref(sync->timer);

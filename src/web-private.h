@@ -24,6 +24,7 @@ struct web {
         struct web_hooks hooks;
         struct MHD_Daemon *mhd;
         sd_event_source *io, *timer, *defer;
+        struct store_job *run_job;      /* a run of MHD waiting for the store's fiber */
         char *token;                    /* NULL: no login (a loopback address) */
         char cookie[65];                /* hex HMAC of the token: the login cookie's value */
         char csrf[65];                  /* hex HMAC of the state dir's secret: every form carries it */

@@ -357,7 +357,10 @@ static int start_child(struct web_request *req, const char *const *args, size_t 
                 argv[k++] = *args;
         argv[k] = NULL;
         r = job_start(w->event, &(struct job_spec){ .argv = argv, .env = env, .cwd = "/", .timeout = 60 * USEC_PER_SEC,
-                                                    .capture_max = capture, .stdout_fd = -1 },
+                                                    .capture_max = capture, .stdout_fd = -1,
+                                                    /* Its end resumes an MHD connection: never in
+                                                     * the middle of a run of MHD (web_run_job). */
+                                                    .store = w->db },
                       done, req->page, ret);
         if (r >= 0)
                 w->children++;

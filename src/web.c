@@ -569,15 +569,34 @@ void web_kick(struct web *w)
         (void)sd_event_source_set_enabled(w->timer, SD_EVENT_ONESHOT);
 }
 
+/* Pages read the store: MHD runs where the store may wait for it (the
+ * fleet's fiber). While a run waits there, MHD's fd stays readable: its IO
+ * source is off until the run, and MHD is only ever entered from it. */
+static void web_run_job(void *userdata)
+{
+        struct web *w = userdata;
+
+        if (w->io)
+                (void)sd_event_source_set_enabled(w->io, SD_EVENT_ON);
+        web_run(w);
+}
+
+static void web_run_soon(struct web *w)
+{
+        if (store_waits(w->db) && w->io)
+                (void)sd_event_source_set_enabled(w->io, SD_EVENT_OFF);
+        store_run_once(w->db, &w->run_job, web_run_job, w);
+}
+
 static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
-        web_run(userdata);
+        web_run_soon(userdata);
         return 0;
 }
 
 static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
-        web_run(userdata);
+        web_run_soon(userdata);
         return 0;
 }
 
@@ -725,6 +744,7 @@ struct web *web_stop(struct web *w)
         /* MHD stops only with no connection suspended: their children are
          * stopped, and their connections closed on the way out. */
         w->stopping = true;
+        store_job_cancel(&w->run_job);
         for (struct web_request *r = w->waiting; r; r = r->next_waiting) {
                 if (r->page) {
                         web_task_page_free(r->page);

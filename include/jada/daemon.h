@@ -12,7 +12,10 @@
 #include "jada/usage.h"
 
 struct alerter;
+struct fiber;
 struct http_client;
+struct pg;
+struct store_job;
 struct node;
 struct notifier;
 struct oauth;
@@ -37,6 +40,13 @@ struct jada_ctx {
         struct sync *sync;
         struct web *web;                /* the dashboard; NULL when [web] listen is empty or it failed */
         struct node *node;              /* this daemon in the fleet; NULL without [database] url */
+        /* A fleet's store: its connection, and the fiber its work runs on
+         * (store_run); NULL on SQLite. */
+        struct pg *store_pg;
+        struct fiber *fiber;
+        bool store_ready;               /* the start-up's recovery is done */
+        struct store_job *poll_job, *publish_job;
+        sd_event_source *exit_check;    /* the loop ends once the fiber is idle */
 
         sd_event_source *poll_timer;
         sd_event_source *sig_term, *sig_int, *sig_hup;
@@ -65,6 +75,17 @@ struct jada_ctx {
 /* `jada-agent run`: returns the process exit code (0, 1, or 78 for a bad config). */
 int daemon_run(const char *config_path);
 
+/* A poll now (a wake-up). */
+void daemon_poll_soon(struct jada_ctx *ctx);
+/* Ends the loop, once the store's work is done. */
+void daemon_exit(struct jada_ctx *ctx);
+/* A fleet's store (daemon-fleet.c). */
+int daemon_fleet_open(struct jada_ctx *ctx);
+void daemon_fleet_close(struct jada_ctx *ctx);
+
+/* Whether the store may be used: always on SQLite; a fleet's once the
+ * start-up's recovery is done. */
+bool daemon_store_usable(const struct jada_ctx *ctx);
 /* Republishes STATUS= and the health row. */
 void daemon_publish(struct jada_ctx *ctx);
 /* A write the daemon needed failed (r: negative errno): the database

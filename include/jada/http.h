@@ -16,6 +16,7 @@
 
 struct http_client;
 struct http_request;
+struct store;
 
 struct http_response {
         long status;              /* HTTP status; 0 when no response arrived */
@@ -42,6 +43,7 @@ struct http_options {
         uint64_t timeout_usec;        /* whole transfer; 0: 30 s */
         uint64_t connect_timeout_usec; /* 0: 10 s */
         size_t max_body;              /* response cap; 0: 1 MiB */
+        struct store *store;          /* non-NULL: done uses it, and runs through store_run() */
 };
 
 int http_client_new(sd_event *event, struct http_client **ret);

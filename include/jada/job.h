@@ -16,6 +16,7 @@
  * make the daemon wait either.
  */
 struct job;
+struct store;
 
 struct job_spec {
         const char *const *argv;        /* argv[0] is looked up in env's PATH */
@@ -30,6 +31,8 @@ struct job_spec {
          * these fields, after this prefix; nothing is captured. */
         const char *log_prefix;
         const char *const *log_fields;
+        /* Set: done uses this store, and runs through store_run(). */
+        struct store *store;
 };
 
 #define JOB_STDERR_MAX 4096

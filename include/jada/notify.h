@@ -51,6 +51,9 @@ struct notifier *notifier_free(struct notifier *notifier);
 void notifier_set_config(struct notifier *notifier, const struct jada_config *config);
 /* Looks at the outbox: drops what nobody wants, starts what is due. Cheap
  * when there is nothing to do (one indexed query per idle channel). */
+/* A fleet's follower leaves the shared outbox to the leader (alerts of
+ * its own health it still sends). */
+void notifier_set_outbox_paused(struct notifier *nf, bool paused);
 void notifier_kick(struct notifier *notifier);
 /* A problem alert (or its recovery) for the command; the webhook gets it
  * from the alerter. Kept in memory: alerts are about now. */

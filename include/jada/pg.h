@@ -31,6 +31,11 @@ struct jada_config;
 
 struct pg;
 
+/* The daemon's limits on its connections (node.c's and the store's). */
+#define PG_STATEMENT_TIMEOUT_USEC (15 * USEC_PER_SEC)
+#define PG_QUERY_DEADLINE_USEC    (20 * USEC_PER_SEC)
+#define PG_CONNECT_TIMEOUT_USEC   (10 * USEC_PER_SEC)
+
 /* A query's end: res is the last result of its statements (PGRES_TUPLES_OK
  * or PGRES_COMMAND_OK), owned by the caller until the callback returns; on
  * any failure res is NULL and error says why (the server's message, or the

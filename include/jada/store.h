@@ -59,6 +59,13 @@ const char *store_node(const struct store *store);
  * it), and a callback of the loop that reaches the store goes through it. */
 void store_set_fiber(struct store *store, struct fiber *fiber);
 void store_run(struct store *store, fiber_job_fn fn, void *userdata);
+/* store_run for an owner that may be freed first, and that needs its work
+ * done once however often it is asked for: while a job waits in the queue,
+ * *slot holds it and more asks add nothing; store_job_cancel (the owner's
+ * free) drops it. At once, as store_run, when nothing waits. */
+struct store_job;
+void store_run_once(struct store *store, struct store_job **slot, fiber_job_fn fn, void *userdata);
+void store_job_cancel(struct store_job **slot);
 /* Whether store work from here would have to go through store_run: a
  * fiber is set and the caller is not on it. */
 bool store_waits(const struct store *store);

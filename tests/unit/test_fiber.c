@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -126,6 +128,39 @@ static void test_deep_stack_survives_a_wait(void **state)
         t.f = fiber_free(t.f);
 }
 
+/* The fiber runs with the loop's signal mask as it is now, not as it was
+ * when the fiber was made (sd-event needs SIGCHLD blocked to watch a child). */
+static void job_mask(void *userdata)
+{
+        sigset_t now;
+        int *blocked = userdata;
+
+        pthread_sigmask(SIG_SETMASK, NULL, &now);
+        *blocked = sigismember(&now, SIGCHLD);
+}
+
+static void test_fiber_has_the_loops_signal_mask(void **state)
+{
+        struct fiber *f;
+        sigset_t mask, old;
+        int blocked = -1;
+
+        pthread_sigmask(SIG_SETMASK, NULL, &old);
+        sigemptyset(&mask);
+        pthread_sigmask(SIG_SETMASK, &mask, NULL);
+        assert_int_equal(fiber_new(&f), 0);
+        sigaddset(&mask, SIGCHLD);
+        pthread_sigmask(SIG_BLOCK, &mask, NULL);
+        fiber_run(f, job_mask, &blocked);
+        assert_int_equal(blocked, 1);
+        sigemptyset(&mask);
+        pthread_sigmask(SIG_SETMASK, &mask, NULL);
+        fiber_run(f, job_mask, &blocked);
+        assert_int_equal(blocked, 0);
+        f = fiber_free(f);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
 /* Many jobs each waiting once, the loop resuming them: all run, in order. */
 struct counter {
         struct fiber *f;
@@ -173,6 +208,7 @@ int main(void)
                 cmocka_unit_test(test_job_run_from_a_job_runs_after_it),
                 cmocka_unit_test(test_deep_stack_survives_a_wait),
                 cmocka_unit_test(test_many_jobs_in_order),
+                cmocka_unit_test(test_fiber_has_the_loops_signal_mask),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
