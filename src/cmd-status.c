@@ -202,11 +202,23 @@ int cmd_status(struct cli *cli, int argc, char **argv)
         if (optind != argc)
                 return cli_usage("status");
         r = cli_open_db(cli, &config, &db);
-        if (r != 0)
-                return r == EXIT_CONFIG ? EXIT_CONFIG : VERDICT_UNKNOWN;
+        if (r == EXIT_CONFIG)
+                return EXIT_CONFIG;
+        if (r != 0) {
+                /* A fleet's database that cannot be reached is a problem to
+                 * report (fleet_database), with what is known without it. */
+                if (cli_load_config(cli, &config) != 0)
+                        return VERDICT_UNKNOWN;
+                if (!*config->database.url) {
+                        config = config_free(config);
+                        return VERDICT_UNKNOWN;
+                }
+                db = NULL;
+        }
 
         status_gather(config, db, true, &facts);
-        store_close(db);
+        if (db)
+                store_close(db);
         status_assess(&facts, cli->config_path, &rep);
         if (*config->database.url)
                 fleet_gather(config, &fleet, &rep);

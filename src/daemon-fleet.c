@@ -77,6 +77,7 @@ int daemon_fleet_open(struct jada_ctx *ctx)
 void daemon_fleet_close(struct jada_ctx *ctx)
 {
         ctx->exit_check = sd_event_source_disable_unref(ctx->exit_check);
+        ctx->exit_soon = sd_event_source_disable_unref(ctx->exit_soon);
         ctx->db = store_close(ctx->db);
         ctx->store_pg = pg_free(ctx->store_pg);
         ctx->fiber = fiber_free(ctx->fiber);
@@ -96,10 +97,15 @@ static int on_exit_check(sd_event_source *s, void *userdata)
 
 void daemon_exit(struct jada_ctx *ctx)
 {
-        if (!ctx->fiber) {
+        /* Called from the fiber's last job, which is about to end. */
+        if (!ctx->fiber || (!fiber_busy(ctx->fiber) && !fiber_active(ctx->fiber))) {
                 (void)sd_event_exit(ctx->event, 0);
                 return;
         }
-        if (!ctx->exit_check && sd_event_add_post(ctx->event, &ctx->exit_check, on_exit_check, ctx) < 0)
+        /* Next round (the job ends first), and after each round that
+         * dispatched anything until the fiber is idle. */
+        if (!ctx->exit_check &&
+            (sd_event_add_defer(ctx->event, &ctx->exit_soon, on_exit_check, ctx) < 0 ||
+             sd_event_add_post(ctx->event, &ctx->exit_check, on_exit_check, ctx) < 0))
                 (void)sd_event_exit(ctx->event, 0);
 }

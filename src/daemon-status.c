@@ -85,7 +85,12 @@ void daemon_publish(struct jada_ctx *ctx)
 
         duration_format(every, sizeof every, ctx->config->daemon.poll_interval);
         describe_queue(ctx, queue, sizeof queue);
-        allowed = daemon_store_usable(ctx) ? daemon_budget_allows(ctx, budget, sizeof budget) : true;
+        if (daemon_store_usable(ctx))
+                allowed = daemon_budget_allows(ctx, budget, sizeof budget);
+        else {
+                allowed = true;
+                snprintf(budget, sizeof budget, "budget: not known yet");
+        }
         unsigned n = ctx->sessions ? sessions_running(ctx->sessions) : 0, turns = 0;
         int64_t task_id = 0;
 

@@ -194,6 +194,12 @@ static int poll_arm_next(struct jada_ctx *ctx)
 void daemon_db_failed(struct jada_ctx *ctx, int r, const char *what)
 {
         ctx->db_error = r;
+        /* A fleet's database out of reach is the node's problem to tell
+         * (fleet_database, with its cause), not a second one here. */
+        if (ctx->fiber && r == -ENOTCONN) {
+                log_debug("database: %s: not connected", what);
+                return;
+        }
         health_set_problem(&ctx->health, PROBLEM_DATABASE, "cannot write the database (%s): %s%s", what,
                            strerror(-r), r == -ENOSPC ? "; free space on the disk of the state directory" : "");
 }

@@ -156,7 +156,24 @@ void status_gather(const struct jada_config *config, struct store *db, bool walk
         *f = (struct status_facts){ .config = config, .now = now_seconds() };
         day = budget_day_start(f->now);
         /* The daemon: its row, and whether that pid is still a jada-agent. */
-        f->row_r = health_load(db, &f->row);
+        f->row_r = db ? health_load(db, &f->row) : -ENOTCONN;
+        if (!db) {
+                /* A fleet's database that cannot be reached: the daemon's
+                 * own lock file still says whether it runs. */
+                _cleanup_free_ char *lock = xasprintf("%s/daemon.lock", config->daemon.state_dir), *text = NULL;
+                int64_t pid = 0;
+                if (read_file_capped(lock, 64, &text, NULL) == 0) {
+                        text[strcspn(text, "\n")] = '\0';
+                        if (parse_int64(text, &pid) == 0 && pid > 0 && pid < INT32_MAX) {
+                                f->row.pid = pid;
+                                f->row.state = xstrdup("unknown");
+                                f->row.updated_at = f->now; /* alive, as far as the lock says */
+                                f->row.status = xstrdup("");
+                                f->row.details = xstrdup("{}");
+                                f->row_r = 0;
+                        }
+                }
+        }
         f->running = f->row_r == 0 && f->row.pid > 0 &&
                      process_facts(f->row.pid, &f->rss_kb, &f->anon_kb, &f->cpu_s) &&
                      process_is_daemon(f->row.pid) && strcmp(f->row.state, "stopping") != 0;
@@ -166,18 +183,21 @@ void status_gather(const struct jada_config *config, struct store *db, bool walk
                 .budget = { .now = f->now, .sessions_per_day = config->claude.sessions_per_day,
                             .daily_cost_limit_usd = config->claude.daily_cost_limit_usd },
         };
-        (void)queue_counts(db, f->health.tasks);
-        (void)session_store_spent_since(db, day, &f->health.budget.sessions_today,
-                                        &f->health.budget.cost_today_usd);
-        (void)session_store_outcomes_since(db, f->now - 7 * 86400, &f->week);
-        f->health.week_finished = f->week.finished;
-        f->health.week_max_turns = f->week.max_turns;
-        (void)sync_store_history(db, &f->sync);
+        if (db) {
+                (void)queue_counts(db, f->health.tasks);
+                (void)session_store_spent_since(db, day, &f->health.budget.sessions_today,
+                                                &f->health.budget.cost_today_usd);
+                (void)session_store_outcomes_since(db, f->now - 7 * 86400, &f->week);
+                f->health.week_finished = f->week.finished;
+                f->health.week_max_turns = f->week.max_turns;
+                (void)sync_store_history(db, &f->sync);
+        }
         f->dir_bytes = walk_state_dir ? state_dir_bytes(config->daemon.state_dir) : -1;
         if (statvfs(config->daemon.state_dir, &vfs) == 0 && vfs.f_blocks > 0)
                 f->health.disk_free_share = (double)vfs.f_bavail / (double)vfs.f_blocks;
         f->oauth = oauth_facts(config, f->now);
-        (void)usage_load(db, &f->usage);
+        if (db)
+                (void)usage_load(db, &f->usage);
 }
 
 void status_facts_clear(struct status_facts *f)

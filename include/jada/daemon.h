@@ -46,7 +46,7 @@ struct jada_ctx {
         struct fiber *fiber;
         bool store_ready;               /* the start-up's recovery is done */
         struct store_job *poll_job, *publish_job;
-        sd_event_source *exit_check;    /* the loop ends once the fiber is idle */
+        sd_event_source *exit_check, *exit_soon; /* the loop ends once the fiber is idle */
 
         sd_event_source *poll_timer;
         sd_event_source *sig_term, *sig_int, *sig_hup;

@@ -10,7 +10,6 @@ import json
 import os
 import re
 import signal
-import sqlite3
 import time
 
 from harness import TIMEOUT, Daemon, TempStateTest
@@ -32,7 +31,7 @@ def wait_until(predicate, timeout=TIMEOUT, step=0.1):
         time.sleep(step)
 
 
-class Fleet(TempStateTest):
+class FleetBase(TempStateTest):
     @classmethod
     def setUpClass(cls):
         cls.pg = PostgresServer()
@@ -101,6 +100,9 @@ class Fleet(TempStateTest):
         self.assertTrue(leading, {n: self.nodes[n][0].log() for n in names})
         return leading[0]
 
+
+
+class Fleet(FleetBase):
     # -- the cases ---------------------------------------------------------
 
     def test_three_nodes_register_heartbeat_and_one_leads(self):
@@ -223,12 +225,14 @@ class Fleet(TempStateTest):
         leader = self.the_leader(["a", "b", "c"])
 
         def runs(n):
-            try:
-                with sqlite3.connect(f"file:{self.tmp}/{n}/state/jada-agent.db?mode=ro", uri=True) as db:
-                    return db.execute("SELECT count(*) FROM sync_runs WHERE ok = 1").fetchone()[0]
-            except sqlite3.Error:
-                return 0
+            # The fleet's sync runs are one table; each node's journal says
+            # which of them it ran.
+            return self.nodes[n][0].log().count("sheets: synced ")
+
+        def shared_runs():
+            return int(self.sql("SELECT count(*) FROM sync_runs WHERE ok = 1")[0][0])
         self.assertTrue(wait_until(lambda: runs(leader) >= 1), self.nodes[leader][0].log())
+        self.assertTrue(wait_until(lambda: shared_runs() >= 1))
         # The others' timers fell due at their start too (no sync yet): they
         # left it to the leader.
         time.sleep(2 * HEARTBEAT)
@@ -275,6 +279,8 @@ class Fleet(TempStateTest):
         for n in ("a", "b", "c"):
             self.start_node(n)
         self.wait_alive("a", ["a", "b", "c"])
+        add = self.cli("a", "task", "add", "--after", "1h", "added before the outage")
+        self.assertEqual(add.returncode, 0, add.stderr)
         self.pg.stop()
         try:
             down = time.monotonic()
@@ -294,9 +300,11 @@ class Fleet(TempStateTest):
             r = self.cli("a", "nodes")
             self.assertEqual(r.returncode, 1)
             self.assertIn("cannot connect", r.stderr)
-            # A task added meanwhile is kept (the queue is this node's own).
+            # A task cannot be added meanwhile: the queue is the fleet's, and
+            # the command says so rather than keep it where no node looks.
             add = self.cli("a", "task", "add", "written while the database is down")
-            self.assertEqual(add.returncode, 0, add.stderr)
+            self.assertEqual(add.returncode, 1, add.stdout)
+            self.assertIn("cannot use the fleet's database", add.stderr)
             time.sleep(max(0, 30 - (time.monotonic() - down)))
             for n in "abc":
                 self.assertIsNone(self.nodes[n][0].proc.poll(), self.nodes[n][0].log())
@@ -311,8 +319,9 @@ class Fleet(TempStateTest):
             # One warning for the outage, not one per retry.
             self.assertLessEqual(d.log().count("warning database: cannot connect"), 2, d.log())
         self.the_leader(["a", "b", "c"])
+        # Nothing was lost: a task added before the outage is still there.
         listed = self.cli("a", "task", "list", "--json")
-        self.assertIn("written while the database is down", listed.stdout)
+        self.assertIn("added before the outage", listed.stdout)
 
     def test_a_schema_newer_than_the_binary_is_refused_loudly(self):
         self.sql("CREATE TABLE jada_schema (version integer NOT NULL); INSERT INTO jada_schema VALUES (99)")
@@ -363,3 +372,71 @@ class FleetConfig(TempStateTest):
         self.assertIn("cannot connect", r.stderr)
         r = self.run_cli("nodes", "-c", self.config, "extra")
         self.assertEqual(r.returncode, 2)
+
+
+FAKE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fake", "fake-claude")
+SAMPLES = os.path.join(os.path.dirname(FAKE), "scenarios", "samples", "v2.1.332_")
+
+
+class FleetQueue(FleetBase):
+    """The shared queue: tasks added on any node run on some node, each once,
+    and the day's budget holds across the fleet."""
+
+    def setUp(self):
+        super().setUp()
+        self.scenarios = os.path.join(self.tmp, "scenarios")
+        os.makedirs(self.scenarios)
+        with open(os.path.join(self.scenarios, "default.json"), "w") as f:
+            json.dump({"stream": SAMPLES + "success.stream.jsonl"}, f)
+        self.env = {"FAKE_CLAUDE_SCENARIOS": self.scenarios, "ANTHROPIC_API_KEY": "sk-ant-test-0000-not-a-real-key"}
+
+    def start_fleet(self, claude):
+        # poll_interval 1h: only the NOTIFY of an added task wakes a node.
+        for n in "abc":
+            self.start_node(n, f"[claude]\ncommand = {FAKE}\n{claude}", env=self.env)
+        self.wait_alive("a", ["a", "b", "c"])
+
+    def add_tasks(self, n):
+        for i in range(n):
+            r = self.cli("abc"[i % 3], "task", "add", f"task {i}")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(int(r.stdout), i + 1)
+
+    def counts(self):
+        return dict(self.sql("SELECT state, count(*) FROM tasks GROUP BY state"))
+
+    def test_300_tasks_from_three_nodes_each_run_exactly_once(self):
+        self.start_fleet("concurrency = 2\nsessions_per_day = 1000\n")
+        self.add_tasks(300)
+        done = wait_until(lambda: self.counts().get("done") == "300", timeout=300, step=0.5)
+        self.assertTrue(done, self.counts())
+        # Exactly once: one session per task, one "claimed" event per task.
+        self.assertEqual(self.sql("SELECT count(*), count(DISTINCT task_id) FROM sessions"), [("300", "300")])
+        self.assertEqual(self.sql("SELECT count(*) FROM task_events WHERE reason = 'claimed'"), [("300",)])
+        # Shared out: every node ran some (added round-robin, woken by NOTIFY).
+        per_node = dict(self.sql("SELECT node, count(*) FROM sessions GROUP BY node"))
+        self.assertEqual(sorted(per_node), ["a", "b", "c"], per_node)
+        # And each session row is its task's claim: the node that claimed it.
+        self.assertEqual(self.sql("SELECT count(*) FROM sessions s JOIN tasks t ON t.id = s.task_id "
+                                  "WHERE s.node <> t.claimed_by OR s.claim_generation <> t.claim_generation"),
+                         [("0",)])
+
+    def test_sessions_per_day_holds_across_the_fleet(self):
+        # The budget is per UTC day: a run across midnight would get two.
+        # Within 4 minutes of it, wait for the new day (bounded).
+        left = 86400 - time.time() % 86400
+        if left < 240:
+            time.sleep(left + 1)
+        self.start_fleet("concurrency = 3\nsessions_per_day = 50\n")
+        self.add_tasks(80)
+        self.assertTrue(wait_until(lambda: self.counts().get("done") == "50", timeout=240, step=0.5), self.counts())
+        # Racing nodes start no 51st: give them every chance (wake them all).
+        for n in "abc":
+            self.cli(n, "task", "add", "--after", "1h", f"a wake-up for {n}")
+        time.sleep(3)
+        self.assertEqual(self.counts().get("done"), "50", self.counts())
+        self.assertEqual(self.sql("SELECT count(*) FROM sessions"), [("50",)])
+        self.assertEqual(self.counts().get("queued"), "33", self.counts())
+        for n in "abc":
+            st = json.loads(self.cli(n, "status", "--json").stdout)
+            self.assertEqual(st["budget"]["sessions_today"], 50, st["budget"])
