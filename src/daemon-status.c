@@ -6,6 +6,7 @@
 #include "jada/budget.h"
 #include "jada/session-store.h"
 #include "jada/daemon.h"
+#include "jada/pg.h"
 #include "jada/log.h"
 #include "jada/metrics.h"
 #include "jada/queue.h"
@@ -13,6 +14,7 @@
 #include "jada/sync.h"
 #include "jada/util.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -63,7 +65,7 @@ bool daemon_budget_allows(struct jada_ctx *ctx, char *why, size_t size)
  * reached yet) is not read or written: the node says why. */
 bool daemon_store_usable(const struct jada_ctx *ctx)
 {
-        return ctx->db && (!ctx->fiber || ctx->store_ready);
+        return ctx->db && (!ctx->fiber || (ctx->store_ready && pg_up(ctx->store_pg)));
 }
 
 static void publish_job(void *userdata)
@@ -126,7 +128,9 @@ void daemon_publish(struct jada_ctx *ctx)
         h->usage.parked_until = ctx->usage.parked_until;
         if (daemon_store_usable(ctx)) {
                 int r = health_save(ctx->db, h, (int64_t)getpid(), ctx->started_realtime);
-                if (r < 0 && !health_has_problem(h, PROBLEM_DATABASE)) {
+                /* (A fleet's database out of reach is the node's problem:
+                 * daemon_db_failed sets none, and once more would loop.) */
+                if (r < 0 && !health_has_problem(h, PROBLEM_DATABASE) && !(ctx->fiber && r == -ENOTCONN)) {
                         daemon_db_failed(ctx, r, "saving the health row");
                         daemon_publish(ctx); /* once more, for STATUS=: the problem is set now */
                 } else if (r < 0)

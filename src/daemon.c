@@ -8,6 +8,7 @@
 #include "jada/http.h"
 #include "jada/log.h"
 #include "jada/node.h"
+#include "jada/pg.h"
 #include "jada/notify.h"
 #include "jada/oauth.h"
 #include "jada/project.h"
@@ -323,6 +324,12 @@ static void poll_job(void *userdata)
 
         if (ctx->stopping)
                 return;
+        /* A fleet's database out of reach: the node tells, and its return
+         * polls at once (daemon-fleet.c). */
+        if (ctx->fiber && !pg_up(ctx->store_pg)) {
+                (void)poll_arm(ctx, ctx->config->daemon.poll_interval);
+                return;
+        }
         if (!ctx->store_ready) {
                 /* A fleet's database: once the node has joined (the schema
                  * is migrated). Until then, or while it cannot be reached
@@ -342,7 +349,9 @@ static void poll_job(void *userdata)
 
         sessions_retry_unrecorded(ctx->sessions);
 
-        if (ctx->last_prune_monotonic == 0 || now_mono - ctx->last_prune_monotonic >= PRUNE_INTERVAL_USEC) {
+        /* A fleet's leader alone prunes the shared queue. */
+        if ((ctx->last_prune_monotonic == 0 || now_mono - ctx->last_prune_monotonic >= PRUNE_INTERVAL_USEC) &&
+            (!ctx->node || node_leads(ctx->node))) {
                 int64_t before = (int64_t)((ctx->last_poll_realtime - ctx->config->daemon.retention) / USEC_PER_SEC);
                 ctx->last_prune_monotonic = now_mono;
                 r = queue_prune(ctx->db, before);
