@@ -184,6 +184,20 @@ void config_projects_check(struct parser *p)
                         config_add_problem(p->problems, pc->line,
                                            "[project %s] push needs isolation = worktree (no branch to push)",
                                            pc->name);
+                /* A fleet's next session of a task may run on another
+                 * machine: it fetches the task's branch from the remote
+                 * the last one pushed it to. */
+                else if (*c->database.url && pc->isolation == PROJECT_NONE)
+                        config_add_problem(p->problems, pc->line,
+                                           "[project %s] a fleet ([database] url) needs isolation = worktree and a "
+                                           "push remote: a task's sessions may run on different machines",
+                                           pc->name);
+                else if (*c->database.url && !*pc->push)
+                        config_add_problem(p->problems, pc->line,
+                                           "[project %s] a fleet ([database] url) needs push = REMOTE: the next "
+                                           "session of a task may run on another machine, which fetches the "
+                                           "task's branch from there",
+                                           pc->name);
         }
 }
 

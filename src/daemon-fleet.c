@@ -7,11 +7,15 @@
 #include "jada/daemon.h"
 #include "jada/fiber.h"
 #include "jada/log.h"
+#include "jada/node.h"
 #include "jada/pg.h"
+#include "jada/queue.h"
+#include "jada/session-store.h"
 #include "jada/store-pg.h"
 #include "jada/util.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -72,6 +76,56 @@ int daemon_fleet_open(struct jada_ctx *ctx)
         store_set_fiber(ctx->db, ctx->fiber);
         store_set_node(ctx->db, node);
         return 0;
+}
+
+struct rescue {
+        int64_t now;
+        uint64_t lease;                 /* seconds */
+        struct queue_rescued *tasks;
+        size_t n;
+};
+
+static int rescue_in_tx(struct store *db, void *userdata)
+{
+        struct rescue *rescue = userdata;
+        int r = queue_rescue_lost(db, rescue->now, rescue->lease, &rescue->tasks, &rescue->n);
+
+        for (size_t i = 0; r >= 0 && i < rescue->n; i++) {
+                _cleanup_free_ char *error = xasprintf("node %s missed its heartbeat for longer than the lease; "
+                                                       "the task was queued again",
+                                                       rescue->tasks[i].node ? rescue->tasks[i].node : "(none)");
+                r = session_store_close_lost(db, rescue->tasks[i].task_id, rescue->tasks[i].node, rescue->now, error);
+        }
+        return r < 0 ? r : 0;
+}
+
+/* On the fiber, from the poll: the running tasks of nodes past their lease
+ * go back to the queue, their sessions closed as node_lost. Any live node
+ * may do it, one at a time (the fleet's write lock), and each task once
+ * (it is running no more). A node that comes back finds its sessions
+ * closed, and records nothing over them (session-record.c). */
+void daemon_fleet_rescue(struct jada_ctx *ctx)
+{
+        struct rescue rescue = {
+                .now = now_seconds(),
+                .lease = ctx->config->database.lease / USEC_PER_SEC,
+        };
+        int r;
+
+        if (!node_judges(ctx->node))
+                return;
+        r = store_transaction(ctx->db, rescue_in_tx, &rescue);
+        if (r < 0) {
+                log_warning_errno(r, "database: cannot rescue the tasks of lost nodes");
+                queue_rescued_free(rescue.tasks, rescue.n);
+                return;
+        }
+        for (size_t i = 0; i < rescue.n; i++)
+                log_notice("task %lld rescued from node %s, which missed its heartbeat for longer than the lease "
+                           "(%" PRIu64 " s): queued again, its session recorded as node_lost",
+                           (long long)rescue.tasks[i].task_id, rescue.tasks[i].node ? rescue.tasks[i].node : "(none)",
+                           rescue.lease);
+        queue_rescued_free(rescue.tasks, rescue.n);
 }
 
 void daemon_fleet_close(struct jada_ctx *ctx)

@@ -62,7 +62,7 @@ static void daemon_launch(struct jada_ctx *ctx)
                 struct queue_task *task = NULL;
                 /* A project with isolation = none runs one session at a time. */
                 _cleanup_free_ const char **busy = sessions_busy_projects(ctx->sessions);
-                int r = fleet ? store_begin_claim(ctx->db) : 0;
+                int r = fleet ? store_begin(ctx->db) : 0;
 
                 if (r < 0) {
                         daemon_db_failed(ctx, r, "claiming a task");
@@ -348,6 +348,8 @@ static void poll_job(void *userdata)
         log_debug("poll #%" PRIu64, ctx->polls);
 
         sessions_retry_unrecorded(ctx->sessions);
+        if (ctx->node)
+                daemon_fleet_rescue(ctx);
 
         /* A fleet's leader alone prunes the shared queue. */
         if ((ctx->last_prune_monotonic == 0 || now_mono - ctx->last_prune_monotonic >= PRUNE_INTERVAL_USEC) &&
@@ -549,6 +551,11 @@ static void on_node_load(struct node *node, unsigned *sessions, char *task_ids, 
         }
 }
 
+static void on_node_lost(struct node *node, void *userdata)
+{
+        daemon_poll_soon(userdata);
+}
+
 static void on_node_health(struct node *node, void *userdata)
 {
         daemon_publish(userdata);
@@ -564,7 +571,7 @@ static void daemon_node_start(struct jada_ctx *ctx)
                 return;
         r = node_start(ctx->event, ctx->config, &ctx->health,
                        &(struct node_callbacks){ .leader = on_node_leader, .load = on_node_load,
-                                                 .health_changed = on_node_health, .userdata = ctx },
+                                                 .lost = on_node_lost, .health_changed = on_node_health, .userdata = ctx },
                        &ctx->node);
         if (r < 0)
                 health_set_problem(&ctx->health, PROBLEM_FLEET_DATABASE, "cannot join the fleet: %s", strerror(-r));

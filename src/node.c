@@ -135,6 +135,9 @@ static void on_lost_nodes(struct pg *pg, const PGresult *res, const char *error,
         if (!res)
                 return;
         n = PQntuples(res);
+        int64_t stranded = 0;
+        for (int i = 0; i < n; i++)
+                stranded += pg_value_int64(res, i, 3);
         for (int i = 0; i < n && used < sizeof text - 1; i++) {
                 int w = snprintf(text + used, sizeof text - used, "%snode %s (%s) missed its heartbeat for %" PRId64 " s",
                                  i ? "; " : "", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
@@ -147,6 +150,9 @@ static void on_lost_nodes(struct pg *pg, const PGresult *res, const char *error,
                 node_problem(node, PROBLEM_NODE_LOST, "%s", text);
         else
                 node_problem_clear(node, PROBLEM_NODE_LOST);
+        /* Their tasks wait for a rescue: not until the next poll. */
+        if (stranded > 0 && node_judges(node) && node->callbacks.lost)
+                node->callbacks.lost(node, node->callbacks.userdata);
 }
 
 static void on_lead_try(struct pg *pg, const PGresult *res, const char *error, void *userdata)
@@ -248,7 +254,8 @@ static void beat(struct node *node)
                      "AND a.pid <> pg_backend_pid()",
                      1, params, on_write_done);
         query_or_log(node,
-                     "SELECT name, host, " NOW_SQL " - heartbeat_at FROM nodes "
+                     "SELECT name, host, " NOW_SQL " - heartbeat_at, "
+                     "(SELECT count(*) FROM tasks WHERE state = 'running' AND claimed_by = nodes.name) FROM nodes "
                      "WHERE stopped_at IS NULL AND heartbeat_at < " NOW_SQL " - $1::bigint ORDER BY name",
                      1, params, on_lost_nodes);
 }
@@ -502,6 +509,14 @@ bool node_leads(const struct node *node)
 {
         return node && node->leads && node->phase == PHASE_READY &&
                now_monotonic_usec() - node->beat_ok_monotonic < node->config->database.lease;
+}
+
+bool node_judges(const struct node *node)
+{
+        uint64_t now = now_monotonic_usec();
+
+        return node_ready(node) && now - node->ready_monotonic >= node->config->database.lease &&
+               now - node->beat_ok_monotonic < node->config->database.lease;
 }
 
 bool node_ready(const struct node *node)

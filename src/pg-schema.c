@@ -166,6 +166,9 @@ static const char *const migrations[] = {
         "  sessions bigint NOT NULL DEFAULT 0,"
         "  running text NOT NULL DEFAULT ''"  /* the ids of the tasks its sessions run */
         ");",
+        /* 2: which node stored a conversation (the one that has it on disk
+         * need not write it back). */
+        "ALTER TABLE conversations ADD COLUMN node text;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

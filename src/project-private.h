@@ -22,6 +22,12 @@ enum op_step {
         S_ANCESTOR,             /* ... and is it no more than its base? */
         S_PRUNED_NEW,
         S_ADDED,
+        F_LISTED,               /* a fleet's prepare: is the branch on the push remote? */
+        F_FETCHED,
+        F_LOCAL,                /* ... is it here too? */
+        F_BEHIND,               /* ... is ours behind the fetched one? */
+        F_AHEAD,                /* ... or ahead of it? */
+        F_FORWARDED,            /* ours moved up to the fetched one */
         C_HEAD,                 /* the commit sequence */
         C_ADD,
         C_DIFF,

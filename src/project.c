@@ -471,9 +471,107 @@ static void prepare_step(struct project_op *op, struct job_result *res)
         }
 }
 
+/* ---- a fleet's prepare: the branch the last node pushed -------------------
+ *
+ * The task's last session may have run on another machine, which pushed the
+ * branch to the project's push remote (the config requires one on a fleet).
+ * Before the usual prepare: fetch it into refs/jada/fetched/BRANCH, then
+ * make the local branch (and its worktree, if this node has one) the
+ * fetched one when ours is behind it or missing; ours ahead of it (its push
+ * failed) stays; both moved on is for a person. */
+
+/* The usual prepare, from its first step. */
+static void prepare_from_start(struct project_op *op)
+{
+        op->step = S_START;
+        prepare_step(op, NULL);
+}
+
+static bool fetch_step(struct project_op *op, struct job_result *res)
+{
+        _cleanup_free_ char *remote_ref = xasprintf("refs/heads/%s", op->branch);
+        _cleanup_free_ char *fetched = xasprintf("refs/jada/fetched/%s", op->branch), *refspec = NULL;
+
+        switch (op->step) {
+        case F_LISTED:
+                if (res->status == 2) {         /* not there: no session pushed it yet */
+                        prepare_from_start(op);
+                        return true;
+                }
+                if (res->status != 0) {
+                        project_op_finish(op, PROJECT_RETRY, "project %s: cannot reach the push remote %s: %s",
+                                          op->name, op->push, project_job_why(res));
+                        return true;
+                }
+                refspec = xasprintf("+%s:%s", remote_ref, fetched);
+                GIT(op, op->path, F_FETCHED, "fetch", "-q", "--no-tags", "--", op->push, refspec);
+                return true;
+        case F_FETCHED:
+                if (res->status != 0) {
+                        project_op_finish(op, PROJECT_RETRY, "project %s: cannot fetch %s from %s: %s", op->name,
+                                          op->branch, op->push, project_job_why(res));
+                        return true;
+                }
+                GIT(op, op->path, F_LOCAL, "rev-parse", "--verify", "-q", remote_ref);
+                return true;
+        case F_LOCAL:
+                if (res->status == 1) {
+                        op_log(op, LOG_INFO, "task %lld: branch %s fetched from %s (the last session ran on "
+                               "another node)", (long long)op->task_id, op->branch, op->push);
+                        GIT(op, op->path, F_FORWARDED, "branch", "--", op->branch, fetched);
+                } else if (res->status == 0)
+                        GIT(op, op->path, F_BEHIND, "merge-base", "--is-ancestor", remote_ref, fetched);
+                else
+                        project_op_finish(op, PROJECT_RETRY, "project %s: git rev-parse: %s", op->name,
+                                          project_job_why(res));
+                return true;
+        case F_BEHIND:
+                if (res->status == 1) {
+                        GIT(op, op->path, F_AHEAD, "merge-base", "--is-ancestor", fetched, remote_ref);
+                        return true;
+                }
+                if (res->status != 0) {
+                        project_op_finish(op, PROJECT_RETRY, "project %s: git merge-base: %s", op->name,
+                                          project_job_why(res));
+                        return true;
+                }
+                /* Behind (or even): moved up, in the worktree if there is one. */
+                if (project_has_git_file(op->worktree))
+                        GIT(op, op->worktree, F_FORWARDED, "merge", "--ff-only", "-q", fetched);
+                else
+                        GIT(op, op->path, F_FORWARDED, "update-ref", remote_ref, fetched);
+                return true;
+        case F_AHEAD:
+                if (res->status == 0)           /* ours has more: its push failed, the next one sends it */
+                        prepare_from_start(op);
+                else if (res->status == 1)
+                        project_op_finish(op, PROJECT_NEEDS_YOU,
+                                          "project %s: branch %s here and on %s have both moved on (two nodes "
+                                          "worked on the task): merge them on %s, then reply", op->name,
+                                          op->branch, op->push, op->push);
+                else
+                        project_op_finish(op, PROJECT_RETRY, "project %s: git merge-base: %s", op->name,
+                                          project_job_why(res));
+                return true;
+        case F_FORWARDED:
+                if (res->status != 0)
+                        project_op_finish(op, PROJECT_NEEDS_YOU,
+                                          "project %s: cannot bring branch %s up to the one fetched from %s (%s): "
+                                          "look at %s, then reply", op->name, op->branch, op->push,
+                                          project_job_why(res), op->worktree);
+                else
+                        prepare_from_start(op);
+                return true;
+        default:
+                return false;
+        }
+}
+
 static void op_step(struct project_op *op, struct job_result *res)
 {
         if (commit_step(op, res))
+                return;
+        if (op->kind == OP_PREPARE && fetch_step(op, res))
                 return;
         if (op->kind == OP_PREPARE) {
                 prepare_step(op, res);
@@ -536,7 +634,11 @@ int project_prepare(sd_event *event, struct store *db, const struct jada_config 
         *ret = op;
         if (project_check_path(p, &why_not) < 0)
                 project_op_finish(op, PROJECT_RETRY, "%s", why_not);
-        else
+        else if (store_is_postgresql(db) && *p->push && t->branch) {
+                /* A fleet's task that ran before, maybe elsewhere. */
+                _cleanup_free_ char *ref = xasprintf("refs/heads/%s", op->branch);
+                GIT(op, op->path, F_LISTED, "ls-remote", "--exit-code", "-q", "--", op->push, ref);
+        } else
                 prepare_step(op, NULL);
         return 0;
 }

@@ -275,7 +275,7 @@ int queue_claim(struct store *db, int64_t now, const char *const *busy_projects,
         struct store_stmt *st;
         int r, rc;
 
-        r = store_begin_claim(db);
+        r = store_begin(db);
         if (r < 0)
                 return r;
         /* A task must not run on a broken premise: one of its after-tasks
@@ -293,7 +293,7 @@ int queue_claim(struct store *db, int64_t now, const char *const *busy_projects,
         "AND NOT EXISTS (SELECT 1 FROM tasks p WHERE p.id = tasks.parent_id AND p.state = 'running') "
         if (store_is_postgresql(db))
                 /* PostgreSQL-only: the fleet's claim. It runs in the claim's
-                 * transaction (store_begin_claim, the daemon's launch), which
+                 * transaction (store_begin, the daemon's launch), which
                  * already makes claims one at a time; SKIP LOCKED also lets
                  * a claim pass a row another transaction holds, and the claim
                  * is marked with the node and a new generation (fencing). */

@@ -78,6 +78,9 @@ struct session_record {
         struct queue_change change;             /* strings point at the copies below */
         int64_t now;
         char *reason, *result, *error, *needs_you_reason, *uncounted;
+        /* A fleet's: the CLI's conversation file, packed (conversation.h). */
+        char *claude_id, *conversation;
+        size_t conversation_size;
 };
 
 /* The running sessions and what they need from the daemon. */

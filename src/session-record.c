@@ -6,6 +6,7 @@
 #include "session-private.h"
 #include "jada/budget.h"
 #include "jada/child.h"
+#include "jada/conversation.h"
 #include "jada/store.h"
 #include "jada/project.h"
 #include "jada/log.h"
@@ -26,6 +27,8 @@ void session_record_free(struct session_record *rec)
         free(rec->error);
         free(rec->needs_you_reason);
         free(rec->uncounted);
+        free(rec->claude_id);
+        free(rec->conversation);
         free(rec);
 }
 
@@ -33,6 +36,7 @@ struct record_tx {
         struct session_record *rec;
         enum task_state from;
         int transition;                 /* queue_transition's answer */
+        enum session_fence fence;
 };
 
 static int record_in_tx(struct store *db, void *userdata)
@@ -42,6 +46,13 @@ static int record_in_tx(struct store *db, void *userdata)
         int r;
 
         if (rec->row > 0) {
+                /* A fleet's node that was presumed lost writes nothing over
+                 * the node that took its task over. */
+                r = session_store_fence(db, rec->row, &tx->fence);
+                if (r < 0 && r != -ENOENT)
+                        return r;
+                if (tx->fence != SESSION_FENCE_OURS)
+                        return 0;
                 r = session_store_finish(db, rec->row, rec->now, &rec->end);
                 if (r < 0)
                         return r;
@@ -52,6 +63,12 @@ static int record_in_tx(struct store *db, void *userdata)
                 /* A task moved by hand, or deleted, meanwhile: the row is
                  * still recorded; the task is left as it is. */
                 if (r < 0 && r != -EPERM && r != -ENOENT)
+                        return r;
+        }
+        if (rec->conversation) {
+                r = conversation_store_save(db, rec->task_id, rec->claude_id, rec->conversation,
+                                            rec->conversation_size, rec->now);
+                if (r < 0)
                         return r;
         }
         return 0;
@@ -71,7 +88,17 @@ static int record_write(struct sessions *m, struct session_record *rec)
         r = store_transaction(m->db, record_in_tx, &tx);
         if (r < 0)
                 return r;
+        if (tx.fence == SESSION_FENCE_RESCUED)
+                log_warning("task %lld: session %lld ended (%s), but this node missed its heartbeat for longer "
+                            "than the lease and another node took the task over (its session is recorded as "
+                            "node_lost): this outcome is not recorded", (long long)rec->task_id,
+                            (long long)rec->row, rec->end.outcome);
+        else if (tx.fence == SESSION_FENCE_ENDED)
+                log_notice("task %lld: session %lld's end was recorded already", (long long)rec->task_id,
+                           (long long)rec->row);
         rec->row = 0;
+        if (tx.fence != SESSION_FENCE_OURS)
+                rec->transition = false;
         if (rec->transition) {
                 rec->transition = false;
                 if (tx.transition == -EPERM)
@@ -210,6 +237,24 @@ static void on_committed(enum project_verdict verdict, const char *reason, void 
         session_complete(s);
 }
 
+/* A fleet's next session of the task may run on another node: the CLI's
+ * conversation goes to the database with the outcome. */
+static void session_pack_conversation(struct session *s, struct session_record *rec)
+{
+        _cleanup_free_ char *config_dir = xasprintf("%s/home/.claude", s->m->config->daemon.state_dir);
+        _cleanup_free_ char *path = conversation_path(config_dir, s->work_dir, s->claude_id);
+        int r = conversation_pack(path, &rec->conversation, &rec->conversation_size);
+
+        if (r == -ENOENT)
+                return; /* the CLI never got so far */
+        if (r < 0) {
+                session_log(s, LOG_WARNING, "task %lld: its conversation (%s) cannot be stored for another node: %s",
+                            (long long)s->task->id, path, strerror(-r));
+                return;
+        }
+        rec->claude_id = xstrdup(s->claude_id);
+}
+
 void session_finish(struct session *s)
 {
         struct sessions *m = s->m;
@@ -329,6 +374,8 @@ void session_finish(struct session *s)
                                              .limit_reset = out.limit_reset };
         snprintf(s->result.limit_type, sizeof s->result.limit_type, "%s", out.limit_type ? out.limit_type : "");
         s->finished = rec;
+        if (store_is_postgresql(m->db) && s->claude_id[0] && !out.clear_session_id)
+                session_pack_conversation(s, rec);
 
         /* What the session left is committed before its outcome is
          * recorded: until then the task stays running, so no next session

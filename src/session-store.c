@@ -117,6 +117,53 @@ int session_store_close_orphans(struct store *db, int64_t now, session_orphan_fn
         return r < 0 ? r : store_changes(db);
 }
 
+int session_store_close_lost(struct store *db, int64_t task_id, const char *node, int64_t now, const char *error)
+{
+        struct store_stmt *st;
+        int r = store_prepare(db,
+                           "UPDATE sessions SET ended_at = ?2, outcome = 'node_lost', error = ?4 "
+                           "WHERE task_id = ?1 AND ended_at IS NULL AND (CAST(?3 AS TEXT) IS NULL OR node = ?3)",
+                           &st);
+
+        if (r < 0)
+                return r;
+        store_bind_int64(st, 1, task_id);
+        store_bind_int64(st, 2, now);
+        store_bind_text(st, 3, node);
+        store_bind_text(st, 4, error);
+        r = store_step_done(st);
+        return r < 0 ? r : store_changes(db);
+}
+
+int session_store_fence(struct store *db, int64_t session, enum session_fence *ret)
+{
+        _cleanup_stmt_ struct store_stmt *st = NULL;
+        int r, rc;
+
+        *ret = SESSION_FENCE_OURS;
+        if (!store_is_postgresql(db))
+                return 0;
+        /* PostgreSQL-only: the claim generation (a deleted task fences nothing). */
+        r = store_prepare(db,
+                          "SELECT s.ended_at IS NOT NULL, COALESCE(s.outcome, ''), "
+                          "       COALESCE(t.claim_generation <> s.claim_generation, false) "
+                          "FROM sessions s LEFT JOIN tasks t ON t.id = s.task_id WHERE s.id = ?1",
+                          &st);
+        if (r < 0)
+                return r;
+        store_bind_int64(st, 1, session);
+        rc = store_step(st);
+        if (rc == STORE_DONE)
+                return -ENOENT;
+        if (rc != STORE_ROW)
+                return rc;
+        if (strcmp(store_column_text(st, 1), "node_lost") == 0 || store_column_int64(st, 2))
+                *ret = SESSION_FENCE_RESCUED;
+        else if (store_column_int64(st, 0))
+                *ret = SESSION_FENCE_ENDED;
+        return 0;
+}
+
 int session_store_spent_since(struct store *db, int64_t since, int64_t *ret_sessions, double *ret_cost_usd)
 {
         _cleanup_stmt_ struct store_stmt *st = NULL;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "jada/session.h"
 #include "session-private.h"
+#include "jada/conversation.h"
 #include "jada/budget.h"
 #include "jada/store.h"
 #include "jada/queue.h"
@@ -411,6 +412,35 @@ static void on_prepared(enum project_verdict verdict, const char *reason, void *
                 m->callbacks.ended(&result, m->callbacks.userdata);
 }
 
+/* A fleet's resume: the conversation the last session left, from whichever
+ * node ran it, where this node's CLI looks for it. Without it the CLI says
+ * it has no such conversation, and the outcome starts a new one. */
+static void session_restore_conversation(struct session *s, const char *home)
+{
+        _cleanup_free_ char *config_dir = xasprintf("%s/.claude", home), *text = NULL, *node = NULL;
+        _cleanup_free_ char *path = conversation_path(config_dir, s->work_dir, s->claude_id);
+        int r = conversation_store_load(s->m->db, s->task->id, s->claude_id, &text, &node);
+
+        if (r == -ENOENT)
+                return;
+        if (r < 0) {
+                session_log(s, LOG_WARNING, "task %lld: cannot read its conversation from the database: %s",
+                            (long long)s->task->id, strerror(-r));
+                return;
+        }
+        /* Ours, and still here: the file may be newer than the row (a
+         * session whose end was not stored). */
+        if (strcmp(node, store_node(s->m->db)) == 0 && access(path, F_OK) == 0)
+                return;
+        r = conversation_unpack(text, path);
+        if (r < 0)
+                session_log(s, LOG_WARNING, "task %lld: cannot restore its conversation from node %s to %s: %s",
+                            (long long)s->task->id, node, path, strerror(-r));
+        else
+                session_log(s, LOG_INFO, "task %lld: its conversation from node %s is restored for the resume",
+                            (long long)s->task->id, node);
+}
+
 /* From the prompt to a supervised child. On failure the start is
  * recorded as not made; the caller frees the session. */
 static int session_spawn(struct session *s)
@@ -434,6 +464,8 @@ static int session_spawn(struct session *s)
                 r = log_error_errno(in_fd, "task %lld: cannot write its prompt file", (long long)task->id);
                 goto fail;
         }
+        if (s->resumed && store_is_postgresql(m->db))
+                session_restore_conversation(s, home);
         config_path = c->path ? realpath(c->path, NULL) : NULL;
         self_dir = realpath("/proc/self/exe", NULL);
         if (self_dir && strrchr(self_dir, '/'))

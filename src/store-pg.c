@@ -507,7 +507,6 @@ static const struct store_ops pg_ops = {
         .column_double = pq_column_double,
         .column_text = pq_column_text,
         .begin = pq_begin,
-        .begin_claim = pq_begin,
         .commit = pq_commit,
         .rollback = pq_rollback,
         .notify = pq_notify,

@@ -188,7 +188,6 @@ static const struct store_ops sqlite_ops = {
         .column_double = sq_column_double,
         .column_text = sq_column_text,
         .begin = sq_begin,
-        .begin_claim = sq_begin,
         .commit = sq_commit,
         .rollback = sq_rollback,
         .notify = sq_notify,

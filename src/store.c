@@ -234,7 +234,7 @@ int store_read_double(struct store_stmt *st, double *ret)
 /* Transactions nest: an inner begin and commit join the outer one (the
  * claim's, which holds the session's start), and an inner rollback dooms
  * it: the outer commit then rolls back and fails. */
-static int begin(struct store *store, bool claim)
+int store_begin(struct store *store)
 {
         int r;
 
@@ -242,22 +242,12 @@ static int begin(struct store *store, bool claim)
                 store->depth++;
                 return 0;
         }
-        r = claim ? store->ops->begin_claim(store) : store->ops->begin(store);
+        r = store->ops->begin(store);
         if (r == 0) {
                 store->depth = 1;
                 store->doomed = false;
         }
         return r;
-}
-
-int store_begin(struct store *store)
-{
-        return begin(store, false);
-}
-
-int store_begin_claim(struct store *store)
-{
-        return begin(store, true);
 }
 
 int store_commit(struct store *store)

@@ -82,6 +82,7 @@ void daemon_exit(struct jada_ctx *ctx);
 /* A fleet's store (daemon-fleet.c). */
 int daemon_fleet_open(struct jada_ctx *ctx);
 void daemon_fleet_close(struct jada_ctx *ctx);
+void daemon_fleet_rescue(struct jada_ctx *ctx);
 
 /* Whether the store may be used: always on SQLite; a fleet's once the
  * start-up's recovery is done. */

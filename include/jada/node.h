@@ -41,6 +41,8 @@ struct node_callbacks {
         /* For the heartbeat: the sessions this node runs and their task ids
          * as text ("3,17"). */
         void (*load)(struct node *node, unsigned *sessions, char *task_ids, size_t size, void *userdata);
+        /* Nodes past their lease hold running tasks: time for a rescue. */
+        void (*lost)(struct node *node, void *userdata);
         /* A health problem of the node's was set or cleared: publish it. */
         void (*health_changed)(struct node *node, void *userdata);
         void *userdata;
@@ -56,6 +58,11 @@ void node_set_config(struct node *node, const struct jada_config *config);
 bool node_leads(const struct node *node);
 /* Registered and heartbeating. */
 bool node_ready(const struct node *node);
+/* May declare other nodes lost: registered for a lease at least (after an
+ * outage every heartbeat is old, and the live nodes need a moment to say
+ * so), and its own heartbeat younger than a lease (a node that was paused
+ * does not judge before it has been heard again). */
+bool node_judges(const struct node *node);
 const char *node_name(const struct node *node);
 
 /* The fleet as the command line reads it (node-report.c). */

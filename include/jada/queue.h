@@ -162,6 +162,18 @@ int queue_note_session_start(struct store *db, int64_t id, const char *claude_se
  * how many tasks it moved, or a negative errno. */
 int queue_recover(struct store *db, int64_t now, const char *reason);
 
+/* A fleet's (PostgreSQL; on SQLite it finds none): the running tasks of
+ * nodes other than this store's whose heartbeat is older than the lease,
+ * that stopped, or that are gone from the fleet, queued again (waiting if
+ * their sub-tasks have not finished) with their Claude session id, in one
+ * transaction. *ret: which tasks, and whose they were (NULL: nobody's). */
+struct queue_rescued {
+        int64_t task_id;
+        char *node;
+};
+int queue_rescue_lost(struct store *db, int64_t now, uint64_t lease_seconds, struct queue_rescued **ret, size_t *n);
+void queue_rescued_free(struct queue_rescued *rescued, size_t n);
+
 /* Deletes done and cancelled tasks (and their events) last updated before
  * the given time. A parent and its sub-tasks go together, once all of them
  * can; a task another one that has not ended runs after stays. Returns how

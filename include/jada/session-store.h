@@ -43,6 +43,22 @@ int session_store_finish(struct store *db, int64_t session, int64_t now, const s
 typedef void (*session_orphan_fn)(int64_t pid, int64_t pid_start, void *userdata);
 int session_store_close_orphans(struct store *db, int64_t now, session_orphan_fn fn, void *userdata);
 
+/* A fleet's (PostgreSQL): the open sessions of a rescued task that ran on
+ * the lost node (NULL: on any), closed as "node_lost" with error. Within
+ * the rescue's transaction. Returns how many, or a negative errno. */
+int session_store_close_lost(struct store *db, int64_t task_id, const char *node, int64_t now, const char *error);
+
+/* Whether a session's end may still be written (fencing). On a fleet a
+ * node presumed lost may come back and find that another node closed its
+ * session as node_lost, and claimed the task again; on SQLite a session is
+ * always its daemon's. */
+enum session_fence {
+        SESSION_FENCE_OURS,             /* open, and its task's claim is the session's */
+        SESSION_FENCE_RESCUED,          /* closed as node_lost, or its task claimed again */
+        SESSION_FENCE_ENDED,            /* ended already (an earlier write of this end) */
+};
+int session_store_fence(struct store *db, int64_t session, enum session_fence *ret);
+
 /* What the budget counts since a time, in one query: the sessions that
  * count (not those marked uncounted), and the cost of all. Both 0 on error. */
 int session_store_spent_since(struct store *db, int64_t since, int64_t *ret_sessions, double *ret_cost_usd);

@@ -31,7 +31,6 @@ struct store_ops {
         double (*column_double)(struct store_stmt *st, int col);
         const char *(*column_text)(struct store_stmt *st, int col);
         int (*begin)(struct store *store);
-        int (*begin_claim)(struct store *store);
         int (*commit)(struct store *store);
         void (*rollback)(struct store *store);
         int (*notify)(struct store *store, const char *channel);

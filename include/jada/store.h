@@ -125,15 +125,13 @@ void store_finalizep(struct store_stmt **st);
 
 /* A write transaction: SQLite's BEGIN IMMEDIATE takes the write lock at
  * once, so that a transaction that reads then writes cannot fail half-way
- * on another writer. store_rollback does nothing outside a transaction.
+ * on another writer; on PostgreSQL every transaction takes the fleet's
+ * write lock (pg_advisory_xact_lock) for the same reason, and so that a
+ * claim's budget read and its session's row are exact across daemons.
+ * store_rollback does nothing outside a transaction.
  * Inside one, a begin and its commit join it, and a rollback makes the
  * outermost commit roll back and fail. */
 int store_begin(struct store *store);
-/* The transaction of a claim: on PostgreSQL it also takes the fleet's claim
- * lock (pg_advisory_xact_lock), so that the budget read and the session
- * row written in it are exact across daemons; on SQLite the one daemon's
- * write lock is that already. */
-int store_begin_claim(struct store *store);
 int store_commit(struct store *store);
 void store_rollback(struct store *store);
 

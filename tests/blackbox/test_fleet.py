@@ -12,8 +12,9 @@ import re
 import signal
 import time
 
-from harness import TIMEOUT, Daemon, TempStateTest
+from harness import TIMEOUT, Daemon, TempStateTest, read_fake_claude_log
 from pg import PostgresServer
+from test_projects import git, make_repo
 from test_sync import SHEET, FakeGoogle
 
 LEASE = 6                       # seconds; heartbeats every 2 s
@@ -122,7 +123,7 @@ class Fleet(FleetBase):
                                    > before, timeout=3 * HEARTBEAT + 2, step=0.2))
         # One migration for three nodes starting together.
         self.assertEqual(sum(self.nodes[n][0].log().count("migrated the fleet's schema") for n in "abc"), 1)
-        self.assertEqual(self.sql("SELECT version FROM jada_schema"), [("1",)])
+        self.assertEqual(self.sql("SELECT version FROM jada_schema"), [("2",)])
         # The human form names each node; status shows the fleet and is OK.
         r = self.cli("a", "nodes")
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -323,6 +324,18 @@ class Fleet(FleetBase):
         listed = self.cli("a", "task", "list", "--json")
         self.assertIn("added before the outage", listed.stdout)
 
+    def test_a_database_of_an_older_version_is_migrated(self):
+        d = self.start_node("a")
+        self.wait_alive("a", ["a"])
+        d.stop()
+        # Back to version 1 (before conversations had a node).
+        self.sql("ALTER TABLE conversations DROP COLUMN node; UPDATE jada_schema SET version = 1")
+        d = self.start_node("a")
+        self.assertTrue(wait_until(lambda: self.sql("SELECT version FROM jada_schema") == [("2",)]), d.log())
+        self.assertEqual(self.sql("SELECT count(*) FROM information_schema.columns "
+                                  "WHERE table_name = 'conversations' AND column_name = 'node'"), [("1",)])
+        self.wait_alive("a", ["a"])
+
     def test_a_schema_newer_than_the_binary_is_refused_loudly(self):
         self.sql("CREATE TABLE jada_schema (version integer NOT NULL); INSERT INTO jada_schema VALUES (99)")
         d = self.start_node("a")
@@ -359,6 +372,21 @@ class FleetConfig(TempStateTest):
         self.assertEqual(r.returncode, 78)
         r = self.check("[database]\nurl = postgresql://jada@db.example:5432/jada?sslmode=verify-full\n"
                        "node_name = worker-1.eu\nlease = 90s\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_check_config_asks_a_fleet_for_a_push_remote(self):
+        url = "[database]\nurl = postgresql://jada@db.example/jada\n"
+        site = make_repo(os.path.join(self.tmp, "site"))
+        r = self.check(url + f"[project site]\npath = {site}\n")
+        self.assertEqual(r.returncode, 78, r.stderr)
+        self.assertIn(":5: [project site] a fleet ([database] url) needs push = REMOTE", r.stderr)
+        r = self.check(url + f"[project site]\npath = {site}\nisolation = none\n")
+        self.assertEqual(r.returncode, 78, r.stderr)
+        self.assertIn("needs isolation = worktree and a push remote", r.stderr)
+        r = self.check(url + f"[project site]\npath = {site}\npush = origin\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # Without a fleet a project needs no remote.
+        r = self.check(f"[project site]\npath = {site}\n")
         self.assertEqual(r.returncode, 0, r.stderr)
 
     def test_nodes_without_a_fleet_or_a_server(self):
@@ -440,3 +468,172 @@ class FleetQueue(FleetBase):
         for n in "abc":
             st = json.loads(self.cli(n, "status", "--json").stdout)
             self.assertEqual(st["budget"]["sessions_today"], 50, st["budget"])
+
+
+class FleetRescueBase(FleetBase):
+
+    POLL = 5                    # seconds: the rescue must come within lease + poll
+
+    def setUp(self):
+        super().setUp()
+        self.scenarios = os.path.join(self.tmp, "scenarios")
+        os.makedirs(self.scenarios)
+        self.fake_log = os.path.join(self.tmp, "claude.log")
+        with open(os.path.join(self.scenarios, "default.json"), "w") as f:
+            json.dump({"stream": SAMPLES + "success.stream.jsonl"}, f)
+        self.env = {"FAKE_CLAUDE_SCENARIOS": self.scenarios, "FAKE_CLAUDE_LOG": self.fake_log,
+                    "ANTHROPIC_API_KEY": "sk-ant-test-0000-not-a-real-key"}
+
+    def scenario(self, n, **kw):
+        with open(os.path.join(self.scenarios, f"{n:03d}-s.json"), "w") as f:
+            json.dump(kw, f)
+
+    def start(self, name, conversations=False, extra=""):
+        env = dict(self.env, **({"FAKE_CLAUDE_CONVERSATIONS": "1"} if conversations else {}))
+        return self.start_node(name, f"[daemon]\npoll_interval = {self.POLL}s\n"
+                                     f"[claude]\ncommand = {FAKE}\nmax_turns = 3\n" + extra, env=env)
+
+    def lose(self, daemon, record):
+        """The machine is lost: the daemon and its claude, at once."""
+        os.killpg(record["pgid"], signal.SIGKILL)
+        daemon.proc.kill()
+        daemon.proc.wait(TIMEOUT)
+
+    def invocations(self):
+        return read_fake_claude_log(self.fake_log)
+
+    def sessions(self):
+        return self.sql("SELECT id, node, outcome, claude_session_id FROM sessions ORDER BY id")
+
+
+class FleetRescue(FleetRescueBase):
+    """A node lost mid-session: another node rescues its task after the lease
+    (its session recorded as node_lost) and resumes it with the conversation
+    stored in the database; a node that was only paused records nothing over
+    the rescuer's work."""
+
+    def test_kill9_mid_session_rescued_and_resumed_with_its_conversation(self):
+        self.scenario(1, stream=SAMPLES + "max_turns.stream.jsonl")
+        self.scenario(2, stream=SAMPLES + "success.stream.jsonl", hang_after=1)
+        a = self.start("a", conversations=True)
+        self.wait_alive("a", ["a"])
+        r = self.cli("a", "task", "add", "a task that outlives its node")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # Session 1 hits the turn limit; session 2 resumes it on a and hangs.
+        self.assertTrue(wait_until(lambda: len(self.invocations()) == 2), self.invocations())
+        first, second = self.invocations()
+        self.assertTrue(second["resumed"])
+        self.assertEqual(second["session_id"], first["session_id"])
+        self.assertEqual(len(second["conversation"]), 1)
+        # Session 1's conversation is in the database, from node a.
+        stored = self.sql("SELECT claude_session_id, node, bytes > 0 FROM conversations")
+        self.assertEqual(stored, [(first["session_id"], "a", "t")])
+
+        self.lose(a, second)
+        killed = time.monotonic()
+        b = self.start("b", conversations=True)
+
+        # b takes the task over: within the lease (and b's own first lease,
+        # before which it judges nobody) plus a poll.
+        third = wait_until(lambda: len(self.invocations()) >= 3 and self.invocations()[2],
+                           timeout=2 * LEASE + self.POLL + TIMEOUT)
+        self.assertTrue(third, b.log())
+        rescued_after = time.monotonic() - killed
+        self.assertIn("task 1 rescued from node a", b.log())
+        self.assertIn("its conversation from node a is restored for the resume", b.log())
+        # It resumes the same conversation, with what session 1 left in it
+        # (session 2's part died with a's disk), in b's own work dir.
+        self.assertTrue(third["resumed"])
+        self.assertEqual(third["session_id"], first["session_id"])
+        self.assertEqual([line["prompt"] for line in third["conversation"]], ["a task that outlives its node"])
+        self.assertTrue(third["cwd"].startswith(os.path.join(self.tmp, "b")), third["cwd"])
+
+        self.assertTrue(wait_until(lambda: self.sql("SELECT state FROM tasks") == [("done",)]),
+                        self.sql("SELECT state FROM tasks"))
+        rows = self.sessions()
+        self.assertEqual([(n, o) for _, n, o, _ in rows], [("a", "max_turns"), ("a", "node_lost"), ("b", "done")])
+        events = [e for (e,) in self.sql("SELECT reason FROM task_events ORDER BY id")]
+        self.assertEqual(sum(e.startswith("rescued: node a missed its heartbeat") for e in events), 1, events)
+        # The conversation stored now is b's, with all three runs' lines.
+        self.assertEqual(self.sql("SELECT node FROM conversations"), [("b",)])
+        print(f"\n  rescued and resumed {rescued_after:.1f} s after the kill (lease {LEASE} s, "
+              f"poll {self.POLL} s, b started then)", end=" ")
+
+    def test_sigstop_past_the_lease_is_fenced_and_nothing_is_recorded_twice(self):
+        # Session 1 on a takes about 16 s (9 lines, 2 s apart).
+        self.scenario(1, stream=SAMPLES + "success.stream.jsonl", line_delay=2)
+        a = self.start("a")
+        self.wait_alive("a", ["a"])
+        r = self.cli("a", "task", "add", "a task whose node pauses")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(wait_until(lambda: len(self.invocations()) == 1), self.invocations())
+        a.signal(signal.SIGSTOP)
+        try:
+            b = self.start("b")
+            # b rescues it and runs it to the end.
+            self.assertTrue(wait_until(lambda: self.sql("SELECT state FROM tasks") == [("done",)],
+                                       timeout=2 * LEASE + self.POLL + TIMEOUT), b.log())
+            self.assertIn("task 1 rescued from node a", b.log())
+            # a's claude has ended meanwhile (it was not paused).
+            self.assertTrue(wait_until(lambda: not os.path.exists(f"/proc/{self.invocations()[0]['pid']}/cmdline")
+                                       or open(f"/proc/{self.invocations()[0]['pid']}/stat").read().split()[2] == "Z",
+                                       timeout=30))
+        finally:
+            a.signal(signal.SIGCONT)
+        # a wakes, finds its connections ended, reconnects, and its outcome
+        # is refused: it says so, and writes nothing.
+        self.assertTrue(wait_until(lambda: "this outcome is not recorded" in a.log(), timeout=LEASE + TIMEOUT),
+                        a.log())
+        time.sleep(2 * HEARTBEAT)
+        rows = self.sessions()
+        self.assertEqual([(n, o) for _, n, o, _ in rows], [("a", "node_lost"), ("b", "done")], rows)
+        self.assertEqual(self.sql("SELECT state, claimed_by FROM tasks"), [("done", "b")])
+        moves = self.sql("SELECT old_state, new_state FROM task_events ORDER BY id")
+        self.assertEqual(moves, [("", "queued"), ("queued", "running"), ("running", "queued"),
+                                 ("queued", "running"), ("running", "done")], moves)
+        self.assertEqual(len(self.invocations()), 2)
+        # Both nodes are alive again, and a runs on.
+        self.wait_alive("b", ["a", "b"])
+        self.assertIsNone(a.proc.poll())
+
+
+class FleetProject(FleetRescueBase):
+    """A project's task moves between nodes with its branch: each node has
+    its own clone, and the push remote carries the branch."""
+
+    def test_the_next_node_fetches_the_branch_and_goes_on_from_it(self):
+        bare = os.path.join(self.tmp, "remote.git")
+        origin = make_repo(os.path.join(self.tmp, "origin"))
+        git(self.tmp, "clone", "-q", "--bare", origin, bare)
+        for n in "ab":
+            git(self.tmp, "clone", "-q", bare, os.path.join(self.tmp, f"{n}-site"))
+        self.scenario(1, stream=SAMPLES + "max_turns.stream.jsonl", write_files={"from-a.txt": "a's work\n"})
+        self.scenario(2, stream=SAMPLES + "success.stream.jsonl", hang_after=1)
+        self.scenario(3, stream=SAMPLES + "success.stream.jsonl", read_files=["from-a.txt"],
+                      write_files={"from-b.txt": "b's work\n"})
+        project = lambda n: f"[project site]\npath = {self.tmp}/{n}-site\npush = origin\n"
+        a = self.start("a", conversations=True, extra=project("a"))
+        self.wait_alive("a", ["a"])
+        r = self.cli("a", "task", "add", "--project", "site", "work on the site")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # Session 1 on a leaves a file, committed and pushed; session 2 hangs.
+        self.assertTrue(wait_until(lambda: len(self.invocations()) == 2),
+                        (a.log(), self.sql("SELECT * FROM task_events"), self.sql("SELECT * FROM tasks")))
+        self.assertIn("pushed jada/task-1 to origin", a.log())
+        self.assertEqual(git(bare, "show", "jada/task-1:from-a.txt"), "a's work\n")
+        self.lose(a, self.invocations()[1])
+        b = self.start("b", conversations=True, extra=project("b"))
+        # b fetches the branch into its own clone, and resumes in a worktree of it.
+        third = wait_until(lambda: len(self.invocations()) >= 3 and self.invocations()[2],
+                           timeout=2 * LEASE + self.POLL + TIMEOUT)
+        self.assertTrue(third, b.log())
+        self.assertIn("branch jada/task-1 fetched from origin", b.log())
+        self.assertTrue(third["resumed"])
+        self.assertEqual(third["read"], {"from-a.txt": "a's work\n"})
+        self.assertTrue(third["cwd"].startswith(os.path.join(self.tmp, "b")), third["cwd"])
+        self.assertTrue(wait_until(lambda: self.sql("SELECT state FROM tasks") == [("done",)]),
+                        self.sql("SELECT state FROM tasks"))
+        # And b pushed its own work on top of a's.
+        self.assertTrue(wait_until(lambda: git(bare, "show", "jada/task-1:from-b.txt", check=False) == "b's work\n"),
+                        b.log())
+        self.assertEqual(git(bare, "show", "jada/task-1:from-a.txt"), "a's work\n")
