@@ -207,11 +207,10 @@ deps-deb:
 bench: deps-check
 	$(MAKE) jada-agent $(BUILD)/bench/stream $(BUILD)/bench/claims
 	$(BUILD)/bench/stream
-	$(BUILD)/bench/claims
 	python3 bench/core.py --bin ./jada-agent
 	python3 bench/project.py --bin ./jada-agent
 	python3 bench/web.py --bin ./jada-agent
-	python3 bench/fleet.py --bin ./jada-agent
+	python3 bench/fleet.py --bin ./jada-agent --claims $(BUILD)/bench/claims
 	@if [ "$$(id -u)" -eq 0 ]; then \
 		python3 bench/subtasks.py --bin ./jada-agent --cli $$(tools/install-claude-cli build/claude-cli); \
 	else echo "bench/subtasks.py: needs root (a private network namespace); not run"; fi

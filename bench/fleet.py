@@ -4,10 +4,11 @@
 (tests/lib/pg.py): each daemon's private memory (RssAnon) and CPU idle
 without [database] url and as a node of a fleet of 3 (connected,
 heartbeating); how long the leader's lock takes to pass on after kill -9;
-how long the nodes take to be back after the server returns. Prints
-figures; asserts nothing.
+how long the nodes take to be back after the server returns; and with
+--claims, claims/s and latency from one queue with 1 and 3 claiming nodes,
+beside SQLite's (bench/claims.c). Prints figures; asserts nothing.
 
-usage: bench/fleet.py [--bin ./jada-agent] [--idle 30]"""
+usage: bench/fleet.py [--bin ./jada-agent] [--idle 30] [--claims build/bench/claims]"""
 
 import argparse
 import os
@@ -74,6 +75,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default="./jada-agent")
     ap.add_argument("--idle", type=float, default=30, help="seconds of idle measured")
+    ap.add_argument("--claims", help="bench/claims.c's binary: claims on PostgreSQL beside SQLite")
     args = ap.parse_args()
     binary = os.path.abspath(args.bin)
     tmp = tempfile.mkdtemp(prefix="jada-bench-fleet-")
@@ -81,6 +83,11 @@ def main():
     try:
         with PostgresServer() as pg:
             url = pg.url()
+            if args.claims:
+                # Side by side, in one run: SQLite, then 1 and 3 nodes.
+                subprocess.run([args.claims], check=True)
+                for nodes in (1, 3):
+                    subprocess.run([args.claims, pg.createdb(f"claims_{nodes}"), str(nodes)], check=True)
             alone = [start(binary, tmp, f"alone-{i}") for i in range(3)]
             procs += alone
             time.sleep(2)

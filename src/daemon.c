@@ -81,16 +81,17 @@ static void daemon_launch(struct jada_ctx *ctx)
                         store_rollback(ctx->db);
                         break;
                 }
+                int64_t task_id = task->id;
                 r = sessions_start(ctx->sessions, task);
                 if (fleet) {
                         int c = store_commit(ctx->db);
                         if (c < 0) {
                                 /* Not claimed after all: a session that
                                  * started must not run on (its task is
-                                 * queued for anyone). */
+                                 * queued for anyone, and it has no row). */
                                 log_error_errno(c, "cannot commit a claim");
                                 daemon_db_failed(ctx, c, "claiming a task");
-                                sessions_check_cancelled(ctx->sessions);
+                                sessions_discard(ctx->sessions, task_id);
                                 break;
                         }
                 }

@@ -94,13 +94,21 @@ int queue_note(struct store *db, int64_t id, const char *reason, int64_t now)
 int queue_worktrees(struct store *db, bool ended_only, struct queue_task **ret, size_t *n)
 {
         _cleanup_stmt_ struct store_stmt *st = NULL;
+        /* PostgreSQL-only: a fleet's task is the worktree of the node that
+         * claimed it last (another node's worktree of it is that node's
+         * leftover: its commit, push and on_done are not for the task). */
+        bool fleet = store_is_postgresql(db);
         int r = store_prepare(db,
-                           "SELECT " TASK_COLUMNS " FROM tasks WHERE worktree IS NOT NULL "
-                           "AND (?1 = 0 OR state IN ('done', 'cancelled')) ORDER BY id",
+                           fleet ? "SELECT " TASK_COLUMNS " FROM tasks WHERE worktree IS NOT NULL "
+                                   "AND (?1 = 0 OR state IN ('done', 'cancelled')) AND claimed_by = ?2 ORDER BY id"
+                                 : "SELECT " TASK_COLUMNS " FROM tasks WHERE worktree IS NOT NULL "
+                                   "AND (?1 = 0 OR state IN ('done', 'cancelled')) ORDER BY id",
                            &st);
 
         if (r < 0)
                 return r;
         store_bind_int64(st, 1, ended_only);
+        if (fleet)
+                store_bind_text(st, 2, store_node(db));
         return queue_read_tasks(db, st, ret, n);
 }

@@ -27,6 +27,7 @@ struct session {
         struct store_job *finish_job;           /* its end, waiting for the store's fiber */
         char claude_id[SD_ID128_UUID_STRING_MAX];
         bool resumed;
+        bool discarded;                         /* the db never learnt of it: nothing to record */
 
         pid_t pid;                              /* also the process group id */
         int out_fd, err_fd, exec_fd;            /* exec_fd: errno from a failed exec */

@@ -272,7 +272,33 @@ static int on_stderr(sd_event_source *src, int fd, uint32_t revents, void *userd
 
 static void finish_job(void *userdata)
 {
-        session_finish(userdata);
+        struct session *s = userdata;
+
+        if (s->discarded) {
+                struct sessions *m = s->m;
+                session_free(s);
+                sessions_changed(m);
+                return;
+        }
+        session_finish(s);
+}
+
+void sessions_discard(struct sessions *m, int64_t task_id)
+{
+        for (struct session *s = m->list; s; s = s->next) {
+                if (s->task->id != task_id || s->discarded)
+                        continue;
+                session_log(s, LOG_WARNING, "task %lld: its claim was not committed: the session just started "
+                            "is killed and forgotten (the task is still queued)", (long long)task_id);
+                s->discarded = true;
+                if (s->pid > 0 && !s->exited)
+                        kill_group(s, SIGKILL);         /* on_child frees it */
+                else if (s->pid == 0) {
+                        session_free(s);                /* still preparing: cancels that */
+                        sessions_changed(m);
+                }
+                return;
+        }
 }
 
 static int on_child(sd_event_source *src, const siginfo_t *si, void *userdata)

@@ -221,5 +221,6 @@ double queue_cost_cap(const struct queue_task *task, double default_usd);
 /* An event that changes no state: a warning the task's history must keep
  * (a failed push, on_done's exit). */
 int queue_note(struct store *db, int64_t id, const char *reason, int64_t now);
-/* Tasks whose worktree is there; ended_only: only done and cancelled ones. */
+/* Tasks whose worktree is there; ended_only: only done and cancelled ones.
+ * On a fleet, only those this node claimed last. */
 int queue_worktrees(struct store *db, bool ended_only, struct queue_task **ret, size_t *n);

@@ -99,6 +99,10 @@ int sessions_start(struct sessions *sessions, struct queue_task *task);
 void sessions_stop_all(struct sessions *sessions, enum session_stop why);
 /* Stops the sessions whose task was cancelled by hand. */
 void sessions_check_cancelled(struct sessions *sessions);
+/* A fleet's claim that could not be committed: the db has neither the
+ * claim nor the session's row, so the session started in it is killed
+ * at once (or its preparation cancelled) and nothing is recorded for it. */
+void sessions_discard(struct sessions *sessions, int64_t task_id);
 
 /* At start-up: kills what a dead daemon's sessions left running and closes
  * their rows. */

@@ -596,6 +596,39 @@ class FleetRescue(FleetRescueBase):
         self.wait_alive("b", ["a", "b"])
         self.assertIsNone(a.proc.poll())
 
+    def test_a_claim_whose_commit_fails_leaves_no_session_running(self):
+        # A session left to run would take some 40 s.
+        with open(os.path.join(self.scenarios, "default.json"), "w") as f:
+            json.dump({"stream": SAMPLES + "success.stream.jsonl", "line_delay": 5}, f)
+        a = self.start("a")
+        self.wait_alive("a", ["a"])
+        # A real fault: a deferred trigger on the session's row ends the
+        # first claim's connection in its COMMIT, so that the claim fails
+        # and the daemon cannot even read the task back (a sequence counts:
+        # it is not rolled back with the transaction).
+        self.sql("CREATE SEQUENCE commits_seen; "
+                 "CREATE FUNCTION fail_first() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                 "IF nextval('commits_seen') = 1 THEN PERFORM pg_terminate_backend(pg_backend_pid()); "
+                 "PERFORM pg_sleep(5); END IF; "
+                 "RETURN NULL; END $$; "
+                 "CREATE CONSTRAINT TRIGGER fail_first AFTER INSERT ON sessions DEFERRABLE INITIALLY DEFERRED "
+                 "FOR EACH ROW EXECUTE FUNCTION fail_first()")
+        r = self.cli("a", "task", "add", "claimed twice, run once")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(wait_until(lambda: "its claim was not committed" in a.log()), a.log())
+        # Killed by now, it cannot take this quick one; the next session does.
+        self.scenario(1, stream=SAMPLES + "success.stream.jsonl")
+        # Killed (often before the fake could log its start), not left
+        # running on a task the database calls queued.
+        pid = int(re.search(r"task 1: session started \(new conversation \S+, pid (\d+)", a.log()).group(1))
+        self.assertTrue(wait_until(lambda: not os.path.exists(f"/proc/{pid}")), a.log())
+        # The next claim commits, and the task runs once, to the end.
+        self.assertTrue(wait_until(lambda: self.sql("SELECT state FROM tasks") == [("done",)],
+                                   timeout=self.POLL + TIMEOUT), a.log())
+        self.assertEqual([(n, o) for _, n, o, _ in self.sessions()], [("a", "done")])
+        self.assertEqual(self.sql("SELECT count(*) FROM task_events WHERE reason = 'claimed'"), [("1",)])
+        self.assertEqual(a.log().count("task 1: session started"), 2, a.log())
+
 
 class FleetProject(FleetRescueBase):
     """A project's task moves between nodes with its branch: each node has
@@ -611,7 +644,8 @@ class FleetProject(FleetRescueBase):
         self.scenario(2, stream=SAMPLES + "success.stream.jsonl", hang_after=1)
         self.scenario(3, stream=SAMPLES + "success.stream.jsonl", read_files=["from-a.txt"],
                       write_files={"from-b.txt": "b's work\n"})
-        project = lambda n: f"[project site]\npath = {self.tmp}/{n}-site\npush = origin\n"
+        project = lambda n: (f"[project site]\npath = {self.tmp}/{n}-site\npush = origin\n"
+                             f"on_done = echo $JADA_TASK_ID >> {self.tmp}/on-done-{n}\n")
         a = self.start("a", conversations=True, extra=project("a"))
         self.wait_alive("a", ["a"])
         r = self.cli("a", "task", "add", "--project", "site", "work on the site")
@@ -637,3 +671,12 @@ class FleetProject(FleetRescueBase):
         self.assertTrue(wait_until(lambda: git(bare, "show", "jada/task-1:from-b.txt", check=False) == "b's work\n"),
                         b.log())
         self.assertEqual(git(bare, "show", "jada/task-1:from-a.txt"), "a's work\n")
+        # on_done runs once, on the node that finished the task; a, back,
+        # leaves its own old worktree of it alone.
+        self.assertTrue(wait_until(lambda: os.path.exists(f"{self.tmp}/on-done-b")), b.log())
+        a = self.start("a", conversations=True, extra=project("a"))
+        self.wait_alive("b", ["a", "b"])
+        time.sleep(2 * self.POLL)
+        self.assertFalse(os.path.exists(f"{self.tmp}/on-done-a"), a.log())
+        with open(f"{self.tmp}/on-done-b") as f:
+            self.assertEqual(f.read(), "1\n")
