@@ -21,10 +21,6 @@ BIN = os.environ.get("JADA_BIN", "./jada-agent")
 WRAP = shlex.split(os.environ.get("JADA_TEST_WRAPPER", ""))
 VALGRIND_REPORT = re.compile(r"^==\d+== ", re.M)
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-# tests/run.py --postgresql: the suite once more with every daemon and
-# command on a fleet's database, one of this server's per test (pg.py).
-POSTGRESQL = None
-_databases = iter(range(1, 1 << 30))
 
 # Every wait in the tests is bounded; this is the ceiling, generous for ASan.
 TIMEOUT = float(os.environ.get("JADA_TEST_TIMEOUT", "20"))
@@ -294,11 +290,6 @@ class TempStateTest(unittest.TestCase):
 
     def write_config(self, text="", path=None):
         path = path or self.config
-        if POSTGRESQL is not None and "[database]" not in text:
-            # A fleet of one: the test's own database, a short lease.
-            if not getattr(self, "database_url", None):
-                self.database_url = POSTGRESQL.createdb(f"suite_{next(_databases)}")
-            text += f"\n[database]\nurl = {self.database_url}\nnode_name = {self.id().split('.')[-1][:48]}\n"
         with open(path, "w") as f:
             f.write(f"[daemon]\nstate_dir = {self.state}\n" + text)
         return path
