@@ -12,17 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *hhmm(char *buf, size_t size, int64_t t)
-{
-        struct tm tm;
-        time_t tt = (time_t)t;
-
-        if (t <= 0 || !gmtime_r(&tt, &tm))
-                return "an unknown time";
-        strftime(buf, size, "%Y-%m-%d %H:%M UTC", &tm);
-        return buf;
-}
-
+/* The problem that says the daemon is parked, and when it goes on. */
 static void save(struct jada_ctx *ctx)
 {
         int r = usage_save(ctx->db, &ctx->usage);
@@ -35,17 +25,9 @@ static void save(struct jada_ctx *ctx)
 /* The problem that says the daemon is parked, and when it goes on. */
 static void set_parked_problem(struct jada_ctx *ctx)
 {
-        const struct usage_state *u = &ctx->usage;
-        char reset[40], until[40];
+        char text[256];
 
-        if (u->park_reset > 0)
-                health_set_problem(&ctx->health, PROBLEM_USAGE_LIMIT, "Parked: %s usage limit, resets %s; sessions "
-                                   "start again at %s", usage_limit_name(u->park_type),
-                                   hhmm(reset, sizeof reset, u->park_reset), hhmm(until, sizeof until, u->parked_until));
-        else
-                health_set_problem(&ctx->health, PROBLEM_USAGE_LIMIT, "Parked: %s usage limit, reset not reported; "
-                                   "sessions start again at %s", usage_limit_name(u->park_type),
-                                   hhmm(until, sizeof until, u->parked_until));
+        health_set_problem(&ctx->health, PROBLEM_USAGE_LIMIT, "%s", usage_park_text(&ctx->usage, text, sizeof text));
 }
 
 static void check_warning(struct jada_ctx *ctx, int64_t now)
@@ -58,7 +40,7 @@ static void check_warning(struct jada_ctx *ctx, int64_t now)
                 if (l->utilization >= 0)
                         snprintf(used, sizeof used, " (%.0f%% used)", usage_percent(l->utilization));
                 health_set_problem(&ctx->health, PROBLEM_USAGE_WARNING, "the %s usage limit is nearly used%s, "
-                                   "resets %s", usage_limit_name(l->type), used, hhmm(reset, sizeof reset, l->resets_at));
+                                   "resets %s", usage_limit_name(l->type), used, usage_time_text(reset, sizeof reset, l->resets_at));
         } else {
                 health_clear_problem(&ctx->health, PROBLEM_USAGE_WARNING);
         }
@@ -74,7 +56,7 @@ int daemon_usage_start(struct jada_ctx *ctx)
         if (usage_parked(&ctx->usage, now)) {
                 char until[40];
                 log_notice("parked by the %s usage limit until %s (from before the restart)",
-                           usage_limit_name(ctx->usage.park_type), hhmm(until, sizeof until, ctx->usage.parked_until));
+                           usage_limit_name(ctx->usage.park_type), usage_time_text(until, sizeof until, ctx->usage.parked_until));
                 set_parked_problem(ctx);
         }
         check_warning(ctx, now);
@@ -119,7 +101,7 @@ void daemon_usage_session_ended(struct jada_ctx *ctx, const struct session_resul
                         log_fields(LOG_WARNING, JADA_FIELDS("JADA_USAGE_LIMIT=1"),
                                    "task %lld: refused by the %s usage limit: parked until %s, no session starts "
                                    "before", (long long)result->task_id, usage_limit_name(u->park_type),
-                                   hhmm(until, sizeof until, u->parked_until));
+                                   usage_time_text(until, sizeof until, u->parked_until));
                 set_parked_problem(ctx);
                 changed = true;
         } else if (u->unknown_streak > 0 &&

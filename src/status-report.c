@@ -224,7 +224,7 @@ void status_assess(const struct status_facts *f, const char *config_path, struct
         uint64_t stale_after = 3 * f->config->daemon.poll_interval / USEC_PER_SEC;
         const int64_t *counts = f->health.tasks;
         struct health_assessment a;
-        char buf[128];
+        char buf[256];
 
         if (f->row_r == -ENOENT || !f->running)
                 add_problem(rep, VERDICT_UNKNOWN, "not_running", "the daemon is not running",
@@ -250,6 +250,10 @@ void status_assess(const struct status_facts *f, const char *config_path, struct
                 }
                 json_decref(details);
         }
+        /* A park is the db's fact, written before the daemon next publishes
+         * its health row: rule on it from the db, as for the budget. */
+        if (usage_parked(&f->usage, f->now))
+                status_add_health_problem(rep, PROBLEM_USAGE_LIMIT, usage_park_text(&f->usage, buf, sizeof buf));
         health_assess(&f->health, &a);
         for (int k = 0; k < _PROBLEM_MAX; k++)
                 if (a.found[k])

@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 void usage_park(struct usage_state *s, const char *type, int64_t reset, int64_t now)
 {
@@ -37,6 +38,36 @@ bool usage_parked(const struct usage_state *s, int64_t now)
 double usage_percent(double utilization)
 {
         return utilization <= 1 ? 100 * utilization : utilization;
+}
+
+static const char *hhmm(char *buf, size_t size, int64_t t)
+{
+        struct tm tm;
+        time_t tt = (time_t)t;
+
+        if (t <= 0 || !gmtime_r(&tt, &tm))
+                return "an unknown time";
+        strftime(buf, size, "%Y-%m-%d %H:%M UTC", &tm);
+        return buf;
+}
+
+const char *usage_park_text(const struct usage_state *s, char *buf, size_t size)
+{
+        char reset[40], until[40];
+
+        if (s->park_reset > 0)
+                snprintf(buf, size, "Parked: %s usage limit, resets %s; sessions start again at %s",
+                         usage_limit_name(s->park_type), hhmm(reset, sizeof reset, s->park_reset),
+                         hhmm(until, sizeof until, s->parked_until));
+        else
+                snprintf(buf, size, "Parked: %s usage limit, reset not reported; sessions start again at %s",
+                         usage_limit_name(s->park_type), hhmm(until, sizeof until, s->parked_until));
+        return buf;
+}
+
+const char *usage_time_text(char *buf, size_t size, int64_t t)
+{
+        return hhmm(buf, size, t);
 }
 
 const char *usage_limit_name(const char *type)

@@ -41,6 +41,12 @@ bool usage_parked(const struct usage_state *state, int64_t now);
 double usage_percent(double utilization);
 /* "5-hour", "weekly", "weekly Opus", ...; "usage" when unknown. */
 const char *usage_limit_name(const char *type);
+/* "Parked: 5-hour usage limit, resets ...; sessions start again at ...":
+ * the one text of a park, for the daemon's health and for `status`, which
+ * rules on a park from the db itself. */
+const char *usage_park_text(const struct usage_state *state, char *buf, size_t size);
+/* "2026-12-03 08:00 UTC", or "an unknown time" for 0. */
+const char *usage_time_text(char *buf, size_t size, int64_t t);
 
 int usage_load(struct store *db, struct usage_state *ret);
 int usage_save(struct store *db, const struct usage_state *state);

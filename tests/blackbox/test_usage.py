@@ -141,6 +141,11 @@ class Restart(UsageTest):
         i = self.add("parked")
         self.wait_parked()
         d.stop()
+        # The park is the db's fact: status tells it with no daemon to ask
+        # (and so never between the park's row and the next health row).
+        code, _ = self.status()
+        self.assertEqual(code, 3)
+        self.assertIn("Parked: weekly usage limit, resets ", self.problems()["usage_limit"]["text"])
         d = self.daemon()
         time.sleep(1.5)
         self.assertEqual(len(self.invocations()), 1)
