@@ -32,6 +32,7 @@ static void finalizep(sqlite3_stmt **st)
 struct copy {
         sqlite3 *db;
         PGconn *conn;
+        const char *node;       /* this machine's node name: its worktrees are its own */
         char *buf;              /* the row's COPY text; libpq gathers rows into larger messages */
         size_t len, cap;
         char why[1024];
@@ -291,6 +292,18 @@ static int copy_all(struct copy *c, int64_t *rows)
                 r = fail(c, "cannot read the SQLite state: %s", sqlite3_errmsg(c->db));
         for (size_t i = 0; r == 0 && pg_schema_copy_tables[i]; i++)
                 r = copy_table(c, pg_schema_copy_tables[i], &rows[i]);
+        /* A worktree lives on this machine: its task is this node's, so that
+         * this node's janitor commits, runs on_done and removes it (a fleet's
+         * janitor acts only on the tasks its node claimed last). */
+        if (r == 0) {
+                PGresult *res = PQexecParams(c->conn, "UPDATE tasks SET claimed_by = $1 "
+                                             "WHERE claimed_by IS NULL AND worktree IS NOT NULL",
+                                             1, NULL, (const char *const[]){ c->node }, NULL, NULL, 0);
+                if (PQresultStatus(res) != PGRES_COMMAND_OK)
+                        r = fail_pg(c, res, "marking this node's worktrees");
+                else
+                        PQclear(res);
+        }
         if (!sqlite3_get_autocommit(c->db))
                 (void)sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
         if (r == 0)
@@ -328,6 +341,7 @@ static int db_copy(struct cli *cli, int argc, char **argv)
         _cleanup_free_ char *path = NULL;
         struct jada_config *config = NULL;
         struct copy c = { 0 };
+        char node[64];
         const char *url = NULL;
         int ch, fd = -1, r;
 
@@ -367,6 +381,7 @@ static int db_copy(struct cli *cli, int argc, char **argv)
                 fprintf(stderr, "jada-agent: %s\n", c.why);
                 goto out;
         }
+        c.node = config_node_name(config, node, sizeof node);
         if (copy_all(&c, rows) < 0) {
                 fprintf(stderr, "jada-agent: %s; nothing was copied\n", c.why);
                 goto out;

@@ -301,10 +301,17 @@ int queue_family_block_broken(struct store *db, int64_t now)
         int r, rc;
 
         r = store_prepare(db,
-                       "SELECT t.id, d.id, d.state, d.title, COALESCE(d.error, d.needs_you_reason, '') "
-                       "FROM tasks t JOIN task_after a ON a.task_id = t.id JOIN tasks d ON d.id = a.after_id "
-                       "WHERE t.state = 'queued' AND t.run_after <= ?1 AND d.state IN ('failed', 'cancelled') "
-                       "ORDER BY t.id, d.id",
+                       /* Driven from the few failed or cancelled tasks that
+                        * others run after, each queued task looked up by its
+                        * id: the join from the queued side read the whole
+                        * queue on every claim (about 16 ms on a 100,000-task
+                        * queue, bench/claims). */
+                       "SELECT a.task_id, d.id, d.state, d.title, COALESCE(d.error, d.needs_you_reason, '') "
+                       "FROM tasks d JOIN task_after a ON a.after_id = d.id "
+                       "WHERE d.state IN ('failed', 'cancelled') "
+                       "AND EXISTS (SELECT 1 FROM tasks t WHERE t.id = a.task_id AND t.state = 'queued' "
+                       "            AND t.run_after <= ?1) "
+                       "ORDER BY a.task_id, d.id",
                        &st);
         if (r < 0)
                 return r;

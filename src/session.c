@@ -270,12 +270,28 @@ static int on_stderr(sd_event_source *src, int fd, uint32_t revents, void *userd
         return 0;
 }
 
+/* A discarded session's row was rolled back: its transcript names a row
+ * that does not exist, and no pruning would ever find it. */
+static void discard_transcript(struct session *s)
+{
+        _cleanup_free_ char *path = NULL;
+
+        if (!s->transcript)
+                return;
+        (void)transcript_close(s->transcript);
+        s->transcript = NULL;
+        path = transcript_path(s->m->config->daemon.state_dir, s->row);
+        if (unlink(path) < 0 && errno != ENOENT)
+                log_warning_errno(-errno, "cannot remove %s", path);
+}
+
 static void finish_job(void *userdata)
 {
         struct session *s = userdata;
 
         if (s->discarded) {
                 struct sessions *m = s->m;
+                discard_transcript(s);
                 session_free(s);
                 sessions_changed(m);
                 return;
@@ -294,6 +310,7 @@ void sessions_discard(struct sessions *m, int64_t task_id)
                 if (s->pid > 0 && !s->exited)
                         kill_group(s, SIGKILL);         /* on_child frees it */
                 else if (s->pid == 0) {
+                        discard_transcript(s);
                         session_free(s);                /* still preparing: cancels that */
                         sessions_changed(m);
                 }

@@ -7,6 +7,7 @@ copied ids; each refusal (a database with rows, a running daemon, a server
 out of reach, text PostgreSQL cannot hold) exits 1 and writes nothing."""
 
 import os
+import socket
 import sqlite3
 
 from harness import TempStateTest
@@ -134,6 +135,7 @@ class DbCopyTest(TempStateTest):
         self.assertEqual(self.cli("task", "cancel", str(cancelled)).returncode, 0)
         self.sql("UPDATE tasks SET state = 'done', result = ?, cost_usd = ?, sessions_used = 1, turns_used = 7,"
                  " claude_session_id = 'abc-123' WHERE id = ?", "Done:\n\tall\\fine", 0.1234567890123457, first)
+        self.sql("UPDATE tasks SET worktree = ? WHERE id = ?", os.path.join(self.state, "work", "task-2"), first)
         self.sql("UPDATE tasks SET state = 'failed', error = 'claude exited 1' WHERE id = ?", uni)
         self.sql("UPDATE tasks SET state = 'needs_you', needs_you_reason = 'Which\r\nbranch?' WHERE id = ?", big)
         self.sql("INSERT INTO task_events (task_id, at, old_state, new_state, reason) VALUES (?, 1700000000,"
@@ -175,9 +177,14 @@ class DbCopyTest(TempStateTest):
                                       db=self.dbname), f"{1 << 20}\n")
         self.assertEqual(self.pg.psql(f"SELECT parent_id FROM tasks WHERE id = {second}", db=self.dbname),
                          f"{parent}\n")
+        # The task whose worktree is on this machine is this node's (its
+        # janitor's), the host's name here: the config names no node.
+        self.assertEqual(self.pg.psql_rows("SELECT id, claimed_by FROM tasks WHERE claimed_by IS NOT NULL",
+                                           db=self.dbname), [(str(parent + 1), socket.gethostname())])
         for table, defaults in PG_ONLY.items():
             for column, value in defaults.items():
-                self.assertEqual(self.pg.psql_rows(f"SELECT DISTINCT {column} IS NULL, {column} FROM {table}",
+                where = " WHERE worktree IS NULL" if column == "claimed_by" else ""
+                self.assertEqual(self.pg.psql_rows(f"SELECT DISTINCT {column} IS NULL, {column} FROM {table}{where}",
                                                    db=self.dbname),
                                  [("t", "")] if value is None else [("f", value)], f"{table}.{column}")
         # New rows get ids past the copied ones.

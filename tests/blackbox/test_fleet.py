@@ -628,6 +628,10 @@ class FleetRescue(FleetRescueBase):
         self.assertEqual([(n, o) for _, n, o, _ in self.sessions()], [("a", "done")])
         self.assertEqual(self.sql("SELECT count(*) FROM task_events WHERE reason = 'claimed'"), [("1",)])
         self.assertEqual(a.log().count("task 1: session started"), 2, a.log())
+        # The killed session's transcript went with its rolled-back row.
+        ids = [i for i, _, _, _ in self.sessions()]
+        self.assertEqual(sorted(os.listdir(os.path.join(self.tmp, "a", "state", "transcripts"))),
+                         [f"{i}.jsonl.zst" for i in ids])
 
 
 class FleetProject(FleetRescueBase):

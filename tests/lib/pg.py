@@ -43,7 +43,7 @@ class PostgresServer:
     wants (same port, same data), close() to end it and remove every file.
     As a context manager it starts on entry and closes on exit."""
 
-    def __init__(self, tmpdir=None, tcp=False, create=True):
+    def __init__(self, tmpdir=None, tcp=False, create=True, durable=False):
         self.dir = tempfile.mkdtemp(prefix="jada-pg-", dir=tmpdir)
         self.data = os.path.join(self.dir, "data")
         self.log = os.path.join(self.dir, "postgres.log")
@@ -70,8 +70,11 @@ class PostgresServer:
                         f"listen_addresses = '{'127.0.0.1' if tcp else ''}'\n"
                         f"port = {self.port}\n"
                         "max_connections = 100\n"
-                        "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
                         "logging_collector = off\n")
+                # A test's database need not outlive a crash; a benchmark's
+                # figures compare with SQLite's fsynced commits (durable).
+                if not durable:
+                    f.write("fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n")
         except BaseException:
             shutil.rmtree(self.dir, True)
             raise
