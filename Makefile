@@ -33,7 +33,7 @@ TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/
 SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
 .PHONY: all run deps-run deb deps-deb bench fuzz valgrind check-valgrind deps-valgrind test check lint check-system check-build \
-	check-run check-asan check-unit-tests install uninstall clean deps-build deps-check
+	check-run check-postgresql check-asan check-unit-tests install uninstall clean deps-build deps-check
 
 all: jada-agent
 
@@ -98,6 +98,7 @@ test: deps-check
 check: deps-check
 	$(MAKE) lint
 	$(MAKE) check-run
+	$(MAKE) check-postgresql
 	$(MAKE) check-system
 	$(MAKE) check-asan
 	tools/fuzz --replay
@@ -142,6 +143,12 @@ check-run: check-unit-tests
 	@# in build/claude-cli so the sanitizer pass reuses it.
 	cli=$$(tools/install-claude-cli build/claude-cli) && \
 		JADA_CLAUDE_CLI=$$cli python3 tests/run.py --bin $(BUILD)/jada-agent --build $(BUILD)
+
+# The black-box tests that apply to a fleet (tests/postgresql.list) once
+# more, each test's daemon and commands on a PostgreSQL database of their
+# own (a server of tests/lib/pg.py for the run): one code path, two backends.
+check-postgresql: check-build
+	python3 tests/run.py --bin $(BUILD)/jada-agent --build $(BUILD) --postgresql tests/postgresql.list
 
 install: jada-agent
 	install -D -m 0755 jada-agent $(DESTDIR)$(BINDIR)/jada-agent

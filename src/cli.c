@@ -56,6 +56,9 @@ int cli_open_db(const struct cli *cli, struct jada_config **config, struct store
                         fprintf(stderr, "jada-agent: cannot use the fleet's database: %s\n", why);
                         goto fail;
                 }
+                /* The command speaks for this machine's node: its health
+                 * row is the one `status` reads. */
+                store_set_node(*db, node);
                 return 0;
         }
         r = mkdir_p((*config)->daemon.state_dir, 0700);

@@ -4,7 +4,8 @@
 #include "jada/cli.h"
 #include "jada/config.h"
 #include "jada/node.h"
-#include "jada/pg.h"
+#include "jada/store.h"
+#include "jada/store-pg.h"
 #include "jada/util.h"
 
 #include <getopt.h>
@@ -14,34 +15,46 @@
 
 /* A node that died for good stays lost (a WARNING) until it is forgotten;
  * a live one cannot be. */
-static int forget(PGconn *conn, const struct jada_config *config, const char *name)
+static int forget(struct store *db, const struct jada_config *config, const char *name)
 {
-        char lease[24];
-        const char *params[] = { name, lease };
-        PGresult *res;
-        int gone, known;
+        _cleanup_stmt_ struct store_stmt *st = NULL;
+        int r, gone;
 
-        snprintf(lease, sizeof lease, "%llu", (unsigned long long)(config->database.lease / USEC_PER_SEC));
-        res = PQexecParams(conn,
-                           "DELETE FROM nodes WHERE name = $1 AND (stopped_at IS NOT NULL OR "
-                           "heartbeat_at < extract(epoch from now())::bigint - $2::bigint) RETURNING name",
-                           2, NULL, params, NULL, NULL, 0);
-        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-                fprintf(stderr, "jada-agent: the fleet's database: %s", PQresultErrorMessage(res));
-                PQclear(res);
+        r = store_begin(db);
+        if (r == 0)
+                r = store_prepare(db, "DELETE FROM nodes WHERE name = ?1 AND (stopped_at IS NOT NULL OR "
+                                      "heartbeat_at < extract(epoch from now())::bigint - ?2)", &st);
+        if (r == 0) {
+                store_bind_text(st, 1, name);
+                store_bind_int64(st, 2, (int64_t)(config->database.lease / USEC_PER_SEC));
+                r = store_step_done(st);
+                st = NULL; /* finalized */
+        }
+        gone = r == 0 ? store_changes(db) : 0;
+        if (r == 0 && gone)
+                r = store_prepare(db, "DELETE FROM health WHERE node = ?1", &st);
+        if (r == 0 && gone) {
+                store_bind_text(st, 1, name);
+                r = store_step_done(st);
+                st = NULL;
+        }
+        if (r == 0)
+                r = store_commit(db);
+        if (r < 0) {
+                store_rollback(db);
+                fprintf(stderr, "jada-agent: the fleet's database: %s\n", store_errmsg(db));
                 return EXIT_FAILURE;
         }
-        gone = PQntuples(res);
-        PQclear(res);
         if (gone) {
-                PQclear(PQexecParams(conn, "DELETE FROM health WHERE node = $1", 1, NULL, params, NULL, NULL, 0));
                 printf("node %s forgotten\n", name);
                 return EXIT_OK;
         }
-        res = PQexecParams(conn, "SELECT 1 FROM nodes WHERE name = $1", 1, NULL, params, NULL, NULL, 0);
-        known = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0;
-        PQclear(res);
-        if (known)
+        r = store_prepare(db, "SELECT 1 FROM nodes WHERE name = ?1", &st);
+        if (r == 0) {
+                store_bind_text(st, 1, name);
+                r = store_step(st);
+        }
+        if (r == STORE_ROW)
                 fprintf(stderr, "jada-agent: node %s is alive (its heartbeat is younger than the lease): "
                                 "not forgotten\n", name);
         else
@@ -54,10 +67,10 @@ int cmd_nodes(struct cli *cli, int argc, char **argv)
         static const struct option opts[] = { CLI_COMMON_LONG, { "json", no_argument, NULL, 'j' }, {} };
         struct jada_config *config = NULL;
         struct node_row *rows = NULL;
+        struct store *db = NULL;
         char why[512];
         bool json = false;
         size_t n = 0;
-        PGconn *conn;
         int c, r;
 
         while ((c = getopt_long(argc, argv, CLI_COMMON_SHORT "j", opts, NULL)) != -1) {
@@ -76,22 +89,20 @@ int cmd_nodes(struct cli *cli, int argc, char **argv)
                 config_free(config);
                 return EXIT_FAILURE;
         }
-        conn = pg_connect_blocking(config->database.url, "jada-agent nodes", why, sizeof why);
-        if (!conn) {
+        if (store_open_postgresql(config->database.url, "jada-agent nodes", why, sizeof why, &db) < 0) {
                 fprintf(stderr, "jada-agent: the fleet's database: %s\n", why);
                 config_free(config);
                 return EXIT_FAILURE;
         }
         if (optind < argc) {
-                r = forget(conn, config, argv[optind + 1]);
-                PQfinish(conn);
+                r = forget(db, config, argv[optind + 1]);
+                store_close(db);
                 config_free(config);
                 return r;
         }
-        r = node_rows_load(conn, &rows, &n, why, sizeof why);
-        PQfinish(conn);
+        r = node_rows_load(db, &rows, &n, why, sizeof why);
+        store_close(db);
         if (r < 0) {
-                /* No table yet: no daemon of the fleet has started. */
                 fprintf(stderr, "jada-agent: the fleet's database: %s\n", why);
                 config_free(config);
                 return EXIT_FAILURE;

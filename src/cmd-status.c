@@ -43,55 +43,18 @@ static const char *ago(char *buf, size_t size, int64_t then, int64_t now)
         return buf;
 }
 
-/* The fleet, read by this command from [database] url (the daemon's row
- * says what it saw; this says what the database says now). */
-struct fleet {
-        struct node_row *rows;
-        size_t n;
-        char error[512];                /* "" when read */
-};
-
-static void fleet_gather(const struct jada_config *config, struct fleet *fleet, struct report *rep)
-{
-        char text[192] = "";
-        size_t used = 0;
-        PGconn *conn = pg_connect_blocking(config->database.url, "jada-agent status", fleet->error,
-                                           sizeof fleet->error);
-
-        if (!conn || node_rows_load(conn, &fleet->rows, &fleet->n, fleet->error, sizeof fleet->error) < 0) {
-                if (conn)
-                        PQfinish(conn);
-                status_add_health_problem(rep, PROBLEM_FLEET_DATABASE, fleet->error);
-                return;
-        }
-        PQfinish(conn);
-        fleet->error[0] = '\0';
-        for (size_t i = 0; i < fleet->n && used < sizeof text; i++) {
-                const struct node_row *r = &fleet->rows[i];
-                if (strcmp(node_row_state(r, config->database.lease), "lost") != 0)
-                        continue;
-                int w = snprintf(text + used, sizeof text - used, "%snode %s (%s) missed its heartbeat for %lld s",
-                                 used ? "; " : "", r->name, r->host, (long long)r->heartbeat_age);
-                if (w < 0)
-                        break;
-                used += (size_t)w;
-        }
-        if (*text)
-                status_add_health_problem(rep, PROBLEM_NODE_LOST, text);
-}
-
-static void fleet_print(const struct jada_config *config, const struct fleet *fleet)
+static void fleet_print(const struct jada_config *config, const struct status_facts *f)
 {
         char me[64];
 
-        if (*fleet->error) {
-                printf("  %-9s the database cannot be read: %s\n", "fleet", fleet->error);
+        if (*f->fleet_error) {
+                printf("  %-9s the database cannot be read: %s\n", "fleet", f->fleet_error);
                 return;
         }
         config_node_name(config, me, sizeof me);
-        printf("  %-9s %zu node%s:", "fleet", fleet->n, fleet->n == 1 ? "" : "s");
-        for (size_t i = 0; i < fleet->n; i++) {
-                const struct node_row *r = &fleet->rows[i];
+        printf("  %-9s %zu node%s:", "fleet", f->n_nodes, f->n_nodes == 1 ? "" : "s");
+        for (size_t i = 0; i < f->n_nodes; i++) {
+                const struct node_row *r = &f->nodes[i];
                 printf("%s %s%s %s", i ? ";" : "", r->name, strcmp(r->name, me) == 0 ? " (this one)" : "",
                        node_row_state(r, config->database.lease));
                 if (r->leader && !r->stopped_at)
@@ -102,7 +65,7 @@ static void fleet_print(const struct jada_config *config, const struct fleet *fl
         putchar('\n');
 }
 
-static void print_human(const struct status_facts *f, const struct report *rep, const struct fleet *fleet)
+static void print_human(const struct status_facts *f, const struct report *rep)
 {
         const struct jada_config *config = f->config;
         const int64_t *counts = f->health.tasks;
@@ -173,8 +136,8 @@ static void print_human(const struct status_facts *f, const struct report *rep, 
         if (f->health.disk_free_share >= 0)
                 printf("  %-9s %s holds %.1f MB; %.0f%% free there\n", "disk", config->daemon.state_dir,
                        (double)f->dir_bytes / 1e6, 100 * f->health.disk_free_share);
-        if (*f->config->database.url)
-                fleet_print(f->config, fleet);
+        if (f->fleet)
+                fleet_print(f->config, f);
         if (json_array_size(rep->problems))
                 printf("problems:\n");
         json_array_foreach(rep->problems, i, p)
@@ -188,7 +151,6 @@ int cmd_status(struct cli *cli, int argc, char **argv)
         struct report rep = { .verdict = VERDICT_OK, .problems = json_array() };
         struct jada_config *config = NULL;
         struct status_facts facts;
-        struct fleet fleet = { 0 };
         bool json = false;
         struct store *db = NULL;
         int c, r;
@@ -219,26 +181,26 @@ int cmd_status(struct cli *cli, int argc, char **argv)
         status_gather(config, db, true, &facts);
         if (db)
                 store_close(db);
+        else if (facts.fleet) {
+                /* libpq's own words for why (one more try, as short). */
+                PGconn *conn = pg_connect_blocking(config->database.url, "jada-agent status", facts.fleet_error,
+                                                   sizeof facts.fleet_error);
+                if (conn) {
+                        PQfinish(conn);
+                        snprintf(facts.fleet_error, sizeof facts.fleet_error,
+                                 "the fleet's database could not be used (see the message above)");
+                }
+        }
         status_assess(&facts, cli->config_path, &rep);
-        if (*config->database.url)
-                fleet_gather(config, &fleet, &rep);
         if (json) {
                 json_t *doc = status_report_json(&facts, &rep);
-                if (*config->database.url)
-                        json_object_set_new(doc, "fleet",
-                                            json_pack("{s:o, s:o}", "nodes",
-                                                      *fleet.error ? json_array()
-                                                                   : node_rows_json(fleet.rows, fleet.n,
-                                                                                    config->database.lease),
-                                                      "error", *fleet.error ? json_string(fleet.error) : json_null()));
                 if (json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII) < 0)
                         abort();
                 putchar('\n');
                 json_decref(doc);
         } else {
-                print_human(&facts, &rep, &fleet);
+                print_human(&facts, &rep);
         }
-        node_rows_free(fleet.rows, fleet.n);
         status_facts_clear(&facts);
         json_decref(rep.problems);
         config_free(config);

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <zstd.h>
 
-#define CONVERSATION_LEVEL 6
+#define CONVERSATION_LEVEL 3
 
 char *conversation_path(const char *config_dir, const char *cwd, const char *claude_id)
 {

@@ -128,6 +128,8 @@ void daemon_publish(struct jada_ctx *ctx)
         h->usage.parked_until = ctx->usage.parked_until;
         if (daemon_store_usable(ctx)) {
                 int r = health_save(ctx->db, h, (int64_t)getpid(), ctx->started_realtime);
+                if (r == 0)
+                        daemon_ready(ctx);
                 /* (A fleet's database out of reach is the node's problem:
                  * daemon_db_failed sets none, and once more would loop.) */
                 if (r < 0 && !health_has_problem(h, PROBLEM_DATABASE) && !(ctx->fiber && r == -ENOTCONN)) {
@@ -136,6 +138,22 @@ void daemon_publish(struct jada_ctx *ctx)
                 } else if (r < 0)
                         ctx->db_error = r;
         }
+        /* A fleet's node that cannot reach its database is up all the
+         * same, and says why; on SQLite the start is ready in any case. */
+        if (!ctx->fiber || health_has_problem(h, PROBLEM_FLEET_DATABASE))
+                daemon_ready(ctx);
+}
+
+/* READY=1 once, at start-up: when `status` can find the health row that
+ * says this daemon runs (a fleet's first one is written on the fiber,
+ * after the node has joined), so that `systemctl start` returning means
+ * what it says. */
+void daemon_ready(struct jada_ctx *ctx)
+{
+        if (ctx->ready_sent || ctx->stopping)
+                return;
+        ctx->ready_sent = true;
+        sd_notify(false, "READY=1");
 }
 
 static double disk_free_ratio(const char *dir)

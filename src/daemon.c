@@ -73,12 +73,17 @@ static void daemon_launch(struct jada_ctx *ctx)
                         break;
                 }
                 r = queue_claim(ctx->db, (int64_t)(now_realtime_usec() / USEC_PER_SEC), busy, &task);
-                if (r <= 0) {
-                        if (r < 0) {
-                                log_error_errno(r, "cannot claim a task");
-                                daemon_db_failed(ctx, r, "claiming a task");
-                        }
+                if (r < 0) {
+                        log_error_errno(r, "cannot claim a task");
+                        daemon_db_failed(ctx, r, "claiming a task");
                         store_rollback(ctx->db);
+                        break;
+                }
+                if (r == 0) {
+                        /* Nothing to claim; what the claim did besides (a
+                         * task whose after-task failed now needs you) stands. */
+                        if (fleet && (r = store_commit(ctx->db)) < 0)
+                                daemon_db_failed(ctx, r, "claiming a task");
                         break;
                 }
                 int64_t task_id = task->id;
@@ -301,6 +306,23 @@ static int daemon_store_start(struct jada_ctx *ctx)
 
 static void poll_job(void *userdata);
 
+/* Done and cancelled tasks past the retention, every PRUNE_INTERVAL_USEC;
+ * on a fleet by its leader alone. */
+static void daemon_prune(struct jada_ctx *ctx, uint64_t now_mono)
+{
+        int64_t before = (int64_t)((now_realtime_usec() - ctx->config->daemon.retention) / USEC_PER_SEC);
+        int r;
+
+        if ((ctx->last_prune_monotonic != 0 && now_mono - ctx->last_prune_monotonic < PRUNE_INTERVAL_USEC) ||
+            (ctx->node && !node_leads(ctx->node)))
+                return;
+        ctx->last_prune_monotonic = now_mono;
+        r = queue_prune(ctx->db, before);
+        if (r > 0)
+                log_info("pruned %d done or cancelled task%s older than the retention", r, r == 1 ? "" : "s");
+        daemon_prune_transcripts(ctx);
+}
+
 static int on_poll(sd_event_source *s, uint64_t usec, void *userdata)
 {
         struct jada_ctx *ctx = userdata;
@@ -352,15 +374,10 @@ static void poll_job(void *userdata)
         if (ctx->node)
                 daemon_fleet_rescue(ctx);
 
-        /* A fleet's leader alone prunes the shared queue. */
-        if ((ctx->last_prune_monotonic == 0 || now_mono - ctx->last_prune_monotonic >= PRUNE_INTERVAL_USEC) &&
-            (!ctx->node || node_leads(ctx->node))) {
-                int64_t before = (int64_t)((ctx->last_poll_realtime - ctx->config->daemon.retention) / USEC_PER_SEC);
-                ctx->last_prune_monotonic = now_mono;
-                r = queue_prune(ctx->db, before);
-                if (r > 0)
-                        log_info("pruned %d done or cancelled task%s older than the retention", r, r == 1 ? "" : "s");
-                daemon_prune_transcripts(ctx);
+        daemon_prune(ctx, now_mono);
+        if (ctx->node && notifier_outbox_paused(ctx->notifier) && node_leads(ctx->node)) {
+                notifier_set_outbox_paused(ctx->notifier, false);
+                notifier_kick(ctx->notifier);
         }
         sessions_check_cancelled(ctx->sessions);
         daemon_usage_check(ctx);
@@ -521,15 +538,22 @@ static void leader_job(void *userdata)
 
         if (ctx->sync && !ctx->stopping && node_leads(ctx->node))
                 sync_run_now(ctx->sync);
-        notifier_kick(ctx->notifier);
+        /* What is past the retention goes before the outbox is delivered:
+         * a pruned task's notifications go with it. */
+        if (!ctx->stopping && daemon_store_usable(ctx)) {
+                daemon_prune(ctx, now_monotonic_usec());
+                notifier_kick(ctx->notifier);
+        }
 }
 
 static void on_node_leader(struct node *node, bool leads, void *userdata)
 {
         struct jada_ctx *ctx = userdata;
 
-        /* The leader alone delivers the shared outbox. */
-        notifier_set_outbox_paused(ctx->notifier, !leads);
+        /* The leader alone delivers the shared outbox, once its start-up
+         * is done (and what is past the retention pruned, notifications
+         * with it): poll_job lifts that pause. */
+        notifier_set_outbox_paused(ctx->notifier, !leads || !ctx->store_ready);
         /* A new leader syncs at once: the last one may have died mid-interval. */
         if (leads)
                 store_run(ctx->db, leader_job, ctx);
@@ -856,8 +880,7 @@ int daemon_run(const char *config_path)
         log_info("jada-agent %s started: config %s, state %s, poll every %s", JADA_VERSION, config_path,
                  ctx.config->daemon.state_dir,
                  duration_format(every, sizeof every, ctx.config->daemon.poll_interval));
-        daemon_publish(&ctx);
-        sd_notify(false, "READY=1");
+        daemon_publish(&ctx);           /* and READY=1, when the health row is written */
 
         r = sd_event_loop(ctx.event);
         if (r < 0)

@@ -5,6 +5,7 @@
 #include "jada/duration.h"
 #include "jada/pg.h"
 #include "jada/report.h"
+#include "jada/store.h"
 #include "jada/util.h"
 
 #include <errno.h>
@@ -19,38 +20,47 @@ static const char nodes_sql[] =
         "n.stopped_at, n.leader, n.sessions, n.running, h.state, h.status, h.details "
         "FROM nodes n LEFT JOIN health h ON h.node = n.name ORDER BY n.name";
 
-int node_rows_load(PGconn *conn, struct node_row **ret, size_t *ret_n, char *why, size_t size)
+int node_rows_load(struct store *db, struct node_row **ret, size_t *ret_n, char *why, size_t size)
 {
-        PGresult *res = PQexec(conn, nodes_sql);
-        struct node_row *rows;
-        int n;
+        _cleanup_stmt_ struct store_stmt *st = NULL;
+        struct node_row *rows = NULL;
+        size_t n = 0;
+        int r, rc;
 
-        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-                snprintf(why, size, "%s", PQresultErrorMessage(res));
-                why[strcspn(why, "\n")] = '\0';
-                PQclear(res);
-                return -EIO;
+        *ret = NULL;
+        *ret_n = 0;
+        r = store_prepare(db, nodes_sql, &st);
+        if (r < 0) {
+                snprintf(why, size, "%s", store_errmsg(db));
+                return r;
         }
-        n = PQntuples(res);
-        rows = xcalloc((size_t)n + 1, sizeof *rows);
-        for (int i = 0; i < n; i++) {
-                rows[i].name = xstrdup(PQgetvalue(res, i, 0));
-                rows[i].host = xstrdup(PQgetvalue(res, i, 1));
-                rows[i].pid = pg_value_int64(res, i, 2);
-                rows[i].version = xstrdup(PQgetvalue(res, i, 3));
-                rows[i].started_at = pg_value_int64(res, i, 4);
-                rows[i].heartbeat_age = pg_value_int64(res, i, 5);
-                rows[i].stopped_at = pg_value_int64(res, i, 6);
-                rows[i].leader = strcmp(PQgetvalue(res, i, 7), "t") == 0;
-                rows[i].sessions = pg_value_int64(res, i, 8);
-                rows[i].running = xstrdup(PQgetvalue(res, i, 9));
-                rows[i].health_state = xstrdup(PQgetvalue(res, i, 10));
-                rows[i].status = xstrdup(PQgetvalue(res, i, 11));
-                rows[i].details = xstrdup(PQgetisnull(res, i, 12) ? "{}" : PQgetvalue(res, i, 12));
+        while ((rc = store_step(st)) == STORE_ROW) {
+                struct node_row *row;
+                rows = xreallocarray(rows, n + 2, sizeof *rows);
+                row = &rows[n++];
+                *row = (struct node_row){
+                        .name = xstrdup(store_column_text(st, 0) ?: ""),
+                        .host = xstrdup(store_column_text(st, 1) ?: ""),
+                        .pid = store_column_int64(st, 2),
+                        .version = xstrdup(store_column_text(st, 3) ?: ""),
+                        .started_at = store_column_int64(st, 4),
+                        .heartbeat_age = store_column_int64(st, 5),
+                        .stopped_at = store_column_int64(st, 6),
+                        .leader = store_column_int64(st, 7) != 0,
+                        .sessions = store_column_int64(st, 8),
+                        .running = xstrdup(store_column_text(st, 9) ?: ""),
+                        .health_state = xstrdup(store_column_text(st, 10) ?: ""),
+                        .status = xstrdup(store_column_text(st, 11) ?: ""),
+                        .details = xstrdup(store_column_text(st, 12) ?: "{}"),
+                };
         }
-        PQclear(res);
+        if (rc != STORE_DONE) {
+                snprintf(why, size, "%s", store_errmsg(db));
+                node_rows_free(rows, n);
+                return rc < 0 ? rc : -EIO;
+        }
         *ret = rows;
-        *ret_n = (size_t)n;
+        *ret_n = n;
         return 0;
 }
 

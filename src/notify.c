@@ -273,6 +273,11 @@ void notifier_set_outbox_paused(struct notifier *nf, bool paused)
                 nf->outbox_paused = paused;
 }
 
+bool notifier_outbox_paused(const struct notifier *nf)
+{
+        return nf && nf->outbox_paused;
+}
+
 void notifier_kick(struct notifier *nf)
 {
         int64_t waiting = 0;

@@ -198,6 +198,11 @@ void status_gather(const struct jada_config *config, struct store *db, bool walk
         f->oauth = oauth_facts(config, f->now);
         if (db)
                 (void)usage_load(db, &f->usage);
+        f->fleet = *config->database.url != '\0';
+        if (f->fleet && !db)
+                snprintf(f->fleet_error, sizeof f->fleet_error, "the fleet's database cannot be reached");
+        else if (f->fleet)
+                (void)node_rows_load(db, &f->nodes, &f->n_nodes, f->fleet_error, sizeof f->fleet_error);
 }
 
 void status_facts_clear(struct status_facts *f)
@@ -205,6 +210,7 @@ void status_facts_clear(struct status_facts *f)
         health_row_clear(&f->row);
         sync_history_clear(&f->sync);
         json_decref(f->oauth);
+        node_rows_free(f->nodes, f->n_nodes);
 }
 
 void status_add_health_problem(struct report *rep, enum health_problem kind, const char *text)
@@ -217,6 +223,31 @@ void status_add_health_problem(struct report *rep, enum health_problem kind, con
                         return;
         add_problem(rep, (enum verdict)health_problem_severity(kind), health_problem_name(kind), text,
                     health_problem_fix(kind));
+}
+
+/* The nodes that missed their heartbeat past the lease, by the database's
+ * clock; a database that cannot be read is the fleet's problem. */
+static void assess_fleet(const struct status_facts *f, struct report *rep)
+{
+        char text[192] = "";
+        size_t used = 0;
+
+        if (*f->fleet_error) {
+                status_add_health_problem(rep, PROBLEM_FLEET_DATABASE, f->fleet_error);
+                return;
+        }
+        for (size_t i = 0; i < f->n_nodes && used < sizeof text; i++) {
+                const struct node_row *r = &f->nodes[i];
+                if (strcmp(node_row_state(r, f->config->database.lease), "lost") != 0)
+                        continue;
+                int w = snprintf(text + used, sizeof text - used, "%snode %s (%s) missed its heartbeat for %lld s",
+                                 used ? "; " : "", r->name, r->host, (long long)r->heartbeat_age);
+                if (w < 0)
+                        break;
+                used += (size_t)w;
+        }
+        if (*text)
+                status_add_health_problem(rep, PROBLEM_NODE_LOST, text);
 }
 
 void status_assess(const struct status_facts *f, const char *config_path, struct report *rep)
@@ -250,6 +281,8 @@ void status_assess(const struct status_facts *f, const char *config_path, struct
                 }
                 json_decref(details);
         }
+        if (f->fleet)
+                assess_fleet(f, rep);
         /* A park is the db's fact, written before the daemon next publishes
          * its health row: rule on it from the db, as for the budget. */
         if (usage_parked(&f->usage, f->now))
@@ -334,6 +367,13 @@ json_t *status_report_json(const struct status_facts *f, const struct report *re
                         "problems", rep->problems);
         if (!doc)
                 abort();
+        if (f->fleet)
+                json_object_set_new(doc, "fleet",
+                                    json_pack("{s:o, s:o}", "nodes",
+                                              *f->fleet_error ? json_array()
+                                                              : node_rows_json(f->nodes, f->n_nodes,
+                                                                               config->database.lease),
+                                              "error", *f->fleet_error ? json_string(f->fleet_error) : json_null()));
         return doc;
 }
 

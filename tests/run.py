@@ -16,6 +16,9 @@ parser.add_argument("-k", action="append", default=[], help="only tests matching
 parser.add_argument("--no-root", action="store_true",
                     help="the everyday layer (make test): leave out the crash torture and every test "
                          "marked needs_root (namespaces, mounts), and say how many")
+parser.add_argument("--postgresql", metavar="LIST",
+                    help="the tests named in LIST (one pattern a line) once more on a fleet's PostgreSQL: "
+                         "each test's config gets [database] url of a database of its own")
 args = parser.parse_args()
 
 os.environ["JADA_BIN"] = os.path.abspath(args.bin)
@@ -23,6 +26,9 @@ os.environ["JADA_BUILD"] = os.path.abspath(args.build)
 sys.path.insert(0, os.path.join(here, "lib"))
 
 loader = unittest.TestLoader()
+if args.postgresql:
+    with open(args.postgresql) as f:
+        args.k += [line.split("#")[0].strip() for line in f if line.split("#")[0].strip()]
 if args.k:
     loader.testNamePatterns = [f"*{k}*" for k in args.k]
 suite = unittest.TestSuite()
@@ -47,7 +53,16 @@ if args.no_root:
     suite = unittest.TestSuite(kept)
     print(f"make test: {len(left)} black-box tests that need root and the crash torture are left out; "
           "make check runs them", file=sys.stderr)
-result = unittest.TextTestRunner(verbosity=2).run(suite)
+if args.postgresql:
+    import harness
+    from pg import PostgresServer
+    harness.POSTGRESQL = PostgresServer()
+    harness.POSTGRESQL.start()
+try:
+    result = unittest.TextTestRunner(verbosity=2).run(suite)
+finally:
+    if args.postgresql:
+        harness.POSTGRESQL.close()
 if result.testsRun == 0:
     print("no tests ran", file=sys.stderr)
     sys.exit(1)

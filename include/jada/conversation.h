@@ -15,8 +15,13 @@
  * state dirs may differ between nodes).
  */
 
-/* The largest conversation moved (uncompressed); a longer one stays where it is. */
-#define CONVERSATION_MAX_SIZE (256u << 20)
+/* The largest conversation moved (uncompressed); a longer one stays where it
+ * is. It is packed and unpacked whole on the loop's thread (the database
+ * fiber): 64 MiB at zstd level 3 is a fraction of a second there, far inside
+ * the watchdog's 60 s, and what a 1 GB machine can hold three times over
+ * (the file, the frame, its base64). Claude Code's conversations of 30
+ * turns are a few MB. */
+#define CONVERSATION_MAX_SIZE (64u << 20)
 
 /* Where the CLI keeps the conversation `claude_id` of a session run in cwd. */
 char *conversation_path(const char *config_dir, const char *cwd, const char *claude_id);

@@ -45,6 +45,7 @@ struct jada_ctx {
         struct pg *store_pg;
         struct fiber *fiber;
         bool store_ready;               /* the start-up's recovery is done */
+        bool ready_sent;                /* READY=1 told: the health row says it runs */
         struct store_job *poll_job, *publish_job;
         sd_event_source *exit_check, *exit_soon; /* the loop ends once the fiber is idle */
 
@@ -89,6 +90,8 @@ void daemon_fleet_rescue(struct jada_ctx *ctx);
 bool daemon_store_usable(const struct jada_ctx *ctx);
 /* Republishes STATUS= and the health row. */
 void daemon_publish(struct jada_ctx *ctx);
+/* READY=1, once: see daemon-status.c. */
+void daemon_ready(struct jada_ctx *ctx);
 /* A write the daemon needed failed (r: negative errno): the database
  * problem, until a poll writes what it must. */
 void daemon_db_failed(struct jada_ctx *ctx, int r, const char *what);

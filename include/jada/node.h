@@ -11,6 +11,8 @@
 
 #include "jada/health.h"
 
+struct store;
+
 struct jada_config;
 
 /*
@@ -78,7 +80,7 @@ struct node_row {
         char *health_state, *status;    /* its health row ("" if none yet) */
         char *details;                  /* JSON, as health_details_json() */
 };
-int node_rows_load(PGconn *conn, struct node_row **ret, size_t *n, char *why, size_t size);
+int node_rows_load(struct store *db, struct node_row **ret, size_t *n, char *why, size_t size);
 void node_rows_free(struct node_row *rows, size_t n);
 /* "alive", "lost" (heartbeat older than the lease) or "stopped". */
 const char *node_row_state(const struct node_row *row, uint64_t lease);

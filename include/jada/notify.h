@@ -54,6 +54,7 @@ void notifier_set_config(struct notifier *notifier, const struct jada_config *co
 /* A fleet's follower leaves the shared outbox to the leader (alerts of
  * its own health it still sends). */
 void notifier_set_outbox_paused(struct notifier *nf, bool paused);
+bool notifier_outbox_paused(const struct notifier *nf);
 void notifier_kick(struct notifier *notifier);
 /* A problem alert (or its recovery) for the command; the webhook gets it
  * from the alerter. Kept in memory: alerts are about now. */

@@ -8,6 +8,7 @@
 
 #include "jada/config.h"
 #include "jada/health.h"
+#include "jada/node.h"
 #include "jada/session-store.h"
 #include "jada/sync-store.h"
 #include "jada/usage.h"
@@ -41,6 +42,12 @@ struct status_facts {
         int64_t dir_bytes;
         json_t *oauth;                  /* what the token file says */
         struct usage_state usage;       /* the usage-limit gate and last state, as the daemon saved them */
+        /* [database] url: the fleet's nodes as the database has them now
+         * (the daemon's row says what it saw). */
+        bool fleet;
+        struct node_row *nodes;
+        size_t n_nodes;
+        char fleet_error[512];          /* "" when the nodes were read */
 };
 
 /* walk_state_dir: also add up the state dir's size (a walk of every

@@ -7,7 +7,6 @@ import json
 import os
 import shlex
 import signal
-import sqlite3
 import sys
 import threading
 import time
@@ -135,10 +134,8 @@ class NotifyTest(SessionTest):
         return self.commands(alerts)
 
     def outbox(self):
-        db = sqlite3.connect(os.path.join(self.state, "jada-agent.db"), timeout=30)
-        rows = db.execute("SELECT task_id, event, webhook_done, command_done FROM notifications ORDER BY id").fetchall()
-        db.close()
-        return rows
+        return [(r["task_id"], r["event"], int(r["webhook_done"]), int(r["command_done"])) for r in
+                self.db_rows("SELECT task_id, event, webhook_done, command_done FROM notifications ORDER BY id")]
 
     def wait_outbox_empty(self, timeout=TIMEOUT):
         deadline = time.monotonic() + timeout

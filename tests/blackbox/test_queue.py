@@ -41,11 +41,8 @@ class QueueTest(TempStateTest):
 
     def set_state(self, task_id, state, **fields):
         """Puts a task in a state the way the daemon would (sessions come later)."""
-        db = self.db()
         sets = ", ".join(["state = ?"] + [f"{k} = ?" for k in fields])
-        db.execute(f"UPDATE tasks SET {sets} WHERE id = ?", [state, *fields.values(), task_id])
-        db.commit()
-        db.close()
+        self.db_exec(f"UPDATE tasks SET {sets} WHERE id = ?", state, *fields.values(), task_id)
 
     def show(self, task_id):
         r = self.task("show", str(task_id), "--json")
@@ -53,11 +50,7 @@ class QueueTest(TempStateTest):
         return json.loads(r.stdout)
 
     def snapshot(self):
-        db = self.db()
-        rows = db.execute("SELECT * FROM tasks ORDER BY id").fetchall()
-        events = db.execute("SELECT * FROM task_events ORDER BY id").fetchall()
-        db.close()
-        return rows, events
+        return self.db_rows("SELECT * FROM tasks ORDER BY id"), self.db_rows("SELECT * FROM task_events ORDER BY id")
 
 
 class TaskCommands(QueueTest):
@@ -135,9 +128,7 @@ class TaskCommands(QueueTest):
         i = self.add("--after", "2h", "later")
         j = self.add("--after", f"{year}-01-02T03:04:05Z", "much later")
         k = self.add("--after", f"{year}-01-02T03:04Z", "minutes")
-        db = self.db()
-        ra = dict(db.execute("SELECT id, run_after FROM tasks").fetchall())
-        db.close()
+        ra = {r["id"]: r["run_after"] for r in self.db_rows("SELECT id, run_after FROM tasks")}
         self.assertTrue(t0 + 7200 <= ra[i] <= int(time.time()) + 7200)
         self.assertEqual(ra[j], later)
         self.assertEqual(ra[k], later - 5)
@@ -364,7 +355,9 @@ class WithDaemon(QueueTest):
         # Due later, so that no poll claims them before they are looked at.
         i = self.add("--after", "1h", "was running")
         j = self.add("--after", "1h", "still queued")
-        self.set_state(i, "running", claude_session_id="4b7c2f5e-0000-4000-8000-000000000001")
+        # On a fleet, this node's earlier run claimed it.
+        self.set_state(i, "running", claude_session_id="4b7c2f5e-0000-4000-8000-000000000001",
+                       **({"claimed_by": self.node_name()} if self.on_postgresql() else {}))
         d = self.start()
         d.notify.wait_field("READY=1")
         t = self.show(i)
@@ -386,10 +379,8 @@ class WithDaemon(QueueTest):
         d = self.start()
         d.notify.wait_field("READY=1")
         d.notify.wait_for(lambda m: "STATUS=" in m and "1 failed" in m)
-        db = self.db()
-        ids = [r[0] for r in db.execute("SELECT id FROM tasks ORDER BY id")]
-        orphans = db.execute("SELECT count(*) FROM task_events WHERE task_id NOT IN (SELECT id FROM tasks)").fetchone()[0]
-        db.close()
+        ids = [r["id"] for r in self.db_rows("SELECT id FROM tasks ORDER BY id")]
+        orphans = self.db_value("SELECT count(*) FROM task_events WHERE task_id NOT IN (SELECT id FROM tasks)")
         self.assertEqual(ids, [old_failed, new_done])
         self.assertEqual(orphans, 0)
         self.assertIn("pruned 2 done or cancelled tasks", d.log())

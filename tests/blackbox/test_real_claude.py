@@ -16,7 +16,6 @@ import os
 import select
 import shutil
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -222,11 +221,7 @@ class RealClaudeTest(TempStateTest):
         return json.loads(r.stdout)["sessions"]
 
     def session_rows(self):
-        db = sqlite3.connect(os.path.join(self.state, "jada-agent.db"), timeout=30)
-        db.row_factory = sqlite3.Row
-        rows = [dict(r) for r in db.execute("SELECT * FROM sessions ORDER BY id")]
-        db.close()
-        return rows
+        return self.db_rows("SELECT * FROM sessions ORDER BY id")
 
     def transcript(self, claude_id):
         """The CLI's own record of the conversation under CLAUDE_CONFIG_DIR."""

@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import socket
-import sqlite3
 import time
 
 from harness import REPO, TIMEOUT, TempStateTest, alive, needs_root, read_fake_claude_log
@@ -81,11 +80,7 @@ class SessionTest(TempStateTest):
             time.sleep(0.05)
 
     def sessions(self):
-        db = sqlite3.connect(os.path.join(self.state, "jada-agent.db"), timeout=30)
-        db.row_factory = sqlite3.Row
-        rows = [dict(r) for r in db.execute("SELECT * FROM sessions ORDER BY id")]
-        db.close()
-        return rows
+        return self.db_rows("SELECT * FROM sessions ORDER BY id")
 
     def invocations(self):
         return read_fake_claude_log(self.fake_log)
@@ -104,10 +99,7 @@ class SessionTest(TempStateTest):
         s.close()
 
     def sql(self, statement, *args):
-        db = sqlite3.connect(os.path.join(self.state, "jada-agent.db"), timeout=30)
-        db.execute(statement, args)
-        db.commit()
-        db.close()
+        self.db_exec(statement, *args)
 
 
 class Outcomes(SessionTest):
@@ -265,9 +257,7 @@ class Outcomes(SessionTest):
         self.wait_sessions(1)
         t = self.wait_state(i, "queued")
         self.assertEqual(t["attempts"], 0)
-        db = sqlite3.connect(os.path.join(self.state, "jada-agent.db"))
-        run_after = db.execute("SELECT run_after FROM tasks WHERE id = ?", (i,)).fetchone()[0]
-        db.close()
+        run_after = self.db_value("SELECT run_after FROM tasks WHERE id = ?", i)
         self.assertGreaterEqual(run_after, before + 60)
         self.assertEqual(self.sessions()[0]["outcome"], "api_error")
 

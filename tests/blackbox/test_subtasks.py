@@ -8,7 +8,6 @@ changed."""
 import json
 import os
 import shlex
-import sqlite3
 
 from harness import BIN
 from test_sessions import SAMPLES, SessionTest
@@ -33,10 +32,7 @@ class SubTaskTest(SessionTest):
         return self.run_cli("-c", self.config, *args, input=input, env=env)
 
     def count_tasks(self):
-        db = sqlite3.connect(os.path.join(self.state, "jada-agent.db"), timeout=30)
-        n = db.execute("SELECT count(*) FROM tasks").fetchone()[0]
-        db.close()
-        return n
+        return self.db_value("SELECT count(*) FROM tasks")
 
     def refused(self, *args, words, env=None):
         before = self.count_tasks()

@@ -7,7 +7,6 @@ feeding the watchdog, the progress push, and no hammering."""
 
 import json
 import os
-import sqlite3
 import stat
 import subprocess
 import sys
@@ -86,24 +85,16 @@ class SyncTest(TempStateTest):
         return d
 
     def runs(self):
-        db = sqlite3.connect(os.path.join(self.state, "jada-agent.db"), timeout=30)
-        db.row_factory = sqlite3.Row
-        try:
-            return [dict(r) for r in db.execute("SELECT * FROM sync_runs WHERE ended_at IS NOT NULL ORDER BY id")]
-        finally:
-            db.close()
+        return self.db_rows("SELECT * FROM sync_runs WHERE ended_at IS NOT NULL ORDER BY id")
 
     def port_sheet_rows(self):
-        db = sqlite3.connect(os.path.join(self.state, "jada-agent.db"), timeout=30)
-        try:
-            return [json.loads(r[0]) for r in db.execute("SELECT data FROM port_sheet ORDER BY row")]
-        finally:
-            db.close()
+        return [json.loads(r["data"]) for r in self.db_rows("SELECT data FROM port_sheet ORDER BY row")]
 
     def wait_runs(self, n, daemon):
         deadline = time.monotonic() + TIMEOUT
         while True:
-            runs = self.runs() if os.path.exists(os.path.join(self.state, "jada-agent.db")) else []
+            runs = self.runs() if self.on_postgresql() or os.path.exists(os.path.join(self.state, "jada-agent.db")) \
+                else []
             if len(runs) >= n:
                 return runs
             if time.monotonic() > deadline:

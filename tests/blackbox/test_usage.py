@@ -109,9 +109,7 @@ class Parking(UsageTest):
         self.assertEqual(self.utc(u["parked_until"]), reset + 60)
         self.assertEqual((u["parked_by"], u["type"], u["status"]), ("five_hour", "five_hour", "rejected"))
         self.assertEqual(st["budget"]["sessions_today"], 0)
-        db = __import__("sqlite3").connect(os.path.join(self.state, "jada-agent.db"))
-        (details,) = db.execute("SELECT details FROM health").fetchone()
-        db.close()
+        details = self.db_value("SELECT details FROM health")
         row = json.loads(details)["usage_limit"]
         self.assertEqual((row["type"], row["status"], row["parked_until"]), ("five_hour", "rejected", reset + 60))
         code, _ = self.status()

@@ -162,8 +162,9 @@ class Pages(WebTest):
         # Bytes that are not UTF-8, in a path or in the db: an answer, never an abort.
         self.assertEqual(self.get("/api/%FF").status, 404)
         self.assertEqual(self.get("/api/tasks?state=%FF").status, 400)
-        self.sql("UPDATE tasks SET error = CAST(X'6661696C3A20FF2E' AS TEXT) WHERE id = ?", ids["failed"])
-        self.assertEqual(self.get(f"/api/tasks/{ids['failed']}").json()["error"], "fail: ?.")
+        if not self.on_postgresql():  # its text holds UTF-8 alone
+            self.sql("UPDATE tasks SET error = CAST(X'6661696C3A20FF2E' AS TEXT) WHERE id = ?", ids["failed"])
+            self.assertEqual(self.get(f"/api/tasks/{ids['failed']}").json()["error"], "fail: ?.")
         self.assertIn(ids["failed"], [t["id"] for t in self.get("/api/tasks").json()])
         self.assertEqual(self.get("/api/tasks?state=bogus").status, 400)
         self.assertEqual(self.get("/api/nope").status, 404)

@@ -21,6 +21,10 @@ BIN = os.environ.get("JADA_BIN", "./jada-agent")
 WRAP = shlex.split(os.environ.get("JADA_TEST_WRAPPER", ""))
 VALGRIND_REPORT = re.compile(r"^==\d+== ", re.M)
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+# tests/run.py --postgresql: the listed tests once more with every daemon and
+# command of a test on a fleet's database of its own, on this server (pg.py).
+POSTGRESQL = None
+_databases = iter(range(1, 1 << 30))
 
 # Every wait in the tests is bounded; this is the ceiling, generous for ASan.
 TIMEOUT = float(os.environ.get("JADA_TEST_TIMEOUT", "20"))
@@ -268,6 +272,35 @@ class Daemon:
             self.journal.close()
 
 
+def _literal(value):
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _inline(statement, params):
+    """The statement with each `?` outside a quoted string replaced by its
+    parameter as a PostgreSQL literal (psql takes no parameters)."""
+    out, quote, i = [], None, 0
+    for ch in statement:
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "?":
+            out.append(_literal(params[i]))
+            i += 1
+            continue
+        out.append(ch)
+    if i != len(params):
+        raise ValueError(f"{len(params)} parameters for {i} places in {statement!r}")
+    return "".join(out)
+
+
 class TempStateTest(unittest.TestCase):
     """A test with its own temporary directory, state dir and config."""
 
@@ -290,9 +323,56 @@ class TempStateTest(unittest.TestCase):
 
     def write_config(self, text="", path=None):
         path = path or self.config
+        if POSTGRESQL is not None and "[database]" not in text:
+            # A fleet of one node: the test's own database.
+            if not getattr(self, "database_url", None):
+                self.database_name = f"suite_{next(_databases)}"
+                self.database_url = POSTGRESQL.createdb(self.database_name)
+            text += f"\n[database]\nurl = {self.database_url}\nnode_name = {self.node_name()}\n"
         with open(path, "w") as f:
             f.write(f"[daemon]\nstate_dir = {self.state}\n" + text)
         return path
+
+    # The test's database, whichever backend the daemon uses: SQLite in the
+    # state dir, or the test's PostgreSQL database (--postgresql). `?` is a
+    # parameter in both; rows are dicts of Python values (a PostgreSQL
+    # boolean reads as True/False, which equal SQLite's 1/0).
+    def on_postgresql(self):
+        return getattr(self, "database_url", None) is not None
+
+    def node_name(self):
+        """The daemon's name in the fleet (--postgresql), else None."""
+        return self.id().split(".")[-1][:47] if self.on_postgresql() else None
+
+    def db_rows(self, statement, *params):
+        if self.on_postgresql():
+            out = POSTGRESQL.psql(f"SELECT COALESCE(json_agg(q), '[]') FROM ({_inline(statement, params)}) q",
+                                  db=self.database_name)
+            return json.loads(out)
+        import sqlite3
+        db = sqlite3.connect(os.path.join(self.state, "jada-agent.db"), timeout=30)
+        db.row_factory = sqlite3.Row
+        try:
+            return [dict(r) for r in db.execute(statement, params)]
+        finally:
+            db.close()
+
+    def db_value(self, statement, *params):
+        """The first column of the first row, or None."""
+        rows = self.db_rows(statement, *params)
+        return next(iter(rows[0].values())) if rows else None
+
+    def db_exec(self, statement, *params):
+        if self.on_postgresql():
+            POSTGRESQL.psql(_inline(statement, params), db=self.database_name)
+            return
+        import sqlite3
+        db = sqlite3.connect(os.path.join(self.state, "jada-agent.db"), timeout=30)
+        try:
+            db.execute(statement, params)
+            db.commit()
+        finally:
+            db.close()
 
     def start(self, extra_env=None, args=(), journal=False):
         d = Daemon(self.tmp, self.config, extra_env, args, journal)
