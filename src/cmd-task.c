@@ -30,7 +30,13 @@ int task_usage(void)
  * command: the poll is the fallback, and the task is already safe. */
 static void wake_daemon(const struct jada_config *config)
 {
-        int r = control_send(config->daemon.state_dir, CONTROL_WAKE);
+        int r;
+
+        /* A fleet's nodes heard the task's NOTIFY in its transaction: one
+         * of them takes it, whether or not a daemon runs here. */
+        if (*config->database.url)
+                return;
+        r = control_send(config->daemon.state_dir, CONTROL_WAKE);
 
         if (r == -ENOENT || r == -ECONNREFUSED)
                 fprintf(stderr, "jada-agent: the daemon is not running; the task waits until it starts\n");

@@ -433,6 +433,17 @@ class FleetQueue(FleetBase):
     def counts(self):
         return dict(self.sql("SELECT state, count(*) FROM tasks GROUP BY state"))
 
+    def test_a_task_added_where_no_daemon_runs_is_taken_by_a_node(self):
+        self.start_node("a", f"[claude]\ncommand = {FAKE}\n", env=self.env)
+        self.wait_alive("a", ["a"])
+        _, path = self.node_config("laptop")
+        r = self.run_cli("-c", path, "task", "add", "from the laptop")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # Not "the daemon is not running": the fleet's nodes heard it.
+        self.assertEqual(r.stderr, "")
+        self.assertTrue(wait_until(lambda: self.counts() == {"done": "1"}), self.counts())
+        self.assertEqual(self.sql("SELECT node FROM sessions"), [("a",)])
+
     def test_300_tasks_from_three_nodes_each_run_exactly_once(self):
         self.start_fleet("concurrency = 2\nsessions_per_day = 1000\n")
         self.add_tasks(300)
