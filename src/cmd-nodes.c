@@ -4,6 +4,7 @@
 #include "jada/cli.h"
 #include "jada/config.h"
 #include "jada/node.h"
+#include "jada/pg.h"
 #include "jada/store.h"
 #include "jada/store-pg.h"
 #include "jada/util.h"
@@ -68,6 +69,7 @@ int cmd_nodes(struct cli *cli, int argc, char **argv)
         struct jada_config *config = NULL;
         struct node_row *rows = NULL;
         struct store *db = NULL;
+        PGconn *conn;
         char why[512];
         bool json = false;
         size_t n = 0;
@@ -89,11 +91,15 @@ int cmd_nodes(struct cli *cli, int argc, char **argv)
                 config_free(config);
                 return EXIT_FAILURE;
         }
-        if (store_open_postgresql(config->database.url, "jada-agent nodes", why, sizeof why, &db) < 0) {
+        /* As the database is: a fleet no daemon has joined has no table
+         * yet, and this command does not make one. */
+        conn = pg_connect_blocking(config->database.url, "jada-agent nodes", why, sizeof why);
+        if (!conn) {
                 fprintf(stderr, "jada-agent: the fleet's database: %s\n", why);
                 config_free(config);
                 return EXIT_FAILURE;
         }
+        (void)store_open_postgresql_as_is(conn, &db);
         if (optind < argc) {
                 r = forget(db, config, argv[optind + 1]);
                 store_close(db);

@@ -150,7 +150,7 @@ void daemon_publish(struct jada_ctx *ctx)
  * what it says. */
 void daemon_ready(struct jada_ctx *ctx)
 {
-        if (ctx->ready_sent || ctx->stopping)
+        if (!ctx->set_up || ctx->ready_sent || ctx->stopping)
                 return;
         ctx->ready_sent = true;
         sd_notify(false, "READY=1");

@@ -180,9 +180,14 @@ static int poll_arm_next(struct jada_ctx *ctx)
         uint64_t now_usec = now_realtime_usec(), delay = ctx->config->daemon.poll_interval;
         uint64_t accuracy = POLL_ACCURACY_USEC, until;
         int64_t now = (int64_t)(now_usec / USEC_PER_SEC), due = 0, deadline = budget_day_start(now) + 86400;
+        /* Due after the second this poll claimed in, not after now: a poll
+         * that began at 26.997 s and ends at 27.001 s has not claimed the
+         * task due at 27 (a timer fires early by the time the loop took
+         * before it was armed). Such a task is due already: a poll at once. */
+        int64_t claimed = ctx->last_poll_realtime ? (int64_t)(ctx->last_poll_realtime / USEC_PER_SEC) : now;
         int r;
 
-        r = queue_next_due(ctx->db, now, &due);
+        r = queue_next_due(ctx->db, claimed < now ? claimed : now, &due);
         if (r < 0)
                 log_warning_errno(r, "cannot read when the next task falls due; polling every interval");
         if (due > 0 && due < deadline)
@@ -190,7 +195,7 @@ static int poll_arm_next(struct jada_ctx *ctx)
         /* A park ends at its own time, not at the next poll. */
         if (ctx->usage.parked_until > now && ctx->usage.parked_until < deadline)
                 deadline = ctx->usage.parked_until;
-        until = (uint64_t)deadline * USEC_PER_SEC - now_usec;
+        until = (uint64_t)deadline * USEC_PER_SEC > now_usec ? (uint64_t)deadline * USEC_PER_SEC - now_usec : 0;
         if (until <= delay) {
                 delay = until;
                 accuracy = DUE_ACCURACY_USEC;
@@ -880,6 +885,7 @@ int daemon_run(const char *config_path)
         log_info("jada-agent %s started: config %s, state %s, poll every %s", JADA_VERSION, config_path,
                  ctx.config->daemon.state_dir,
                  duration_format(every, sizeof every, ctx.config->daemon.poll_interval));
+        ctx.set_up = true;
         daemon_publish(&ctx);           /* and READY=1, when the health row is written */
 
         r = sd_event_loop(ctx.event);

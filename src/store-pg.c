@@ -515,7 +515,6 @@ static const struct store_ops pg_ops = {
 int store_open_postgresql(const char *url, const char *application_name, char *why, size_t size,
                           struct store **ret)
 {
-        struct pg_store *s;
         PGconn *conn = pg_connect_blocking(url, application_name, why, size);
         int r;
 
@@ -526,7 +525,13 @@ int store_open_postgresql(const char *url, const char *application_name, char *w
                 PQfinish(conn);
                 return r;
         }
-        s = xcalloc(1, sizeof *s);
+        return store_open_postgresql_as_is(conn, ret);
+}
+
+int store_open_postgresql_as_is(PGconn *conn, struct store **ret)
+{
+        struct pg_store *s = xcalloc(1, sizeof *s);
+
         s->base.ops = &pg_ops;
         s->conn = conn;
         *ret = &s->base;

@@ -45,6 +45,7 @@ struct jada_ctx {
         struct pg *store_pg;
         struct fiber *fiber;
         bool store_ready;               /* the start-up's recovery is done */
+        bool set_up;                    /* daemon_setup() is done: READY=1 may be told */
         bool ready_sent;                /* READY=1 told: the health row says it runs */
         struct store_job *poll_job, *publish_job;
         sd_event_source *exit_check, *exit_soon; /* the loop ends once the fiber is idle */

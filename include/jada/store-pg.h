@@ -18,6 +18,10 @@ struct fiber;
  * migration's -EPROTO (a schema newer than this binary) or -EIO. */
 int store_open_postgresql(const char *url, const char *application_name, char *why, size_t size,
                           struct store **ret);
+/* The same on a connection already made, which the store then owns, and
+ * with no migration: for a command that only reads (`nodes`), which must
+ * not make a schema no daemon of the fleet has made yet. */
+int store_open_postgresql_as_is(PGconn *conn, struct store **ret);
 
 /* For the daemon: statements go through pg (pg.h), and wait on fiber; a
  * statement outside the fiber fails (-EDEADLK) rather than stall the loop.
