@@ -148,7 +148,9 @@ check-run: check-unit-tests
 # more, each test's daemon and commands on a PostgreSQL database of their
 # own (a server of tests/lib/pg.py for the run): one code path, two backends.
 check-postgresql: check-build
-	python3 tests/run.py --bin $(BUILD)/jada-agent --build $(BUILD) --postgresql tests/postgresql.list
+	cli=$$(tools/install-claude-cli build/claude-cli) && \
+		JADA_CLAUDE_CLI=$$cli python3 tests/run.py --bin $(BUILD)/jada-agent --build $(BUILD) \
+			--postgresql tests/postgresql.list
 
 install: jada-agent
 	install -D -m 0755 jada-agent $(DESTDIR)$(BINDIR)/jada-agent

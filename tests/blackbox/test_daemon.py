@@ -26,14 +26,18 @@ class DaemonLifecycle(TempStateTest):
         statuses = d.notify.fields("STATUS")
         self.assertTrue(statuses, d.notify.messages)
         self.assertIn("Idle", statuses[-1])
-        # READY only once the db is open: the file exists and is migrated.
-        db = sqlite3.connect(os.path.join(self.state, "jada-agent.db"))
-        self.assertGreaterEqual(db.execute("PRAGMA user_version").fetchone()[0], 1)
-        self.assertEqual(db.execute("PRAGMA application_id").fetchone()[0], 0x4A414441)
-        row = db.execute("SELECT pid, state, status FROM health").fetchone()
-        db.close()
-        self.assertEqual(row[0], d.proc.pid)
-        self.assertEqual(row[1], "ok")
+        # READY only once the db is open (migrated) and the health row that
+        # `status` reads says this daemon runs.
+        if self.on_postgresql():
+            self.assertGreaterEqual(int(self.db_value("SELECT version FROM jada_schema")), 1)
+        else:
+            db = sqlite3.connect(os.path.join(self.state, "jada-agent.db"))
+            self.assertGreaterEqual(db.execute("PRAGMA user_version").fetchone()[0], 1)
+            self.assertEqual(db.execute("PRAGMA application_id").fetchone()[0], 0x4A414441)
+            db.close()
+        (row,) = self.db_rows("SELECT pid, state, status FROM health")
+        self.assertEqual(row["pid"], d.proc.pid)
+        self.assertEqual(row["state"], "ok")
         self.assertGreaterEqual(ready, 0)
         self.assertEqual(os.stat(self.state).st_mode & 0o777, 0o700)
 

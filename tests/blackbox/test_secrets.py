@@ -11,6 +11,7 @@ import json
 import os
 import time
 
+import harness
 from harness import TIMEOUT, needs_root
 from test_sessions import FAKE, SAMPLES
 from test_sync import SyncTest
@@ -80,7 +81,13 @@ class Secrets(SyncTest):
                     continue
                 with open(path, "rb") as f:
                     places[os.path.relpath(path, self.state)] = f.read().decode("latin-1")
-        self.assertIn("jada-agent.db", places)
+        if self.on_postgresql():
+            # The fleet's database: every row of it (conversations are
+            # bytea, zstd: what matters is that the daemon's rows say none).
+            places["the fleet's database"] = harness.POSTGRESQL.dump(self.database_name)
+            self.assertIn("say hi", places["the fleet's database"])  # the search can find what is there
+        else:
+            self.assertIn("jada-agent.db", places)
         self.assertTrue(any(p.startswith("transcripts/") for p in places), list(places))
         self.assertGreater(len(d.journal.entries), 5)
         for where, text in places.items():

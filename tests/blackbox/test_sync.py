@@ -98,7 +98,10 @@ class SyncTest(TempStateTest):
             if len(runs) >= n:
                 return runs
             if time.monotonic() > deadline:
-                self.fail(f"{len(runs)} finished sync runs, not {n}; log:\n{daemon.log()}")
+                if daemon.journal:
+                    daemon.journal.drain(0.2)
+                journal = "\n".join(e.get("MESSAGE", "") for e in daemon.journal.entries) if daemon.journal else ""
+                self.fail(f"{len(runs)} finished sync runs, not {n}; log:\n{daemon.log()}{journal}")
             time.sleep(0.05)
 
     def port_file(self):

@@ -179,6 +179,15 @@ class PostgresServer:
             raise RuntimeError(f"psql failed ({r.returncode}) on {sql!r}: {r.stderr}")
         return r.stdout
 
+    def dump(self, db=USER):
+        """Every row of the database as pg_dump prints it (data only)."""
+        r = subprocess.run([f"{PG_BIN}/pg_dump", "--data-only", "-d", self.url(db)], capture_output=True,
+                           text=True, timeout=TIMEOUT,
+                           env={k: v for k, v in os.environ.items() if not k.startswith("PG")})
+        if r.returncode != 0:
+            raise RuntimeError(f"pg_dump failed ({r.returncode}): {r.stderr}")
+        return r.stdout
+
     def psql_rows(self, sql, db=USER):
         """The rows of one query as tuples of strings (NULL reads as '')."""
         out = self.psql(sql, db, ["-z", "-R", RS])
