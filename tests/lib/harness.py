@@ -159,16 +159,39 @@ class NotifyRecorder:
 class JournalRecorder:
     """A stand-in for journald's native socket (/run/systemd/journal/socket),
     bind-mounted over that path in a private mount namespace. Parses the
-    native protocol: "KEY=value\\n", or "KEY\\n" + 64-bit LE length + data + "\\n"."""
+    native protocol: "KEY=value\\n", or "KEY\\n" + 64-bit LE length + data + "\\n".
+    It reads all the time, as journald does: a datagram socket holds only
+    net.unix.max_dgram_qlen messages (10 here), and a daemon whose journal
+    is not read blocks in its eleventh log line."""
 
     def __init__(self, directory):
         self.path = os.path.join(directory, "journal.sock")
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(self.path)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        self.sock.settimeout(0.05)
         self.entries = []
+        self.closing = False
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        while not self.closing:
+            try:
+                data = self.sock.recv(1 << 20)
+            except (socket.timeout, BlockingIOError):
+                continue
+            except OSError:
+                return
+            entry = self.parse(data)
+            # When it arrived (time.monotonic(), the same clock in every
+            # process of this machine), for the tests' timings.
+            entry["_RECEIVED_MONOTONIC"] = time.monotonic()
+            self.entries.append(entry)
 
     def close(self):
+        self.closing = True
+        self.reader.join(5)
         self.sock.close()
         try:
             os.unlink(self.path)  # a later daemon of the same test binds it anew
@@ -192,17 +215,9 @@ class JournalRecorder:
         return entry
 
     def drain(self, timeout=0.001):
-        self.sock.settimeout(timeout)
-        try:
-            while True:
-                entry = self.parse(self.sock.recv(1 << 20))
-                # When it arrived (time.monotonic(), the same clock in
-                # every process of this machine), for the tests' timings.
-                entry["_RECEIVED_MONOTONIC"] = time.monotonic()
-                self.entries.append(entry)
-                self.sock.settimeout(0.001)
-        except (socket.timeout, BlockingIOError):
-            pass
+        """Lets what the daemon sends within timeout arrive (the reader
+        thread collects it into entries)."""
+        time.sleep(timeout)
 
     def wait_for(self, predicate, timeout=TIMEOUT):
         deadline = time.monotonic() + timeout
