@@ -30,14 +30,13 @@ int task_usage(void)
  * command: the poll is the fallback, and the task is already safe. */
 static void wake_daemon(const struct jada_config *config)
 {
-        int r;
+        int r = control_send(config->daemon.state_dir, CONTROL_WAKE);
 
-        /* A fleet's nodes heard the task's NOTIFY in its transaction: one
-         * of them takes it, whether or not a daemon runs here. */
-        if (*config->database.url)
+        /* On a fleet a queued task's NOTIFY reaches the nodes in its
+         * transaction, daemon here or not; the wake still tells this
+         * machine's daemon of a cancel or a done at once. */
+        if (*config->database.url && (r == -ENOENT || r == -ECONNREFUSED))
                 return;
-        r = control_send(config->daemon.state_dir, CONTROL_WAKE);
-
         if (r == -ENOENT || r == -ECONNREFUSED)
                 fprintf(stderr, "jada-agent: the daemon is not running; the task waits until it starts\n");
         else if (r < 0 && r != -EAGAIN)
